@@ -1,0 +1,347 @@
+/**
+ * The udpeer heartbeat wire format: an 18-byte big-endian header followed by UTF-8 text.
+ *
+ * | offset | size | field                                        |
+ * | -----: | ---: | -------------------------------------------- |
+ * |      0 |    4 | Adler-32 (RFC 1950) of bytes 4..end          |
+ * |      4 |    8 | send time since the Unix epoch (s, ms or µs) |
+ * |     12 |    4 | IPv4 address the sender listens on           |
+ * |     16 |    2 | UDP port the sender listens on               |
+ * |     18 |    n | text, UTF-8                                  |
+ *
+ * This module does no I/O and needs no permissions, so other programs can build and check
+ * heartbeats with it.
+ *
+ * @example Build a heartbeat and read it back
+ * ```ts
+ * import { decodeHeartbeat, encodeHeartbeat } from "./protocol.ts";
+ *
+ * const datagram = encodeHeartbeat({
+ *   timestamp: 1763700000123,
+ *   ipv4: "127.0.0.1",
+ *   port: 5005,
+ *   text: "hello",
+ * });
+ * const result = decodeHeartbeat(datagram);
+ * if (!result.ok) throw new Error(result.reason);
+ * console.assert(result.heartbeat.text === "hello");
+ * console.assert(result.heartbeat.unit === "ms");
+ * ```
+ *
+ * @module
+ */
+
+/** Length of the fixed header in bytes. */
+export const HEADER_BYTES = 18;
+
+/** Largest UDP payload over IPv4: 65,535 − 20 (IP header) − 8 (UDP header). */
+export const MAX_DATAGRAM_BYTES = 65_507;
+
+/** Largest text a heartbeat can carry: {@linkcode MAX_DATAGRAM_BYTES} − {@linkcode HEADER_BYTES}. */
+export const MAX_TEXT_BYTES: number = MAX_DATAGRAM_BYTES - HEADER_BYTES;
+
+/** The text a heartbeat carries when none is given (61 bytes). */
+export const DEFAULT_MESSAGE = `"It always seems impossible until it's done" - Nelson Mandela`;
+
+/** Unit of a heartbeat's timestamp. Senders write `s`, `ms` or `us`; `ns` is only inferred. */
+export type TimestampUnit = "s" | "ms" | "us" | "ns";
+
+/** Why a datagram is not a heartbeat: fewer than 18 bytes, or a checksum that does not match. */
+export type InvalidReason = "short" | "checksum";
+
+/** The fields a sender puts into a heartbeat. */
+export interface HeartbeatFields {
+  /** Send time since the Unix epoch, a whole number in the sender's unit. */
+  timestamp: number;
+  /** IPv4 address the sender listens on, dotted quad. */
+  ipv4: string;
+  /** UDP port the sender listens on, 0..65535. */
+  port: number;
+  /** The text, as a string (encoded as UTF-8) or as bytes. */
+  text: string | Uint8Array;
+}
+
+/** A decoded, checksum-verified heartbeat. */
+export interface Heartbeat {
+  /** The Adler-32 carried in the header (it matched the rest of the datagram). */
+  checksum: number;
+  /**
+   * The raw timestamp. Exact up to 2^53; a nanosecond value loses its last digits, which is
+   * far below what the elapsed time can resolve.
+   */
+  timestamp: number;
+  /** Unit inferred from the timestamp's magnitude, see {@linkcode inferTimestampUnit}. */
+  unit: TimestampUnit;
+  /** The send time in Unix milliseconds (fractional for µs and ns senders). */
+  sentAtMs: number;
+  /** Advertised IPv4 address, dotted quad. */
+  ipv4: string;
+  /** Advertised UDP port. */
+  port: number;
+  /** The text, decoded as UTF-8 with U+FFFD for invalid sequences; not escaped. */
+  text: string;
+  /** Total datagram length in bytes. */
+  bytes: number;
+}
+
+/** What {@linkcode decodeHeartbeat} returns: a heartbeat, or the reason there is none. */
+export type DecodeResult =
+  | { ok: true; heartbeat: Heartbeat }
+  | { ok: false; reason: InvalidReason; bytes: number };
+
+// Adler-32 constants, as in Go's hash/adler32 and zlib.
+// mod is the largest prime smaller than 2^16.
+const mod = 65521;
+// nmax is the largest n such that 255·n·(n+1)/2 + (n+1)·(mod−1) ≤ 2^32−1: the number of
+// bytes that can be summed before s2 could overflow 32 bits, so `% mod` runs once per nmax
+// bytes instead of once per byte.
+const nmax = 5552;
+
+/**
+ * Adler-32 checksum of `data`, as defined in RFC 1950:
+ *
+ * > Adler-32 is composed of two sums accumulated per byte: s1 is the sum of all bytes, s2 is
+ * > the sum of all s1 values. Both sums are done modulo 65521. s1 is initialized to 1, s2 to
+ * > zero. The Adler-32 checksum is stored as s2*65536 + s1.
+ *
+ * @param data The bytes to checksum.
+ * @returns The checksum as an unsigned 32-bit integer.
+ *
+ * @example
+ * ```ts
+ * import { adler32 } from "./protocol.ts";
+ * console.assert(adler32(new TextEncoder().encode("Wikipedia")) === 0x11e60398);
+ * ```
+ */
+export function adler32(data: Uint8Array): number {
+  let s1 = 1;
+  let s2 = 0;
+  const length = data.length;
+  let i = 0;
+  while (i < length) {
+    const chunkEnd = Math.min(i + nmax, length);
+    // Unrolled by 8 while at least 8 bytes remain in the chunk.
+    const unrolledEnd = chunkEnd - ((chunkEnd - i) & 7);
+    while (i < unrolledEnd) {
+      s1 += data[i]!;
+      s2 += s1;
+      s1 += data[i + 1]!;
+      s2 += s1;
+      s1 += data[i + 2]!;
+      s2 += s1;
+      s1 += data[i + 3]!;
+      s2 += s1;
+      s1 += data[i + 4]!;
+      s2 += s1;
+      s1 += data[i + 5]!;
+      s2 += s1;
+      s1 += data[i + 6]!;
+      s2 += s1;
+      s1 += data[i + 7]!;
+      s2 += s1;
+      i += 8;
+    }
+    while (i < chunkEnd) {
+      s1 += data[i++]!;
+      s2 += s1;
+    }
+    s1 %= mod;
+    s2 %= mod;
+  }
+  return ((s2 << 16) | s1) >>> 0;
+}
+
+/**
+ * Infers the unit of a raw timestamp from its magnitude: below 1e11 seconds, below 1e14
+ * milliseconds, below 1e17 microseconds, otherwise nanoseconds. The bands do not overlap for
+ * any date between 1973 and 5138, so peers that send whole seconds are read correctly.
+ *
+ * @param value The raw timestamp from the header.
+ * @returns The inferred unit.
+ *
+ * @example
+ * ```ts
+ * import { inferTimestampUnit } from "./protocol.ts";
+ * console.assert(inferTimestampUnit(1763700000) === "s");
+ * console.assert(inferTimestampUnit(1763700000123) === "ms");
+ * ```
+ */
+export function inferTimestampUnit(value: number): TimestampUnit {
+  if (value < 1e11) return "s";
+  if (value < 1e14) return "ms";
+  if (value < 1e17) return "us";
+  return "ns";
+}
+
+const unitsPerMs: Record<TimestampUnit, number> = { s: 1e-3, ms: 1, us: 1e3, ns: 1e6 };
+
+/**
+ * Converts a wall-clock time in Unix milliseconds to the whole number a sender writes in
+ * `unit`, truncated toward the past as the spec requires.
+ *
+ * @param unixMs Wall-clock time in (possibly fractional) Unix milliseconds.
+ * @param unit The unit to write.
+ * @returns The timestamp as a whole number.
+ *
+ * @example
+ * ```ts
+ * import { timestampFromMs } from "./protocol.ts";
+ * console.assert(timestampFromMs(1763700000123.9, "s") === 1763700000);
+ * console.assert(timestampFromMs(1763700000123.9, "us") === 1763700000123900);
+ * ```
+ */
+export function timestampFromMs(unixMs: number, unit: TimestampUnit): number {
+  // Scaling by 1e3 is exact for ms values with µs resolution only after rounding away the
+  // float error (123.9 * 1000 = 123899.99…), so round to 1 ns before flooring.
+  const scaled = unixMs * unitsPerMs[unit];
+  return Math.floor(Math.round(scaled * 1e3) / 1e3);
+}
+
+/**
+ * Converts a raw timestamp to Unix milliseconds, inferring its unit.
+ *
+ * @param timestamp The raw timestamp from the header.
+ * @returns The send time in Unix milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { timestampToMs } from "./protocol.ts";
+ * console.assert(timestampToMs(1763700000) === 1763700000000);
+ * ```
+ */
+export function timestampToMs(timestamp: number): number {
+  return toMs(timestamp, inferTimestampUnit(timestamp));
+}
+
+// Division by the exact power of ten gives the correctly rounded result (µs 123456 → 123.456
+// ms); multiplying by 1e-3 would not.
+function toMs(timestamp: number, unit: TimestampUnit): number {
+  return unit === "s" ? timestamp * 1000 : timestamp / unitsPerMs[unit];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+
+/**
+ * Parses a dotted-quad IPv4 address into its four bytes.
+ *
+ * @param ipv4 An address such as `"192.0.2.10"`.
+ * @returns The address as a 32-bit unsigned number, or `undefined` if it is not a dotted quad.
+ *
+ * @example
+ * ```ts
+ * import { parseIpv4 } from "./protocol.ts";
+ * console.assert(parseIpv4("127.0.0.1") === 0x7f000001);
+ * console.assert(parseIpv4("localhost") === undefined);
+ * ```
+ */
+export function parseIpv4(ipv4: string): number | undefined {
+  const parts = ipv4.split(".");
+  if (parts.length !== 4) return undefined;
+  let value = 0;
+  for (const part of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
+    const octet = Number(part);
+    if (octet > 255) return undefined;
+    value = value * 256 + octet;
+  }
+  return value;
+}
+
+/**
+ * Formats a 32-bit unsigned number as a dotted-quad IPv4 address.
+ *
+ * @param value The address as a number.
+ * @returns The dotted quad, for example `"127.0.0.1"`.
+ *
+ * @example
+ * ```ts
+ * import { formatIpv4 } from "./protocol.ts";
+ * console.assert(formatIpv4(0x7f000001) === "127.0.0.1");
+ * ```
+ */
+export function formatIpv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
+/**
+ * Builds a heartbeat datagram: the header with its checksum, then the text.
+ *
+ * @param fields Timestamp, advertised address and port, and text.
+ * @returns The datagram, between 18 and 65,507 bytes long.
+ * @throws {RangeError} If the text is longer than {@linkcode MAX_TEXT_BYTES}, the port is not
+ * in 0..65535, the timestamp is not a whole number in 0..2^53, or `ipv4` is not a dotted quad.
+ *
+ * @example
+ * ```ts
+ * import { encodeHeartbeat } from "./protocol.ts";
+ * const datagram = encodeHeartbeat({ timestamp: 1763700000, ipv4: "127.0.0.1", port: 5005, text: "" });
+ * console.assert(datagram.length === 18);
+ * ```
+ */
+export function encodeHeartbeat(fields: HeartbeatFields): Uint8Array {
+  const address = parseIpv4(fields.ipv4);
+  if (address === undefined) {
+    throw new RangeError(`Cannot encode heartbeat: "${fields.ipv4}" is not an IPv4 address`);
+  }
+  const { port, timestamp } = fields;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`Cannot encode heartbeat: port ${port} is not in 0..65535`);
+  }
+  if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw new RangeError(`Cannot encode heartbeat: timestamp ${timestamp} is not a whole number`);
+  }
+  const text = typeof fields.text === "string" ? encoder.encode(fields.text) : fields.text;
+  if (text.length > MAX_TEXT_BYTES) {
+    throw new RangeError(
+      `Cannot encode heartbeat: text is ${text.length} bytes, at most ${MAX_TEXT_BYTES} fit`,
+    );
+  }
+  const datagram = new Uint8Array(HEADER_BYTES + text.length);
+  datagram.set(text, HEADER_BYTES);
+  const view = new DataView(datagram.buffer);
+  // Two 32-bit halves: exact for any safe integer, and cheaper than a BigInt.
+  view.setUint32(4, Math.floor(timestamp / 0x1_0000_0000));
+  view.setUint32(8, timestamp >>> 0);
+  view.setUint32(12, address);
+  view.setUint16(16, port);
+  view.setUint32(0, adler32(datagram.subarray(4)));
+  return datagram;
+}
+
+/**
+ * Reads a datagram as a heartbeat, verifying its length and checksum.
+ *
+ * @param datagram The bytes received.
+ * @returns `{ ok: true, heartbeat }`, or `{ ok: false, reason }` with `"short"` for fewer
+ * than 18 bytes and `"checksum"` for a checksum mismatch. It never throws.
+ *
+ * @example
+ * ```ts
+ * import { decodeHeartbeat } from "./protocol.ts";
+ * const result = decodeHeartbeat(new Uint8Array(17));
+ * console.assert(!result.ok && result.reason === "short");
+ * ```
+ */
+export function decodeHeartbeat(datagram: Uint8Array): DecodeResult {
+  const bytes = datagram.length;
+  if (bytes < HEADER_BYTES) return { ok: false, reason: "short", bytes };
+  const view = new DataView(datagram.buffer, datagram.byteOffset, bytes);
+  const checksum = view.getUint32(0);
+  if (adler32(datagram.subarray(4)) !== checksum) return { ok: false, reason: "checksum", bytes };
+  const timestamp = view.getUint32(4) * 0x1_0000_0000 + view.getUint32(8);
+  const unit = inferTimestampUnit(timestamp);
+  return {
+    ok: true,
+    heartbeat: {
+      checksum,
+      timestamp,
+      unit,
+      sentAtMs: toMs(timestamp, unit),
+      ipv4: formatIpv4(view.getUint32(12)),
+      port: view.getUint16(16),
+      text: bytes === HEADER_BYTES ? "" : decoder.decode(datagram.subarray(HEADER_BYTES)),
+      bytes,
+    },
+  };
+}
