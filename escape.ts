@@ -1,0 +1,68 @@
+/**
+ * Making text from the network safe to show. A datagram can carry terminal escape
+ * sequences (`ESC [ 2 J` clears the screen, `ESC ] 0 ;` retitles the window), so no byte of
+ * it may reach a terminal raw.
+ *
+ * @example
+ * ```ts
+ * import { escapeForTerminal, jsonLine } from "./escape.ts";
+ * console.assert(escapeForTerminal("\x1b[2Jhi\n") === "\\x1b[2Jhi\\n");
+ * console.assert(jsonLine({ text: "\x7f" }) === '{"text":"\\u007f"}');
+ * ```
+ *
+ * @module
+ */
+
+// C0 controls, backslash (so an escape cannot be forged), DEL and C1; bidirectional
+// overrides and isolates (they reorder what follows them on screen) and the Unicode line
+// and paragraph separators.
+const unsafe = /[\x00-\x1f\\\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\" };
+
+function escapeOne(char: string): string {
+  const named_ = named[char];
+  if (named_ !== undefined) return named_;
+  const code = char.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`;
+}
+
+/**
+ * Escapes every control character (C0, DEL, C1), backslash, bidirectional control and line
+ * separator, so the result prints as one inert line.
+ *
+ * @param text Text received from the network, already decoded.
+ * @returns The same text with `\n`, `\r`, `\t`, `\\`, `\xHH` and `\u{HHHH}` escapes.
+ *
+ * @example
+ * ```ts
+ * import { escapeForTerminal } from "./escape.ts";
+ * console.assert(escapeForTerminal("a\tb") === "a\\tb");
+ * ```
+ */
+export function escapeForTerminal(text: string): string {
+  unsafe.lastIndex = 0;
+  return unsafe.test(text) ? text.replace(unsafe, escapeOne) : text;
+}
+
+const jsonUnsafe = /[\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * `JSON.stringify` for one NDJSON line. `JSON.stringify` escapes C0 controls but leaves DEL,
+ * C1 and U+2028/U+2029 raw; those are written as `\u007f` … `\u009f`, `\u2028`, `\u2029`.
+ *
+ * @param value The object to serialise.
+ * @returns One line of JSON with no raw control character.
+ *
+ * @example
+ * ```ts
+ * import { jsonLine } from "./escape.ts";
+ * console.assert(jsonLine({ a: "\u0085" }) === '{"a":"\\u0085"}');
+ * ```
+ */
+export function jsonLine(value: unknown): string {
+  const json = JSON.stringify(value);
+  jsonUnsafe.lastIndex = 0;
+  return jsonUnsafe.test(json)
+    ? json.replace(jsonUnsafe, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    : json;
+}

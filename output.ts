@@ -1,0 +1,137 @@
+/**
+ * Batched line output. Writing one line per system call caps a receiver at a few tens of
+ * thousands of datagrams a second; this writer gathers the lines of one event-loop turn
+ * into a single write, applies back-pressure when the reader is slow, and can be flushed
+ * before exit so that nothing is lost.
+ *
+ * @example
+ * ```ts
+ * import { LineWriter } from "./output.ts";
+ * const chunks: string[] = [];
+ * const out = new LineWriter({ write: (bytes) => {
+ *   chunks.push(new TextDecoder().decode(bytes));
+ *   return Promise.resolve(bytes.length);
+ * } });
+ * out.line("one");
+ * out.line("two");
+ * await out.flush();
+ * console.assert(chunks.join("") === "one\ntwo\n");
+ * ```
+ *
+ * @module
+ */
+
+/** Where the bytes go: `Deno.stdout` or anything with the same `write`. */
+export interface ByteSink {
+  /** Writes some or all of `bytes`, resolving to how many were written. */
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** Options of {@linkcode LineWriter}. */
+export interface LineWriterOptions {
+  /** Queued characters above which {@linkcode LineWriter.full} turns true. Default 1 MiB. */
+  highWaterMark?: number;
+  /** Called once if writing fails: the reader has gone away (`udpeer | head -n 3`). */
+  onClosed?: () => void;
+}
+
+const encoder = new TextEncoder();
+
+/** Gathers lines and writes them in batches to a {@linkcode ByteSink}. */
+export class LineWriter {
+  #sink: ByteSink;
+  #queue: string[] = [];
+  #queuedChars = 0;
+  #highWaterMark: number;
+  #onClosed: (() => void) | undefined;
+  #writing: Promise<void> | undefined;
+  #scheduled = false;
+  #closed = false;
+
+  /**
+   * @param sink Where to write.
+   * @param options Back-pressure threshold and the closed-reader callback.
+   */
+  constructor(sink: ByteSink, options: LineWriterOptions = {}) {
+    this.#sink = sink;
+    this.#highWaterMark = options.highWaterMark ?? 1 << 20;
+    this.#onClosed = options.onClosed;
+  }
+
+  /** True when the reader has gone away; further lines are discarded. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True when so much is queued that the producer should wait for {@linkcode drained}. */
+  get full(): boolean {
+    return this.#queuedChars >= this.#highWaterMark;
+  }
+
+  /**
+   * Queues one line (a newline is added) to be written within this event-loop turn.
+   *
+   * @param text The line, without its newline.
+   */
+  line(text: string): void {
+    if (this.#closed) return;
+    this.#queue.push(text, "\n");
+    this.#queuedChars += text.length + 1;
+    if (!this.#scheduled && this.#writing === undefined) {
+      this.#scheduled = true;
+      setTimeout(() => this.#startWriting(), 0);
+    }
+  }
+
+  /**
+   * Resolves once the queue is below the high-water mark again.
+   *
+   * @returns A promise that settles when more lines may be queued.
+   */
+  async drained(): Promise<void> {
+    while (this.full && !this.#closed) {
+      this.#startWriting();
+      await this.#writing;
+    }
+  }
+
+  /**
+   * Writes everything queued so far and waits until it is written.
+   *
+   * @returns A promise that settles when the queue is empty.
+   */
+  async flush(): Promise<void> {
+    while ((this.#queue.length > 0 || this.#writing !== undefined) && !this.#closed) {
+      this.#startWriting();
+      await this.#writing;
+    }
+  }
+
+  #startWriting(): void {
+    this.#scheduled = false;
+    if (this.#writing !== undefined || this.#queue.length === 0 || this.#closed) return;
+    const bytes = encoder.encode(this.#queue.join(""));
+    this.#queue = [];
+    this.#queuedChars = 0;
+    this.#writing = this.#writeAll(bytes).finally(() => {
+      this.#writing = undefined;
+      if (this.#queue.length > 0) this.#startWriting();
+    });
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    try {
+      let offset = 0;
+      while (offset < bytes.length) offset += await this.#sink.write(bytes.subarray(offset));
+    } catch {
+      // A closed pipe (BrokenPipe) or a stream that went away: nobody can read what follows,
+      // so stop writing and let the program end quietly.
+      if (!this.#closed) {
+        this.#closed = true;
+        this.#queue = [];
+        this.#queuedChars = 0;
+        this.#onClosed?.();
+      }
+    }
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * Helpers for the tests that start udpeer as a subprocess on loopback: free ports, a
+ * process handle that collects stdout lines, and bounded waits. Test-only; not part of the
+ * library.
+ *
+ * @example
+ * ```ts ignore
+ * import { startUdpeer } from "./testing.ts";
+ * await using peer = startUdpeer(["--port", "0", "--json"]);
+ * const listening = await peer.waitForEvent((e) => e.event === "listening");
+ * ```
+ *
+ * @module
+ */
+
+/** Absolute path of the repository (the folder of this file). */
+export const repoDir: string = new URL(".", import.meta.url).pathname;
+
+/** Permissions the program needs, exactly as the `start` task gives them. */
+export const runFlags: string[] = [
+  "run",
+  "--quiet",
+  `--config=${repoDir}deno.json`,
+  "--allow-net",
+  "--allow-sys=networkInterfaces",
+];
+
+/** A parsed `--json` line. */
+export type JsonEvent = Record<string, unknown> & { event?: string };
+
+/**
+ * Finds a port that is free on `hostname` right now by binding port 0 and closing.
+ *
+ * @param transport `udp` or `tcp`.
+ * @param hostname Address to probe.
+ * @returns A port number that was free a moment ago.
+ */
+export function freePort(transport: "udp" | "tcp" = "udp", hostname = "127.0.0.1"): number {
+  if (transport === "tcp") {
+    const listener = Deno.listen({ hostname, port: 0 });
+    const { port } = listener.addr as Deno.NetAddr;
+    listener.close();
+    return port;
+  }
+  const socket = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  const { port } = socket.addr as Deno.NetAddr;
+  socket.close();
+  return port;
+}
+
+/** A running udpeer subprocess whose stdout is collected line by line. */
+export class UdpeerProcess implements AsyncDisposable {
+  /** Every stdout line so far. */
+  readonly lines: string[] = [];
+  /** Everything written to stderr so far. */
+  stderr = "";
+  /** The child process. */
+  readonly child: Deno.ChildProcess;
+  #waiters: (() => void)[] = [];
+  #done: Promise<void>;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
+
+  /**
+   * @param args Arguments after `main.ts`.
+   * @param options `stdin: true` to keep a pipe to the child's stdin.
+   */
+  constructor(args: string[], options: { stdin?: boolean; env?: Record<string, string> } = {}) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: [...runFlags, `${repoDir}main.ts`, ...args],
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...options.env },
+    }).spawn();
+    if (options.stdin) this.#stdin = this.child.stdin.getWriter();
+    this.#done = Promise.all([this.#collectStdout(), this.#collectStderr()]).then(() => {});
+  }
+
+  async #collectStdout(): Promise<void> {
+    let pending = "";
+    for await (const chunk of this.child.stdout.pipeThrough(new TextDecoderStream())) {
+      pending += chunk;
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      if (parts.length > 0) {
+        this.lines.push(...parts);
+        this.#wake();
+      }
+    }
+    if (pending !== "") this.lines.push(pending);
+    this.#wake();
+  }
+
+  async #collectStderr(): Promise<void> {
+    for await (const chunk of this.child.stderr.pipeThrough(new TextDecoderStream())) {
+      this.stderr += chunk;
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+
+  /** stdout lines parsed as JSON; lines that are not JSON are skipped. */
+  get events(): JsonEvent[] {
+    const events: JsonEvent[] = [];
+    for (const line of this.lines) {
+      try {
+        events.push(JSON.parse(line));
+      } catch { /* human output */ }
+    }
+    return events;
+  }
+
+  /**
+   * Waits until `predicate` holds for the collected output, or fails after `timeoutMs`.
+   *
+   * @param predicate Checked after each new chunk of output.
+   * @param timeoutMs Upper bound on the wait.
+   * @param what Description for the failure message.
+   */
+  async waitUntil(predicate: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `Timed out after ${timeoutMs} ms waiting for ${what}\nstdout:\n${
+            this.lines.slice(-20).join("\n")
+          }\nstderr:\n${this.stderr}`,
+        );
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#waiters.push(resolve)),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, Math.min(left, 200))),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Waits for the first JSON event that matches and returns it.
+   *
+   * @param predicate Which event.
+   * @param timeoutMs Upper bound on the wait.
+   * @returns The event.
+   */
+  async waitForEvent(
+    predicate: (event: JsonEvent) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<JsonEvent> {
+    let found: JsonEvent | undefined;
+    await this.waitUntil(
+      () => (found = this.events.find(predicate)) !== undefined,
+      timeoutMs,
+      "event",
+    );
+    return found!;
+  }
+
+  /**
+   * Writes text to the child's stdin (the process must be started with `stdin: true`).
+   *
+   * @param text What to write.
+   */
+  async write(text: string): Promise<void> {
+    await this.#stdin!.write(new TextEncoder().encode(text));
+  }
+
+  /** Closes the child's stdin (end of input). */
+  async closeStdin(): Promise<void> {
+    await this.#stdin?.close().catch(() => {});
+    this.#stdin = undefined;
+  }
+
+  /**
+   * Waits for the process to exit by itself, killing it after `timeoutMs`.
+   *
+   * @param timeoutMs Upper bound on the wait.
+   * @returns The exit status.
+   */
+  async exited(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
+    const timer = setTimeout(() => this.kill("SIGKILL"), timeoutMs);
+    try {
+      const status = await this.child.status;
+      await this.#done;
+      return status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Sends a signal, ignoring a process that has already exited.
+   *
+   * @param signal The signal.
+   */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.child.kill(signal);
+    } catch { /* already gone */ }
+  }
+
+  /** Kills the process if still running and waits for its streams to close. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.closeStdin();
+    this.kill("SIGKILL");
+    await this.child.status;
+    await this.#done;
+  }
+}
+
+/**
+ * Starts `main.ts` with the given arguments as a subprocess.
+ *
+ * @param args Arguments after `main.ts`.
+ * @param options `stdin: true` to write to the child's stdin.
+ * @returns The process handle; use it with `await using`.
+ */
+export function startUdpeer(
+  args: string[],
+  options: { stdin?: boolean; env?: Record<string, string> } = {},
+): UdpeerProcess {
+  return new UdpeerProcess(args, options);
+}
+
+/**
+ * Runs `main.ts` to completion and returns its status and output.
+ *
+ * @param args Arguments after `main.ts`.
+ * @param timeoutMs Upper bound on the run.
+ * @returns Exit code, stdout and stderr.
+ */
+export async function runUdpeer(
+  args: string[],
+  timeoutMs = 15_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  await using process = startUdpeer(args);
+  const status = await process.exited(timeoutMs);
+  return { code: status.code, stdout: process.lines.join("\n"), stderr: process.stderr };
+}
