@@ -1,0 +1,109 @@
+/**
+ * Choosing the IPv4 address a heartbeat advertises to each target (SPEC §2 `--advertise`):
+ * the one the target can reach us at, so a host on two networks tells each target its
+ * address on that target's network.
+ *
+ * @example
+ * ```ts
+ * import { chooseAdvertisedAddress } from "./advertise.ts";
+ * const interfaces = [
+ *   { family: "IPv4" as const, address: "127.0.0.1", netmask: "255.0.0.0" },
+ *   { family: "IPv4" as const, address: "10.0.0.5", netmask: "255.255.255.0" },
+ *   { family: "IPv4" as const, address: "192.168.7.2", netmask: "255.255.255.0" },
+ * ];
+ * const address = chooseAdvertisedAddress({ bind: "0.0.0.0", target: "192.168.7.40", interfaces });
+ * console.assert(address === "192.168.7.2");
+ * ```
+ *
+ * @module
+ */
+
+import { parseIpv4 } from "./protocol.ts";
+
+/** The part of `Deno.NetworkInterfaceInfo` the choice needs. */
+export interface InterfaceAddress {
+  /** `IPv4` or `IPv6`; only IPv4 is used. */
+  family: "IPv4" | "IPv6";
+  /** The interface's address. */
+  address: string;
+  /** Its netmask, dotted quad. */
+  netmask: string;
+}
+
+/** What the choice depends on. */
+export interface AdvertiseInput {
+  /** The `--advertise` value, if given: it wins. */
+  advertise?: string | undefined;
+  /** The bound address; a specific one (not 0.0.0.0) is advertised as it is. */
+  bind: string;
+  /** The target's IPv4 address, or undefined when there is no target. */
+  target?: string | undefined;
+  /** The machine's interface addresses, or undefined when they could not be read. */
+  interfaces?: readonly InterfaceAddress[] | undefined;
+}
+
+/**
+ * True for an address in 127.0.0.0/8.
+ *
+ * @param ipv4 Dotted quad.
+ * @returns Whether it is a loopback address.
+ *
+ * @example
+ * ```ts
+ * import { isLoopback } from "./advertise.ts";
+ * console.assert(isLoopback("127.0.0.3") && !isLoopback("10.0.0.1"));
+ * ```
+ */
+export function isLoopback(ipv4: string): boolean {
+  return ((parseIpv4(ipv4) ?? 0) >>> 24) === 127;
+}
+
+/**
+ * Whether choosing for this input needs the interface list, so it is read only then.
+ *
+ * @param input As for {@linkcode chooseAdvertisedAddress}, without `interfaces`.
+ * @returns True unless `--advertise`, a specific bind or a loopback target decides alone.
+ *
+ * @example
+ * ```ts
+ * import { needsInterfaces } from "./advertise.ts";
+ * console.assert(!needsInterfaces({ bind: "0.0.0.0", target: "127.0.0.1" }));
+ * ```
+ */
+export function needsInterfaces(input: AdvertiseInput): boolean {
+  return input.advertise === undefined && input.bind === "0.0.0.0" &&
+    !(input.target !== undefined && isLoopback(input.target));
+}
+
+/**
+ * Chooses the address to advertise: `--advertise` if given; the bound address if it is
+ * specific; `127.0.0.1` for a loopback target; otherwise the interface address on the
+ * target's subnet, else the first non-loopback IPv4, else `127.0.0.1`.
+ *
+ * @param input The flags, the target and the interface list.
+ * @returns A dotted-quad IPv4 address.
+ *
+ * @example
+ * ```ts
+ * import { chooseAdvertisedAddress } from "./advertise.ts";
+ * console.assert(chooseAdvertisedAddress({ bind: "127.0.0.2", target: "10.0.0.9" }) === "127.0.0.2");
+ * ```
+ */
+export function chooseAdvertisedAddress(input: AdvertiseInput): string {
+  if (input.advertise !== undefined) return input.advertise;
+  if (input.bind !== "0.0.0.0") return input.bind;
+  if (input.target !== undefined && isLoopback(input.target)) return "127.0.0.1";
+  const candidates = (input.interfaces ?? []).filter((entry) =>
+    entry.family === "IPv4" && !isLoopback(entry.address) && parseIpv4(entry.address) !== undefined
+  );
+  const target = input.target === undefined ? undefined : parseIpv4(input.target);
+  if (target !== undefined) {
+    const sameSubnet = candidates.find((entry) => {
+      const address = parseIpv4(entry.address)!;
+      const mask = parseIpv4(entry.netmask) ?? 0;
+      return ((address & mask) >>> 0) === ((target & mask) >>> 0);
+    });
+    if (sameSubnet !== undefined) return sameSubnet.address;
+  }
+  return candidates[0]?.address ?? "127.0.0.1";
+}

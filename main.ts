@@ -1,0 +1,92 @@
+/**
+ * udpeer command line: a UDP heartbeat peer (the default), a request/response server
+ * (`serve`) and an interactive client (`chat`).
+ *
+ * ```sh
+ * deno run --allow-net --allow-sys=networkInterfaces main.ts --port 5006 --to 127.0.0.1:5005
+ * ```
+ *
+ * Exit codes: 0 success (also after Ctrl-C, with a summary), 1 runtime failure, 2 usage error.
+ *
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+import { parsePeerArgs, splitCommand, StartupError, UsageError } from "./cli.ts";
+import { PEER_HELP, runPeer } from "./peer.ts";
+import { parseServeArgs, runServe, SERVE_HELP } from "./serve.ts";
+import { CHAT_HELP, parseChatArgs, runChat } from "./chat.ts";
+
+/** The version, read from deno.json at build time (one source of truth). */
+export const VERSION: string = denoJson.version;
+
+const TOP_HELP = `udpeer ${VERSION}: UDP heartbeats, a request/response server and a client
+
+Usage:
+  udpeer [peer] [--port N] [--to HOST:PORT]... [options]   heartbeat peer (default)
+  udpeer serve  [--port N] [--mode MODE] [--tcp]           request/response server
+  udpeer chat   --to HOST:PORT [--timeout S] [--retries N] [--tcp]   interactive client
+
+With no arguments, udpeer listens on UDP 5005 and sends itself a heartbeat every 2 s.
+Run 'udpeer peer --help', 'udpeer serve --help' or 'udpeer chat --help' for every flag.
+
+${PEER_HELP}`;
+
+async function run(args: string[]): Promise<number> {
+  const { command, rest } = splitCommand(args);
+  switch (command) {
+    case "peer": {
+      const options = parsePeerArgs(rest, args.length === 0);
+      if (options.help) return print(args[0] === "peer" ? PEER_HELP : TOP_HELP);
+      if (options.version) return print(`udpeer ${VERSION}`);
+      return await runPeer(options);
+    }
+    case "serve": {
+      const options = parseServeArgs(rest);
+      if (options.help) return print(SERVE_HELP);
+      if (options.version) return print(`udpeer ${VERSION}`);
+      return await runServe(options);
+    }
+    case "chat": {
+      const options = parseChatArgs(rest);
+      if (options.help) return print(CHAT_HELP);
+      if (options.version) return print(`udpeer ${VERSION}`);
+      return await runChat(options);
+    }
+  }
+}
+
+function print(text: string): number {
+  console.log(text.trimEnd());
+  return 0;
+}
+
+/**
+ * Runs udpeer with `args` and returns the exit code; usage and start-up errors are printed
+ * as one line on stderr, never as a stack trace.
+ *
+ * @param args The command-line arguments.
+ * @returns 0 on success, 1 on a runtime failure, 2 on a usage error.
+ */
+export async function main(args: string[]): Promise<number> {
+  try {
+    return await run(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      const sub = args[0] === "serve" || args[0] === "chat" ? ` ${args[0]}` : "";
+      console.error(`udpeer: ${error.message}\nTry 'udpeer${sub} --help' for more information.`);
+      return 2;
+    }
+    if (error instanceof StartupError) {
+      console.error(`udpeer: ${error.message}`);
+      return 1;
+    }
+    const detail = error instanceof Error ? error.message : String(error);
+    console.error(`udpeer: Unexpected failure: ${detail}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,169 @@
+/**
+ * Per-source statistics with a bounded size. Anyone can send a datagram from a forged
+ * source address, so the table keeps at most `capacity` sources and drops the least
+ * recently seen one first, counting how many it dropped.
+ *
+ * @example
+ * ```ts
+ * import { SourceTable } from "./sources.ts";
+ * const table = new SourceTable(2);
+ * table.recordMessage("127.0.0.2", 0.4);
+ * table.recordMessage("127.0.0.2", 0.6);
+ * table.recordInvalid("127.0.0.3");
+ * table.recordMessage("127.0.0.4", 0.1); // drops 127.0.0.2, the least recently seen
+ * console.assert(table.dropped === 1 && table.get("127.0.0.2") === undefined);
+ * ```
+ *
+ * @module
+ */
+
+/** What the table knows about one source IP. */
+export interface SourceStats {
+  /** The source IPv4 address as the socket reports it. */
+  address: string;
+  /** Valid heartbeats received. */
+  messages: number;
+  /** Invalid datagrams received. */
+  invalid: number;
+  /** Smallest elapsed time in ms (Infinity until a message arrives). */
+  minMs: number;
+  /** Largest elapsed time in ms (-Infinity until a message arrives). */
+  maxMs: number;
+  /** Sum of elapsed times, for the mean. */
+  sumMs: number;
+  /** Sum of squared elapsed times, for the standard deviation. */
+  sumSquaresMs: number;
+}
+
+/** Elapsed-time statistics in ms, as ping prints them. */
+export interface ElapsedSummary {
+  /** Smallest. */
+  min: number;
+  /** Mean. */
+  avg: number;
+  /** Largest. */
+  max: number;
+  /** Standard deviation (ping's mdev). */
+  mdev: number;
+}
+
+/** Smallest capacity the spec allows. */
+export const DEFAULT_CAPACITY = 65_536;
+
+/** A bounded map from source IP to its statistics, least recently seen dropped first. */
+export class SourceTable {
+  /** Most sources kept at once. */
+  readonly capacity: number;
+  /** How many sources were dropped to stay within capacity. */
+  dropped = 0;
+  // A Map iterates in insertion order: re-inserting on every touch keeps the least recently
+  // seen source first, so eviction is O(1) without a separate list.
+  #entries = new Map<string, SourceStats>();
+
+  /** @param capacity Most sources kept, at least 1. */
+  constructor(capacity: number = DEFAULT_CAPACITY) {
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(`Cannot create table: capacity ${capacity} is not a whole number ≥ 1`);
+    }
+    this.capacity = capacity;
+  }
+
+  /** Number of sources in the table. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Looks up a source without changing its recency.
+   *
+   * @param address Source IPv4.
+   * @returns Its statistics, or undefined if unknown or dropped.
+   */
+  get(address: string): SourceStats | undefined {
+    return this.#entries.get(address);
+  }
+
+  /**
+   * Counts a valid message and its elapsed time.
+   *
+   * @param address Source IPv4.
+   * @param elapsedMs Receive time minus send time, in ms.
+   * @returns The source's statistics after the update.
+   */
+  recordMessage(address: string, elapsedMs: number): SourceStats {
+    const stats = this.#touch(address);
+    stats.messages++;
+    if (elapsedMs < stats.minMs) stats.minMs = elapsedMs;
+    if (elapsedMs > stats.maxMs) stats.maxMs = elapsedMs;
+    stats.sumMs += elapsedMs;
+    stats.sumSquaresMs += elapsedMs * elapsedMs;
+    return stats;
+  }
+
+  /**
+   * Counts an invalid datagram.
+   *
+   * @param address Source IPv4.
+   * @returns The source's statistics after the update.
+   */
+  recordInvalid(address: string): SourceStats {
+    const stats = this.#touch(address);
+    stats.invalid++;
+    return stats;
+  }
+
+  /**
+   * All sources, least recently seen first.
+   *
+   * @returns The statistics of every source in the table.
+   */
+  all(): SourceStats[] {
+    return [...this.#entries.values()];
+  }
+
+  #touch(address: string): SourceStats {
+    let stats = this.#entries.get(address);
+    if (stats !== undefined) {
+      this.#entries.delete(address);
+    } else {
+      if (this.#entries.size >= this.capacity) {
+        const oldest = this.#entries.keys().next().value as string;
+        this.#entries.delete(oldest);
+        this.dropped++;
+      }
+      stats = {
+        address,
+        messages: 0,
+        invalid: 0,
+        minMs: Infinity,
+        maxMs: -Infinity,
+        sumMs: 0,
+        sumSquaresMs: 0,
+      };
+    }
+    this.#entries.set(address, stats);
+    return stats;
+  }
+}
+
+/**
+ * Min, mean, max and standard deviation of a source's elapsed times.
+ *
+ * @param stats A source's statistics.
+ * @returns The summary, or null if the source sent no valid message.
+ *
+ * @example
+ * ```ts
+ * import { elapsedSummary, SourceTable } from "./sources.ts";
+ * const table = new SourceTable();
+ * table.recordMessage("127.0.0.1", 1);
+ * const stats = table.recordMessage("127.0.0.1", 3);
+ * console.assert(elapsedSummary(stats)?.avg === 2 && elapsedSummary(stats)?.mdev === 1);
+ * ```
+ */
+export function elapsedSummary(stats: SourceStats): ElapsedSummary | null {
+  if (stats.messages === 0) return null;
+  const avg = stats.sumMs / stats.messages;
+  const variance = Math.max(0, stats.sumSquaresMs / stats.messages - avg * avg);
+  return { min: stats.minMs, avg, max: stats.maxMs, mdev: Math.sqrt(variance) };
+}
