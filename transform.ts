@@ -1,0 +1,107 @@
+/**
+ * The replies of `udpeer serve`: pure functions from request text to reply text, with no I/O.
+ * Text is handled as Unicode, not as UTF-16 code units, so reversing keeps an emoji, a flag
+ * or a letter with a combining accent whole.
+ *
+ * @example
+ * ```ts
+ * import { reverseSwapcase, transform } from "./transform.ts";
+ * console.assert(transform("upper", "hello") === "HELLO");
+ * console.assert(reverseSwapcase("Hello") === "OLLEh");
+ * console.assert(reverseSwapcase("café 👍") === "👍 ÉFAC");
+ * console.assert(transform("ack", "anything") === "Message received");
+ * ```
+ *
+ * @module
+ */
+
+/** What the server does to each request. */
+export type Mode = "upper" | "reverse-swapcase" | "ack" | "echo";
+
+/** Every mode, in the order `--help` lists them; the first is the default. */
+export const MODES: readonly Mode[] = ["upper", "reverse-swapcase", "ack", "echo"];
+
+/** The reply of the `ack` mode, whatever the request. */
+export const ACK_REPLY = "Message received";
+
+/**
+ * Tells whether a string names a mode.
+ *
+ * @param value The text given, for example to `--mode`.
+ * @returns True if it is one of {@linkcode MODES}.
+ */
+export function isMode(value: string): value is Mode {
+  return (MODES as readonly string[]).includes(value);
+}
+
+const graphemes: Intl.Segmenter | undefined = typeof Intl.Segmenter === "function"
+  ? new Intl.Segmenter(undefined, { granularity: "grapheme" })
+  : undefined;
+
+/**
+ * Splits text into user-perceived characters (extended grapheme clusters): `e` + U+0301,
+ * a flag, or an emoji joined with ZWJ is one element. Falls back to code points where
+ * `Intl.Segmenter` is missing.
+ *
+ * @param text Any text.
+ * @returns Its characters, in order; joining them gives `text` back.
+ */
+export function characters(text: string): string[] {
+  if (graphemes === undefined) return Array.from(text);
+  const result: string[] = [];
+  for (const { segment } of graphemes.segment(text)) result.push(segment);
+  return result;
+}
+
+/**
+ * Uppercases the lowercase letters and lowercases the uppercase ones, one code point at a
+ * time (like Python's `str.swapcase`), so no context rule such as Greek final sigma applies.
+ * A letter whose case mapping is longer stays expanded (`ß` → `SS`).
+ *
+ * @param text Any text.
+ * @returns The text with every cased letter swapped.
+ */
+export function swapcase(text: string): string {
+  let result = "";
+  for (const char of text) {
+    const upper = char.toUpperCase();
+    if (upper !== char) {
+      result += upper;
+      continue;
+    }
+    result += char.toLowerCase();
+  }
+  return result;
+}
+
+/**
+ * Reverses the text by characters (grapheme clusters, never UTF-16 units), then swaps case:
+ * `Hello` → `OLLEh`.
+ *
+ * @param text The request.
+ * @returns The reply.
+ */
+export function reverseSwapcase(text: string): string {
+  return swapcase(characters(text).reverse().join(""));
+}
+
+/**
+ * Computes the reply to one request.
+ *
+ * @param mode What to do.
+ * @param text The request, already decoded (invalid UTF-8 replaced by U+FFFD).
+ * @returns The reply text: uppercased, reversed and case-swapped, `Message received`, or
+ *   the request unchanged.
+ */
+export function transform(mode: Mode, text: string): string {
+  switch (mode) {
+    case "upper":
+      return text.toUpperCase();
+    case "reverse-swapcase":
+      return reverseSwapcase(text);
+    case "ack":
+      return ACK_REPLY;
+    case "echo":
+      return text;
+  }
+}
