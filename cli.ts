@@ -123,10 +123,11 @@ export function parseFlags(
   args: readonly string[],
   options: OptionSpec,
 ): Record<string, string | boolean | (string | boolean)[] | undefined> {
+  const spec = { ...commonFlags, ...options };
   try {
     const { values } = parseArgs({
-      args: [...args],
-      options: { ...commonFlags, ...options },
+      args: joinNegativeValues(args, spec),
+      options: spec,
       strict: true,
       allowPositionals: false,
     });
@@ -136,10 +137,33 @@ export function parseFlags(
   }
 }
 
+// parseArgs refuses `--interval -1` as ambiguous (the value looks like a flag). A value that
+// looks like a negative number is joined to its flag, so the range check can name the problem.
+function joinNegativeValues(args: readonly string[], spec: OptionSpec): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--")
+      ? arg.slice(2)
+      : Object.keys(spec).find((key) => arg === `-${spec[key]!.short}`);
+    if (
+      name !== undefined && spec[name]?.type === "string" && next !== undefined &&
+      /^-[0-9.]/.test(next)
+    ) {
+      joined.push(`--${name}=${next}`);
+      i++;
+    } else joined.push(arg);
+  }
+  return joined;
+}
+
 function describeParseError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code;
-  const flag = message.match(/'(-{1,2}[^' ]+)/)?.[1];
+  // Node words these as "Option '-p, --port <value>' argument missing" or
+  // "Unknown option '-z'": take the long name when there is one.
+  const flag = message.match(/--[A-Za-z][\w-]*/)?.[0] ?? message.match(/'(-[^' ,]+)/)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `Unknown flag "${flag ?? message}"`;
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
     if (/argument missing/.test(message)) return `Cannot parse ${flag}: a value is missing`;

@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import {
+  parseHostPort,
+  parsePeerArgs,
+  parsePort,
+  parseSeconds,
+  splitCommand,
+  UsageError,
+} from "./cli.ts";
+import { DEFAULT_MESSAGE, MAX_TEXT_BYTES } from "./protocol.ts";
+
+function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof UsageError, `expected a UsageError, got ${error}`);
+    return error.message;
+  }
+  assert.fail("expected a UsageError, but nothing was thrown");
+}
+
+Deno.test("parsePeerArgs() with no arguments is the self-contained demo", () => {
+  const options = parsePeerArgs([], true);
+  assert.equal(options.port, 5005);
+  assert.equal(options.bind, "0.0.0.0");
+  assert.deepEqual(options.targets, [{ host: "127.0.0.1", port: 5005 }]);
+  assert.equal(options.intervalSeconds, 2);
+  assert.equal(options.message, DEFAULT_MESSAGE);
+  assert.equal(options.timestampUnit, "ms");
+  assert.equal(options.count, undefined);
+});
+
+Deno.test("parsePeerArgs() for 'udpeer peer' with no flags only listens", () => {
+  assert.deepEqual(parsePeerArgs([], false).targets, []);
+});
+
+Deno.test("parsePeerArgs() reads every flag, long and short", () => {
+  const options = parsePeerArgs([
+    "--port=0",
+    "--to",
+    "127.0.0.1:5006",
+    "-t",
+    "peer.example:7000",
+    "--bind",
+    "127.0.0.2",
+    "--advertise",
+    "10.0.0.5",
+    "-i",
+    "0.05",
+    "-c",
+    "20",
+    "-m",
+    "hello",
+    "--timestamp-unit",
+    "us",
+    "--json",
+    "-q",
+  ]);
+  assert.equal(options.port, 0);
+  assert.deepEqual(options.targets, [
+    { host: "127.0.0.1", port: 5006 },
+    { host: "peer.example", port: 7000 },
+  ]);
+  assert.equal(options.bind, "127.0.0.2");
+  assert.equal(options.advertise, "10.0.0.5");
+  assert.equal(options.intervalSeconds, 0.05);
+  assert.equal(options.count, 20);
+  assert.equal(options.message, "hello");
+  assert.equal(options.timestampUnit, "us");
+  assert.equal(options.json, true);
+  assert.equal(options.quiet, true);
+});
+
+Deno.test("parsePeerArgs() names the flag and the problem for each bad value", () => {
+  const cases: [string[], RegExp][] = [
+    [["--port", "70000"], /--port: "70000" is not a port in 0\.\.65535/],
+    [["--port", "-1"], /--port: "-1"/],
+    [["--port", "abc"], /--port: "abc"/],
+    [["--port"], /--port: a value is missing/],
+    [["--to", "127.0.0.1"], /--to: "127.0.0.1" has no port/],
+    [["--to", "127.0.0.1:0"], /--to: "0" is not a port in 1\.\.65535/],
+    [["--to", "127.0.0.1:65536"], /--to: "65536"/],
+    [["--to", ":5005"], /--to: ":5005" needs an IPv4 address or a name/],
+    [["--interval", "-1"], /--interval: "-1" is not a number of seconds ≥ 0\.001/],
+    [["--interval", "0"], /--interval: "0"/],
+    [["--interval", "soon"], /--interval: "soon"/],
+    [["--to", "127.0.0.1:1", "--count", "0"], /--count: "0" is not a whole number ≥ 1/],
+    [["--to", "127.0.0.1:1", "--count", "2.5"], /--count: "2.5"/],
+    [["--count", "3"], /--count without --to/],
+    [["--bind", "localhost"], /--bind: "localhost" is not an IPv4 address/],
+    [["--advertise", "1.2.3"], /--advertise: "1.2.3" is not an IPv4 address/],
+    [["--timestamp-unit", "ns"], /--timestamp-unit: "ns" is not one of s, ms, us/],
+    [["--frobnicate"], /Unknown flag "--frobnicate"/],
+    [["-z"], /Unknown flag "-z"/],
+    [["--json=yes"], /--json: it takes no value/],
+    [["--port", "5005", "extra"], /Unexpected argument "extra"/],
+  ];
+  for (const [args, expected] of cases) {
+    assert.match(usageMessage(() => parsePeerArgs(args)), expected, args.join(" "));
+  }
+});
+
+Deno.test("parsePeerArgs() refuses a --message over 65,489 bytes, counting UTF-8 bytes", () => {
+  assert.equal(
+    parsePeerArgs(["--message", "x".repeat(MAX_TEXT_BYTES)]).message.length,
+    MAX_TEXT_BYTES,
+  );
+  assert.match(
+    usageMessage(() => parsePeerArgs(["--message", "x".repeat(MAX_TEXT_BYTES + 1)])),
+    /--message: it is 65490 bytes, at most 65489/,
+  );
+  // 32,745 two-byte characters are 65,490 bytes, though only 32,745 UTF-16 units.
+  assert.match(usageMessage(() => parsePeerArgs(["--message", "é".repeat(32_745)])), /65490 bytes/);
+});
+
+Deno.test("splitCommand() picks the subcommand and defaults to peer", () => {
+  assert.deepEqual(splitCommand(["serve", "--port", "1"]), {
+    command: "serve",
+    rest: ["--port", "1"],
+  });
+  assert.deepEqual(splitCommand(["chat"]), { command: "chat", rest: [] });
+  assert.deepEqual(splitCommand(["--port", "1"]), { command: "peer", rest: ["--port", "1"] });
+  assert.deepEqual(splitCommand([]), { command: "peer", rest: [] });
+  assert.match(usageMessage(() => splitCommand(["server"])), /"server": not a subcommand/);
+});
+
+Deno.test("parsePort(), parseHostPort() and parseSeconds() accept the edges of their ranges", () => {
+  assert.equal(parsePort("--port", "0", 0), 0);
+  assert.equal(parsePort("--port", "65535", 0), 65535);
+  assert.throws(() => parsePort("--port", "0", 1), UsageError);
+  assert.deepEqual(parseHostPort("--to", "a.b:1"), { host: "a.b", port: 1 });
+  assert.throws(() => parseHostPort("--to", "[::1]:5005"), UsageError);
+  assert.equal(parseSeconds("--interval", "0.001", 0.001), 0.001);
+  assert.throws(() => parseSeconds("--interval", "", 0.001), UsageError);
+  assert.throws(() => parseSeconds("--interval", "Infinity", 0.001), UsageError);
+});

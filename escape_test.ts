@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { escapeForTerminal, jsonLine } from "./escape.ts";
+
+// Every C0 control, DEL and every C1 control.
+const controls = [
+  ...Array.from({ length: 0x20 }, (_, i) => i),
+  ...Array.from({ length: 0x21 }, (_, i) => 0x7f + i),
+].map((code) => String.fromCharCode(code));
+
+Deno.test("escapeForTerminal() leaves no C0, DEL or C1 control character raw", () => {
+  for (const char of controls) {
+    const escaped = escapeForTerminal(`a${char}b`);
+    assert.doesNotMatch(escaped, /[\x00-\x1f\x7f-\x9f]/, `U+${char.charCodeAt(0).toString(16)}`);
+    assert.ok(escaped.startsWith("a\\") && escaped.endsWith("b"));
+  }
+});
+
+Deno.test("escapeForTerminal() turns escape sequences into inert text", () => {
+  assert.equal(
+    escapeForTerminal("\x1b[2J\x1b]0;owned\x07hello\r\nworld\0"),
+    "\\x1b[2J\\x1b]0;owned\\x07hello\\r\\nworld\\x00",
+  );
+  assert.equal(escapeForTerminal("\u009b31m"), "\\x9b31m");
+  assert.equal(escapeForTerminal("tab\there"), "tab\\there");
+});
+
+Deno.test("escapeForTerminal() escapes backslash so an escape cannot be forged", () => {
+  assert.equal(escapeForTerminal("\\x1b"), "\\\\x1b");
+  assert.notEqual(escapeForTerminal("\\x1b"), escapeForTerminal("\x1b"));
+});
+
+Deno.test("escapeForTerminal() escapes bidi overrides and line separators", () => {
+  assert.equal(escapeForTerminal("abc\u202edef\u2066\u2028"), "abc\\u{202e}def\\u{2066}\\u{2028}");
+});
+
+Deno.test("escapeForTerminal() keeps printable Unicode and the default quote unchanged", () => {
+  const text = `"It always seems impossible until it's done" - Nelson Mandela café 😀 日本 \ufffd`;
+  assert.equal(escapeForTerminal(text), text);
+});
+
+Deno.test("jsonLine() escapes DEL, C1 and U+2028/9, which JSON.stringify leaves raw", () => {
+  const line = jsonLine({ text: controls.join("") + "\u2028\u2029" });
+  assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f\u2028\u2029]/);
+  assert.equal(JSON.parse(line).text, controls.join("") + "\u2028\u2029");
+  assert.equal(jsonLine({ a: "\x7f\u0085" }), '{"a":"\\u007f\\u0085"}');
+});

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { LineWriter } from "./output.ts";
+
+/** A sink that records each write call and can accept only part of a buffer. */
+function recordingSink(maxPerWrite = Infinity) {
+  const writes: string[] = [];
+  return {
+    writes,
+    write(bytes: Uint8Array): Promise<number> {
+      const n = Math.min(bytes.length, maxPerWrite);
+      writes.push(new TextDecoder().decode(bytes.subarray(0, n)));
+      return Promise.resolve(n);
+    },
+  };
+}
+
+Deno.test("LineWriter batches the lines of one turn into one write", async () => {
+  const sink = recordingSink();
+  const out = new LineWriter(sink);
+  for (let i = 0; i < 1000; i++) out.line(`line ${i}`);
+  await out.flush();
+  assert.equal(sink.writes.length, 1);
+  assert.equal(sink.writes[0]!.split("\n").length, 1001);
+});
+
+Deno.test("LineWriter completes partial writes and keeps the order", async () => {
+  const sink = recordingSink(7);
+  const out = new LineWriter(sink);
+  out.line("alpha");
+  out.line("beta é");
+  await out.flush();
+  out.line("gamma");
+  await out.flush();
+  assert.equal(sink.writes.join(""), "alpha\nbeta é\ngamma\n");
+});
+
+Deno.test("LineWriter writes on its own without a flush", async () => {
+  const sink = recordingSink();
+  const out = new LineWriter(sink);
+  out.line("soon");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(sink.writes, ["soon\n"]);
+});
+
+Deno.test("LineWriter reports full above its high-water mark and drains", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const written: number[] = [];
+  const out = new LineWriter({
+    async write(bytes) {
+      await gate;
+      written.push(bytes.length);
+      return bytes.length;
+    },
+  }, { highWaterMark: 100 });
+  for (let i = 0; i < 20; i++) out.line("0123456789");
+  assert.equal(out.full, true);
+  const drained = out.drained();
+  release();
+  await drained;
+  assert.equal(out.full, false);
+  await out.flush();
+  assert.equal(written.reduce((a, b) => a + b, 0), 20 * 11);
+});
+
+Deno.test("LineWriter calls onClosed once when the reader is gone, and drops later lines", async () => {
+  let closed = 0;
+  const out = new LineWriter({
+    write: () => Promise.reject(new Deno.errors.BrokenPipe("Broken pipe (os error 32)")),
+  }, { onClosed: () => closed++ });
+  out.line("one");
+  await out.flush();
+  out.line("two");
+  await out.flush();
+  assert.equal(closed, 1);
+  assert.equal(out.closed, true);
+});

@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from "./protocol.ts";
+import {
+  formatInvalid,
+  formatListening,
+  formatMessage,
+  formatSummary,
+  messageEvent,
+  summaryEvent,
+} from "./report.ts";
+import { SourceTable } from "./sources.ts";
+
+function heartbeat(timestamp: number, text = "hi", ipv4 = "127.0.0.1", port = 5006): Heartbeat {
+  const result = decodeHeartbeat(encodeHeartbeat({ timestamp, ipv4, port, text }));
+  assert.ok(result.ok);
+  return result.heartbeat;
+}
+
+const remote = { hostname: "127.0.0.1", port: 5006 };
+
+Deno.test("messageEvent() computes elapsed time, send time and the advertised address", () => {
+  const event = messageEvent(heartbeat(1763700000123), remote, 4, 1763700000123.4567);
+  assert.equal(event.elapsedMs, 0.457);
+  assert.equal(event.sentAt, "2025-11-21T04:40:00.123Z");
+  assert.equal(event.unit, "ms");
+  assert.equal(event.advertised, "127.0.0.1:5006");
+  assert.equal(event.count, 4);
+  assert.equal(event.bytes, 20);
+});
+
+Deno.test("formatMessage() shows source, count, elapsed with one decimal and the text", () => {
+  const event = messageEvent(heartbeat(1763700000123), remote, 3, 1763700000123.44);
+  assert.equal(formatMessage(event), "127.0.0.1:5006 count=3 time=0.4 ms | hi");
+});
+
+Deno.test("formatMessage() marks whole-second senders, clock disagreement and a differing header", () => {
+  const seconds = formatMessage(messageEvent(heartbeat(1763700000), remote, 1, 1763700000350));
+  assert.match(seconds, /time=350\.0 ms \(sender's clock in whole seconds\)/);
+  const negative = formatMessage(messageEvent(heartbeat(1763700000123), remote, 1, 1763700000120));
+  assert.match(negative, /time=-3\.0 ms \(negative: the clocks disagree\)/);
+  const forged = formatMessage(
+    messageEvent(heartbeat(1763700000123, "x", "10.9.9.9", 1), remote, 1, 1763700000124),
+  );
+  assert.match(forged, /advertised=10\.9\.9\.9:1 \| x$/);
+});
+
+Deno.test("formatMessage() escapes hostile text", () => {
+  const event = messageEvent(heartbeat(1763700000123, "\x1b[2J\x07\r\n"), remote, 1, 1763700000124);
+  const line = formatMessage(event);
+  assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f]/);
+  assert.match(line, /\| \\x1b\[2J\\x07\\r\\n$/);
+  assert.equal(event.text, "\x1b[2J\x07\r\n"); // the event keeps the truth; JSON escapes it
+});
+
+Deno.test("formatInvalid() names source, size and reason", () => {
+  assert.equal(
+    formatInvalid({ event: "invalid", from: "127.0.0.2", fromPort: 9, reason: "short", bytes: 17 }),
+    "127.0.0.2:9 invalid datagram: 17 bytes, shorter than the 18-byte header",
+  );
+  assert.equal(
+    formatInvalid({
+      event: "invalid",
+      from: "127.0.0.2",
+      fromPort: 9,
+      reason: "checksum",
+      bytes: 79,
+    }),
+    "127.0.0.2:9 invalid datagram: 79 bytes, checksum mismatch",
+  );
+});
+
+Deno.test("formatListening() says where it listens and sends", () => {
+  const line = formatListening({
+    event: "listening",
+    address: "0.0.0.0",
+    port: 5005,
+    advertise: "127.0.0.1",
+    targets: [{ to: "localhost:5006", address: "127.0.0.1", advertise: "127.0.0.1" }],
+    intervalS: 2,
+  });
+  assert.equal(
+    line,
+    "udpeer listening on 0.0.0.0:5005, advertising 127.0.0.1; sending to localhost:5006 (127.0.0.1) every 2 s; Ctrl-C for the summary",
+  );
+});
+
+Deno.test("summaryEvent() and formatSummary() give ping's statistics per target and per source", () => {
+  const table = new SourceTable();
+  for (const ms of [0.1, 0.2, 0.3]) table.recordMessage("127.0.0.1", ms);
+  table.recordInvalid("127.0.0.1");
+  table.recordInvalid("127.0.0.9");
+  const summary = summaryEvent(
+    [{ to: "127.0.0.1:5006", address: "127.0.0.1", sent: 4, sendErrors: 0 }],
+    table,
+    6012.4,
+  );
+  assert.equal(summary.sent, 4);
+  assert.equal(summary.durationMs, 6012);
+  assert.equal(summary.targets[0]!.received, 3);
+  assert.deepEqual(summary.sources[1], {
+    from: "127.0.0.9",
+    messages: 0,
+    invalid: 1,
+    elapsedMs: null,
+  });
+  assert.deepEqual(formatSummary(summary), [
+    "--- 127.0.0.1:5006 udpeer statistics ---",
+    "4 heartbeats sent, 3 received, 1 invalid, 25% loss, 0 send errors, time 6012ms",
+    "elapsed min/avg/max/mdev = 0.100/0.200/0.300/0.082 ms",
+    "--- from 127.0.0.9 ---",
+    "0 received, 1 invalid",
+  ]);
+});
+
+Deno.test("formatSummary() says when sources were dropped from the table", () => {
+  const table = new SourceTable(1);
+  table.recordInvalid("127.0.0.2");
+  table.recordInvalid("127.0.0.3");
+  const lines = formatSummary(summaryEvent([], table, 10));
+  assert.match(lines.at(-1)!, /^1 sources dropped from the table/);
+});
