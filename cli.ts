@@ -72,6 +72,8 @@ export interface PeerOptions extends CommonOptions {
   timestampUnit: Exclude<TimestampUnit, "ns">;
   /** Print only the summary. */
   quiet: boolean;
+  /** Unix ms at which to send the first heartbeat, or undefined for at once. */
+  startAtMs: number | undefined;
 }
 
 /** The subcommands. */
@@ -275,7 +277,30 @@ const peerFlags: OptionSpec = {
   message: { type: "string", short: "m" },
   "timestamp-unit": { type: "string" },
   quiet: { type: "boolean", short: "q" },
+  "start-at": { type: "string" },
 };
+
+/**
+ * Reads a wall-clock time: Unix seconds (fractions allowed) or an ISO 8601 date-time.
+ *
+ * @param flag The flag name, for the message.
+ * @param value The text given, such as `1763700000.5` or `2026-11-21T05:00:00Z`.
+ * @returns The time in Unix milliseconds.
+ * @throws {UsageError} If the value is neither.
+ */
+export function parseTime(flag: string, value: string): number {
+  const ms = /^[0-9]+(\.[0-9]+)?$/.test(value)
+    ? Number(value) * 1000
+    : /^\d{4}-\d{2}-\d{2}T/.test(value)
+    ? Date.parse(value)
+    : NaN;
+  if (!Number.isFinite(ms)) {
+    throw new UsageError(
+      `Cannot parse ${flag}: "${value}" is not Unix seconds or an ISO 8601 time like 2026-11-21T05:00:00Z`,
+    );
+  }
+  return ms;
+}
 
 /**
  * Parses the heartbeat peer's flags (SPEC §2). With no arguments at all it returns the
@@ -316,7 +341,11 @@ export function parsePeerArgs(args: readonly string[], demoIfEmpty = false): Pee
   if (unit !== "s" && unit !== "ms" && unit !== "us") {
     throw new UsageError(`Cannot parse --timestamp-unit: "${unit}" is not one of s, ms, us`);
   }
+  const startAtMs = str("start-at") === undefined
+    ? undefined
+    : parseTime("--start-at", str("start-at")!);
   return {
+    startAtMs,
     help: values.help === true,
     version: values.version === true,
     json: values.json === true,

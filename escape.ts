@@ -13,9 +13,23 @@
  * @module
  */
 
+/**
+ * Matches any raw C0 control, DEL or C1 control: what must never reach a terminal. Tests and
+ * callers use it to check output.
+ *
+ * @example
+ * ```ts
+ * import { RAW_CONTROL } from "./escape.ts";
+ * console.assert(RAW_CONTROL.test("\x1b[2J") && !RAW_CONTROL.test("plain"));
+ * ```
+ */
+// deno-lint-ignore no-control-regex
+export const RAW_CONTROL: RegExp = /[\x00-\x1f\x7f-\x9f]/;
+
 // C0 controls, backslash (so an escape cannot be forged), DEL and C1; bidirectional
 // overrides and isolates (they reorder what follows them on screen) and the Unicode line
 // and paragraph separators.
+// deno-lint-ignore no-control-regex
 const unsafe = /[\x00-\x1f\\\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\" };
 

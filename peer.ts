@@ -59,6 +59,9 @@ Options:
       --timestamp-unit U    s, ms or us: unit of the sent timestamp (default ms)
       --json                one JSON object per line on stdout instead of text
   -q, --quiet               no line per datagram; the summary only
+      --start-at TIME       send the first heartbeat at TIME (Unix seconds or ISO
+                            8601), so peers on several hosts start together
+                            (default: at once)
   -h, --help                show this help
   -V, --version             show the version
 
@@ -238,10 +241,12 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     intervalS: options.intervalSeconds,
   });
 
-  // Sending: heartbeat k goes out at startedAt + k·interval, so lateness of one timer does
+  // Sending: heartbeat k goes out at firstSendAt + k·interval, so lateness of one timer does
   // not push back the ones after it.
   const textBytes = new TextEncoder().encode(options.message);
   const intervalMs = options.intervalSeconds * 1000;
+  const firstSendAt = startedAt +
+    Math.max(0, options.startAtMs === undefined ? 0 : options.startAtMs - wallClockMs());
   let tick = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -281,7 +286,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       timer = setTimeout(stop, intervalMs);
       return;
     }
-    const due = startedAt + tick * intervalMs;
+    const due = firstSendAt + tick * intervalMs;
     timer = setTimeout(onTick, Math.max(0, due - performance.now()));
   };
 
@@ -350,7 +355,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   for (const signal of signals) Deno.addSignalListener(signal, stop);
 
   const receiving = receiveLoop();
-  if (targets.length > 0) timer = setTimeout(onTick, 0);
+  if (targets.length > 0) timer = setTimeout(onTick, Math.max(0, firstSendAt - performance.now()));
   await done;
   for (const signal of signals) Deno.removeSignalListener(signal, stop);
   clearTimeout(timer);

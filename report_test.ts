@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { RAW_CONTROL } from "./escape.ts";
 import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from "./protocol.ts";
 import {
   formatInvalid,
@@ -47,7 +48,7 @@ Deno.test("formatMessage() marks whole-second senders, clock disagreement and a 
 Deno.test("formatMessage() escapes hostile text", () => {
   const event = messageEvent(heartbeat(1763700000123, "\x1b[2J\x07\r\n"), remote, 1, 1763700000124);
   const line = formatMessage(event);
-  assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f]/);
+  assert.doesNotMatch(line, RAW_CONTROL);
   assert.match(line, /\| \\x1b\[2J\\x07\\r\\n$/);
   assert.equal(event.text, "\x1b[2J\x07\r\n"); // the event keeps the truth; JSON escapes it
 });
