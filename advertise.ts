@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { chooseAdvertisedAddress } from "./advertise.ts";
  * const interfaces = [
  *   { family: "IPv4" as const, address: "127.0.0.1", netmask: "255.0.0.0" },
@@ -12,7 +13,7 @@
  *   { family: "IPv4" as const, address: "192.168.7.2", netmask: "255.255.255.0" },
  * ];
  * const address = chooseAdvertisedAddress({ bind: "0.0.0.0", target: "192.168.7.40", interfaces });
- * console.assert(address === "192.168.7.2");
+ * assert.ok(address === "192.168.7.2");
  * ```
  *
  * @module
@@ -50,8 +51,9 @@ export interface AdvertiseInput {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLoopback } from "./advertise.ts";
- * console.assert(isLoopback("127.0.0.3") && !isLoopback("10.0.0.1"));
+ * assert.ok(isLoopback("127.0.0.3") && !isLoopback("10.0.0.1"));
  * ```
  */
 export function isLoopback(ipv4: string): boolean {
@@ -66,8 +68,9 @@ export function isLoopback(ipv4: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { needsInterfaces } from "./advertise.ts";
- * console.assert(!needsInterfaces({ bind: "0.0.0.0", target: "127.0.0.1" }));
+ * assert.ok(!needsInterfaces({ bind: "0.0.0.0", target: "127.0.0.1" }));
  * ```
  */
 export function needsInterfaces(input: AdvertiseInput): boolean {
@@ -85,8 +88,9 @@ export function needsInterfaces(input: AdvertiseInput): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { chooseAdvertisedAddress } from "./advertise.ts";
- * console.assert(chooseAdvertisedAddress({ bind: "127.0.0.2", target: "10.0.0.9" }) === "127.0.0.2");
+ * assert.ok(chooseAdvertisedAddress({ bind: "127.0.0.2", target: "10.0.0.9" }) === "127.0.0.2");
  * ```
  */
 export function chooseAdvertisedAddress(input: AdvertiseInput): string {

@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parsePeerArgs } from "./cli.ts";
  * const options = parsePeerArgs(["--port", "0", "--to", "127.0.0.1:5006"]);
- * console.assert(options.port === 0 && options.targets[0]?.port === 5006);
+ * assert.ok(options.port === 0 && options.targets[0]?.port === 5006);
  * ```
  *
  * @module

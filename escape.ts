@@ -5,9 +5,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeForTerminal, jsonLine } from "./escape.ts";
- * console.assert(escapeForTerminal("\x1b[2Jhi\n") === "\\x1b[2Jhi\\n");
- * console.assert(jsonLine({ text: "\x7f" }) === '{"text":"\\u007f"}');
+ * assert.ok(escapeForTerminal("\x1b[2Jhi\n") === "\\x1b[2Jhi\\n");
+ * assert.ok(jsonLine({ text: "\x7f" }) === '{"text":"\\u007f"}');
  * ```
  *
  * @module
@@ -19,8 +20,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RAW_CONTROL } from "./escape.ts";
- * console.assert(RAW_CONTROL.test("\x1b[2J") && !RAW_CONTROL.test("plain"));
+ * assert.ok(RAW_CONTROL.test("\x1b[2J") && !RAW_CONTROL.test("plain"));
  * ```
  */
 // deno-lint-ignore no-control-regex
@@ -49,8 +51,9 @@ function escapeOne(char: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeForTerminal } from "./escape.ts";
- * console.assert(escapeForTerminal("a\tb") === "a\\tb");
+ * assert.ok(escapeForTerminal("a\tb") === "a\\tb");
  * ```
  */
 export function escapeForTerminal(text: string): string {
@@ -69,8 +72,9 @@ const jsonUnsafe = /[\u007f-\u009f\u2028\u2029]/g;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonLine } from "./escape.ts";
- * console.assert(jsonLine({ a: "\u0085" }) === '{"a":"\\u0085"}');
+ * assert.ok(jsonLine({ a: "\u0085" }) === '{"a":"\\u0085"}');
  * ```
  */
 export function jsonLine(value: unknown): string {

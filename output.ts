@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LineWriter } from "./output.ts";
  * const chunks: string[] = [];
  * const out = new LineWriter({ write: (bytes) => {
@@ -15,7 +16,7 @@
  * out.line("one");
  * out.line("two");
  * await out.flush();
- * console.assert(chunks.join("") === "one\ntwo\n");
+ * assert.ok(chunks.join("") === "one\ntwo\n");
  * ```
  *
  * @module

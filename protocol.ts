@@ -14,6 +14,7 @@
  *
  * @example Build a heartbeat and read it back
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeHeartbeat, encodeHeartbeat } from "./protocol.ts";
  *
  * const datagram = encodeHeartbeat({
@@ -24,8 +25,8 @@
  * });
  * const result = decodeHeartbeat(datagram);
  * if (!result.ok) throw new Error(result.reason);
- * console.assert(result.heartbeat.text === "hello");
- * console.assert(result.heartbeat.unit === "ms");
+ * assert.ok(result.heartbeat.text === "hello");
+ * assert.ok(result.heartbeat.unit === "ms");
  * ```
  *
  * @module
@@ -109,8 +110,9 @@ const nmax = 5552;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { adler32 } from "./protocol.ts";
- * console.assert(adler32(new TextEncoder().encode("Wikipedia")) === 0x11e60398);
+ * assert.ok(adler32(new TextEncoder().encode("Wikipedia")) === 0x11e60398);
  * ```
  */
 export function adler32(data: Uint8Array): number {
@@ -161,9 +163,10 @@ export function adler32(data: Uint8Array): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inferTimestampUnit } from "./protocol.ts";
- * console.assert(inferTimestampUnit(1763700000) === "s");
- * console.assert(inferTimestampUnit(1763700000123) === "ms");
+ * assert.ok(inferTimestampUnit(1763700000) === "s");
+ * assert.ok(inferTimestampUnit(1763700000123) === "ms");
  * ```
  */
 export function inferTimestampUnit(value: number): TimestampUnit {
@@ -185,9 +188,10 @@ const unitsPerMs: Record<TimestampUnit, number> = { s: 1e-3, ms: 1, us: 1e3, ns:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timestampFromMs } from "./protocol.ts";
- * console.assert(timestampFromMs(1763700000123.9, "s") === 1763700000);
- * console.assert(timestampFromMs(1763700000123.9, "us") === 1763700000123900);
+ * assert.ok(timestampFromMs(1763700000123.9, "s") === 1763700000);
+ * assert.ok(timestampFromMs(1763700000123.9, "us") === 1763700000123900);
  * ```
  */
 export function timestampFromMs(unixMs: number, unit: TimestampUnit): number {
@@ -205,8 +209,9 @@ export function timestampFromMs(unixMs: number, unit: TimestampUnit): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timestampToMs } from "./protocol.ts";
- * console.assert(timestampToMs(1763700000) === 1763700000000);
+ * assert.ok(timestampToMs(1763700000) === 1763700000000);
  * ```
  */
 export function timestampToMs(timestamp: number): number {
@@ -230,9 +235,10 @@ const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseIpv4 } from "./protocol.ts";
- * console.assert(parseIpv4("127.0.0.1") === 0x7f000001);
- * console.assert(parseIpv4("localhost") === undefined);
+ * assert.ok(parseIpv4("127.0.0.1") === 0x7f000001);
+ * assert.ok(parseIpv4("localhost") === undefined);
  * ```
  */
 export function parseIpv4(ipv4: string): number | undefined {
@@ -256,8 +262,9 @@ export function parseIpv4(ipv4: string): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatIpv4 } from "./protocol.ts";
- * console.assert(formatIpv4(0x7f000001) === "127.0.0.1");
+ * assert.ok(formatIpv4(0x7f000001) === "127.0.0.1");
  * ```
  */
 export function formatIpv4(value: number): string {
@@ -274,9 +281,10 @@ export function formatIpv4(value: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeHeartbeat } from "./protocol.ts";
  * const datagram = encodeHeartbeat({ timestamp: 1763700000, ipv4: "127.0.0.1", port: 5005, text: "" });
- * console.assert(datagram.length === 18);
+ * assert.ok(datagram.length === 18);
  * ```
  */
 export function encodeHeartbeat(fields: HeartbeatFields): Uint8Array {
@@ -318,9 +326,10 @@ export function encodeHeartbeat(fields: HeartbeatFields): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeHeartbeat } from "./protocol.ts";
  * const result = decodeHeartbeat(new Uint8Array(17));
- * console.assert(!result.ok && result.reason === "short");
+ * assert.ok(!result.ok && result.reason === "short");
  * ```
  */
 export function decodeHeartbeat(datagram: Uint8Array): DecodeResult {

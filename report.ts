@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatMessage, messageEvent } from "./report.ts";
  * import { decodeHeartbeat, encodeHeartbeat } from "./protocol.ts";
  * const result = decodeHeartbeat(
@@ -11,7 +12,7 @@
  * );
  * if (!result.ok) throw new Error(result.reason);
  * const event = messageEvent(result.heartbeat, { hostname: "127.0.0.1", port: 5006 }, 3, 1763700000123.4);
- * console.assert(formatMessage(event) === "127.0.0.1:5006 count=3 time=0.4 ms | hi");
+ * assert.ok(formatMessage(event) === "127.0.0.1:5006 count=3 time=0.4 ms | hi");
  * ```
  *
  * @module

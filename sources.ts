@@ -5,13 +5,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SourceTable } from "./sources.ts";
  * const table = new SourceTable(2);
  * table.recordMessage("127.0.0.2", 0.4);
  * table.recordMessage("127.0.0.2", 0.6);
  * table.recordInvalid("127.0.0.3");
  * table.recordMessage("127.0.0.4", 0.1); // drops 127.0.0.2, the least recently seen
- * console.assert(table.dropped === 1 && table.get("127.0.0.2") === undefined);
+ * assert.ok(table.dropped === 1 && table.get("127.0.0.2") === undefined);
  * ```
  *
  * @module
@@ -154,11 +155,12 @@ export class SourceTable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { elapsedSummary, SourceTable } from "./sources.ts";
  * const table = new SourceTable();
  * table.recordMessage("127.0.0.1", 1);
  * const stats = table.recordMessage("127.0.0.1", 3);
- * console.assert(elapsedSummary(stats)?.avg === 2 && elapsedSummary(stats)?.mdev === 1);
+ * assert.ok(elapsedSummary(stats)?.avg === 2 && elapsedSummary(stats)?.mdev === 1);
  * ```
  */
 export function elapsedSummary(stats: SourceStats): ElapsedSummary | null {
