@@ -290,7 +290,8 @@ export function summaryEvent(
  * @returns The lines to print.
  */
 export function formatSummary(summary: SummaryEvent): string[] {
-  const lines: string[] = [];
+  // A blank line first, as ping does, so the block stands apart from the ^C echo.
+  const lines: string[] = [""];
   const byAddress = new Map(summary.sources.map((source) => [source.from, source]));
   const elapsedLine = (source: SourceSummary | undefined): string[] => {
     const e = source?.elapsedMs;

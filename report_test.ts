@@ -105,6 +105,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
     elapsedMs: null,
   });
   assert.deepEqual(formatSummary(summary), [
+    "",
     "--- 127.0.0.1:5006 udpeer statistics ---",
     "4 heartbeats sent, 3 received, 1 invalid, 25% loss, 0 send errors, time 6012ms",
     "elapsed min/avg/max/mdev = 0.100/0.200/0.300/0.082 ms",
