@@ -48,6 +48,19 @@ export function freePort(transport: "udp" | "tcp" = "udp", hostname = "127.0.0.1
   return port;
 }
 
+/** How to start udpeer. */
+export interface UdpeerOptions {
+  /** Keep a pipe to the child's stdin. */
+  stdin?: boolean;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /**
+   * A command that runs udpeer, such as `["ip", "netns", "exec", "ns1"]`: it must exec
+   * the rest of its arguments, so that signals reach udpeer itself.
+   */
+  prefix?: string[];
+}
+
 /** A running udpeer subprocess whose stdout is collected line by line. */
 export class UdpeerProcess implements AsyncDisposable {
   /** Every stdout line so far. */
@@ -62,11 +75,13 @@ export class UdpeerProcess implements AsyncDisposable {
 
   /**
    * @param args Arguments after `main.ts`.
-   * @param options `stdin: true` to keep a pipe to the child's stdin.
+   * @param options `stdin: true` to keep a pipe to the child's stdin; `prefix` to run it
+   * through another command, such as `["ip", "netns", "exec", "ns1"]`.
    */
-  constructor(args: string[], options: { stdin?: boolean; env?: Record<string, string> } = {}) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: [...runFlags, `${repoDir}main.ts`, ...args],
+  constructor(args: string[], options: UdpeerOptions = {}) {
+    const command = [...options.prefix ?? [], Deno.execPath(), ...runFlags, `${repoDir}main.ts`];
+    this.child = new Deno.Command(command[0]!, {
+      args: [...command.slice(1), ...args],
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
@@ -216,12 +231,13 @@ export class UdpeerProcess implements AsyncDisposable {
  * Starts `main.ts` with the given arguments as a subprocess.
  *
  * @param args Arguments after `main.ts`.
- * @param options `stdin: true` to write to the child's stdin.
+ * @param options `stdin: true` to write to the child's stdin; `prefix` to run it through
+ * another command.
  * @returns The process handle; use it with `await using`.
  */
 export function startUdpeer(
   args: string[],
-  options: { stdin?: boolean; env?: Record<string, string> } = {},
+  options: UdpeerOptions = {},
 ): UdpeerProcess {
   return new UdpeerProcess(args, options);
 }
@@ -231,13 +247,15 @@ export function startUdpeer(
  *
  * @param args Arguments after `main.ts`.
  * @param timeoutMs Upper bound on the run.
+ * @param options As for {@linkcode startUdpeer}.
  * @returns Exit code, stdout and stderr.
  */
 export async function runUdpeer(
   args: string[],
   timeoutMs = 15_000,
+  options: UdpeerOptions = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  await using process = startUdpeer(args);
+  await using process = startUdpeer(args, options);
   const status = await process.exited(timeoutMs);
   return { code: status.code, stdout: process.lines.join("\n"), stderr: process.stderr };
 }
