@@ -1,0 +1,501 @@
+import assert from "node:assert/strict";
+import { UsageError } from "./cli.ts";
+import {
+  DEFAULT_SERVE_PORT,
+  formatServeEvent,
+  MAX_LINE_BYTES,
+  parseServeArgs,
+  UNTERMINATED_IDLE_MS,
+} from "./serve.ts";
+import { runUdpeer, startUdpeer, type UdpeerProcess } from "./testing.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Starts `udpeer serve` on a free loopback port and returns it with the port it took. */
+async function startServe(
+  args: string[] = [],
+): Promise<{ server: UdpeerProcess; port: number }> {
+  const server = startUdpeer(["serve", "--bind", "127.0.0.1", "--port", "0", "--json", ...args]);
+  const listening = await server.waitForEvent((e) => e.event === "listening");
+  return { server, port: listening.port as number };
+}
+
+/** A UDP client socket on loopback that sends requests and waits (bounded) for replies. */
+function udpClient(): Deno.DatagramConn & AsyncDisposable {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  return Object.assign(socket, { [Symbol.asyncDispose]: () => Promise.resolve(socket.close()) });
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function request(
+  socket: Deno.DatagramConn,
+  port: number,
+  payload: Uint8Array | string,
+): Promise<{ bytes: Uint8Array; from: Deno.NetAddr }> {
+  const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+  await socket.send(bytes, { transport: "udp", hostname: "127.0.0.1", port });
+  const [reply, from] = await withTimeout(socket.receive(), 5_000, "a UDP reply");
+  return { bytes: reply.slice(), from: from as Deno.NetAddr };
+}
+
+async function ask(socket: Deno.DatagramConn, port: number, text: string): Promise<string> {
+  return decoder.decode((await request(socket, port, text)).bytes);
+}
+
+/** A TCP connection that reads reply lines. */
+async function tcpClient(port: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let pending = "";
+  const lines: string[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  const streamDecoder = new TextDecoder();
+  let ended = false;
+  const readLine = async (): Promise<string | undefined> => {
+    while (lines.length === 0 && !ended) {
+      const count = await withTimeout(conn.read(buffer), 5_000, "a TCP reply line");
+      if (count === null) {
+        ended = true;
+        break;
+      }
+      pending += streamDecoder.decode(buffer.subarray(0, count), { stream: true });
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      lines.push(...parts);
+    }
+    return lines.shift();
+  };
+  return {
+    conn,
+    readLine,
+    async send(text: string): Promise<void> {
+      const bytes = encoder.encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+    },
+    async ask(text: string): Promise<string | undefined> {
+      await this.send(text + "\n");
+      return await readLine();
+    },
+    [Symbol.dispose](): void {
+      try {
+        conn.close();
+      } catch { /* closed by the server */ }
+    },
+  };
+}
+
+Deno.test("parseServeArgs() fills in the defaults", () => {
+  const options = parseServeArgs([]);
+  assert.equal(options.port, DEFAULT_SERVE_PORT);
+  assert.equal(options.port, 12000);
+  assert.equal(options.bind, "0.0.0.0");
+  assert.equal(options.mode, "upper");
+  assert.equal(options.tcp, false);
+  assert.equal(options.json, false);
+  assert.equal(options.quiet, false);
+});
+
+Deno.test("parseServeArgs() reads every flag", () => {
+  const options = parseServeArgs([
+    "-p",
+    "0",
+    "--bind",
+    "127.0.0.1",
+    "--mode",
+    "reverse-swapcase",
+    "--tcp",
+    "--json",
+    "-q",
+  ]);
+  assert.deepEqual(options, {
+    help: false,
+    version: false,
+    json: true,
+    quiet: true,
+    tcp: true,
+    port: 0,
+    bind: "127.0.0.1",
+    mode: "reverse-swapcase",
+  });
+});
+
+Deno.test("parseServeArgs() throws a UsageError naming the flag", () => {
+  const cases: [string[], RegExp][] = [
+    [["--mode", "shout"], /^Cannot parse --mode: "shout" is not one of upper, reverse-swapcase/],
+    [["--port", "70000"], /^Cannot parse --port: "70000" is not a port in 0\.\.65535$/],
+    [["--bind", "localhost"], /^Cannot parse --bind: "localhost"/],
+    [["--to", "127.0.0.1:1"], /^Unknown flag "--to"$/],
+    [["--port"], /^Cannot parse --port: a value is missing$/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseServeArgs(args), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("formatServeEvent() quotes and escapes network text", () => {
+  const [line] = formatServeEvent({
+    event: "request",
+    from: "127.0.0.1",
+    fromPort: 5000,
+    text: 'say "hi"\x1b[2J\n',
+    reply: 'SAY "HI"\x1b[2J\n',
+  });
+  assert.equal(line, '127.0.0.1:5000 "say \\"hi\\"\\x1b[2J\\n" -> "SAY \\"HI\\"\\x1b[2J\\n"');
+  assert.deepEqual(
+    formatServeEvent({
+      event: "summary",
+      requests: 1,
+      clients: 1,
+      clientsCapped: false,
+      errors: 0,
+      durationMs: 12,
+    }),
+    [
+      "--- udpeer serve statistics ---",
+      "1 request served, 1 distinct client, 0 errors, time 12ms",
+    ],
+  );
+});
+
+Deno.test("serve replies in each mode over UDP, non-ASCII and emoji included", async () => {
+  const cases: [string, [string, string][]][] = [
+    ["upper", [["hello", "HELLO"], ["wörld ça 😀", "WÖRLD ÇA 😀"]]],
+    ["reverse-swapcase", [
+      ["Hello", "OLLEh"],
+      ["café 😀!", "!😀 ÉFAC"],
+      ["e\u0301t\u00e9", "\u00c9T" + "E\u0301"],
+      ["👨‍👩‍👧 family", "YLIMAF 👨‍👩‍👧"],
+    ]],
+    ["ack", [["anything", "Message received"], ["😀", "Message received"]]],
+    ["echo", [["As It Is 😀 ", "As It Is 😀 "], ["", ""]]],
+  ];
+  await Promise.all(cases.map(async ([mode, pairs]) => {
+    const { server, port } = await startServe(["--mode", mode]);
+    await using _server = server;
+    await using client = udpClient();
+    for (const [text, reply] of pairs) {
+      const answer = await request(client, port, text);
+      assert.equal(decoder.decode(answer.bytes), reply, `${mode}: ${text}`);
+      assert.equal(answer.from.port, port, "the reply comes from the server's port");
+    }
+    await server.waitUntil(() => server.events.filter((e) => e.event === "request").length >= 1);
+    const events = server.events.filter((e) => e.event === "request");
+    assert.equal(events[0]?.text, pairs[0]![0]);
+    assert.equal(events[0]?.reply, pairs[0]![1]);
+  }));
+});
+
+Deno.test("serve prints one JSON request event per datagram with source, text and reply", async () => {
+  const { server, port } = await startServe();
+  await using _server = server;
+  await using client = udpClient();
+  const clientPort = (client.addr as Deno.NetAddr).port;
+  assert.equal(await ask(client, port, "one"), "ONE");
+  assert.equal(await ask(client, port, "two\x7f"), "TWO\x7f");
+  await server.waitUntil(() => server.events.filter((e) => e.event === "request").length === 2);
+  const requests = server.events.filter((e) => e.event === "request");
+  assert.deepEqual(requests[0], {
+    event: "request",
+    from: "127.0.0.1",
+    fromPort: clientPort,
+    text: "one",
+    reply: "ONE",
+  });
+  // DEL is written as \u007f, never raw.
+  assert.ok(server.lines.some((line) => line.includes('"text":"two\\u007f"')));
+  const listening = server.events.find((e) => e.event === "listening");
+  assert.deepEqual(listening, {
+    event: "listening",
+    transport: "udp",
+    address: "127.0.0.1",
+    port,
+    mode: "upper",
+  });
+});
+
+Deno.test("serve answers invalid UTF-8 with replacement characters and keeps serving", async () => {
+  const { server, port } = await startServe(["--mode", "reverse-swapcase"]);
+  await using _server = server;
+  await using client = udpClient();
+  const invalid = new Uint8Array([0x61, 0xff, 0xc3, 0x62, 0xed, 0xa0, 0x80]);
+  const answer = await request(client, port, invalid);
+  const text = decoder.decode(answer.bytes);
+  assert.ok(text.includes("\ufffd"), "invalid bytes become U+FFFD");
+  assert.ok(text.startsWith("\ufffd"));
+  assert.ok(text.includes("B") && text.endsWith("A"));
+  assert.equal(await ask(client, port, "still here"), "EREH LLITS");
+});
+
+Deno.test("serve replies to the largest datagram and to an empty one", async () => {
+  const { server, port } = await startServe(["--mode", "echo"]);
+  await using _server = server;
+  await using client = udpClient();
+  const largest = new Uint8Array(65_507).fill(0x61);
+  const answer = await request(client, port, largest);
+  assert.equal(answer.bytes.length, 65_507);
+  assert.equal((await request(client, port, new Uint8Array(0))).bytes.length, 0);
+});
+
+Deno.test("serve escapes control characters in its human lines", async () => {
+  await using server = startUdpeer(["serve", "--bind", "127.0.0.1", "--port", "0"]);
+  await server.waitUntil(() => server.lines.length > 0);
+  const port = Number(server.lines[0]!.match(/127\.0\.0\.1:(\d+)/)?.[1]);
+  assert.match(server.lines[0]!, /^udpeer serve: upper on UDP 127\.0\.0\.1:\d+; Ctrl-C/);
+  await using client = udpClient();
+  assert.equal(await ask(client, port, "\x1b]0;owned\x07hi"), "\x1b]0;OWNED\x07HI");
+  await server.waitUntil(() => server.lines.length >= 2);
+  assert.match(
+    server.lines[1]!,
+    /^127\.0\.0\.1:\d+ "\\x1b\]0;owned\\x07hi" -> "\\x1b\]0;OWNED\\x07HI"$/,
+  );
+  assert.ok(!server.lines.join("").includes("\x1b"));
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`serve prints requests served and distinct clients on ${signal}, exit 0`, async () => {
+    const { server, port } = await startServe();
+    await using _server = server;
+    await using first = udpClient();
+    await using second = udpClient();
+    await ask(first, port, "a");
+    await ask(first, port, "b");
+    await ask(second, port, "c");
+    await server.waitUntil(() => server.events.filter((e) => e.event === "request").length === 3);
+    server.kill(signal);
+    const status = await server.exited(5_000);
+    assert.equal(status.code, 0);
+    const summary = server.events.find((e) => e.event === "summary");
+    assert.equal(summary?.requests, 3);
+    assert.equal(summary?.clients, 2);
+    assert.equal(summary?.errors, 0);
+    assert.equal(server.stderr, "");
+  });
+}
+
+Deno.test("serve prints a human summary on SIGINT", async () => {
+  await using server = startUdpeer(["serve", "--bind", "127.0.0.1", "--port", "0", "--quiet"]);
+  await server.waitUntil(() => server.lines.length > 0);
+  const port = Number(server.lines[0]!.match(/127\.0\.0\.1:(\d+)/)?.[1]);
+  await using client = udpClient();
+  await ask(client, port, "x");
+  server.kill("SIGINT");
+  assert.equal((await server.exited(5_000)).code, 0);
+  assert.equal(server.lines.length, 3, "--quiet: the listening line and the summary only");
+  assert.equal(server.lines[1], "--- udpeer serve statistics ---");
+  assert.match(server.lines[2]!, /^1 request served, 1 distinct client, 0 errors, time \d+ms$/);
+});
+
+Deno.test("serve keeps serving a client while another sends garbage", async () => {
+  const { server, port } = await startServe();
+  await using _server = server;
+  await using noisy = udpClient();
+  await using polite = udpClient();
+  const noise = crypto.getRandomValues(new Uint8Array(1_000));
+  const target = { transport: "udp", hostname: "127.0.0.1", port } as const;
+  for (let burst = 0; burst < 10; burst++) {
+    // Bursts small enough for the kernel's receive buffer: a UDP server cannot answer what
+    // the kernel dropped, and that is not what this test is about.
+    for (let i = 0; i < 20; i++) await noisy.send(noise.subarray(0, burst * 100 + i), target);
+    assert.equal(await ask(polite, port, `hello ${burst}`), `HELLO ${burst}`);
+  }
+  await server.waitUntil(() => server.events.filter((e) => e.event === "request").length === 210);
+  assert.equal(server.stderr, "");
+});
+
+Deno.test("serve exits 1 with one line when the UDP or TCP port is in use", async () => {
+  const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const udpPort = (udp.addr as Deno.NetAddr).port;
+    const tcpPort = (tcp.addr as Deno.NetAddr).port;
+    const results = await Promise.all([
+      runUdpeer(["serve", "--bind", "127.0.0.1", "--port", String(udpPort)]),
+      runUdpeer(["serve", "--bind", "127.0.0.1", "--port", String(tcpPort), "--tcp"]),
+    ]);
+    for (const [index, { code, stdout, stderr }] of results.entries()) {
+      const transport = index === 0 ? "UDP" : "TCP";
+      const port = index === 0 ? udpPort : tcpPort;
+      assert.equal(code, 1);
+      assert.equal(stdout, "");
+      assert.equal(
+        stderr,
+        `udpeer: Cannot listen on ${transport} 127.0.0.1:${port}: the port is in use; choose another --port, or 0 for any free port\n`,
+      );
+    }
+  } finally {
+    udp.close();
+    tcp.close();
+  }
+});
+
+Deno.test("serve exits 2 naming the flag for a bad flag or value", async () => {
+  const cases: [string[], string][] = [
+    [["serve", "--mode", "shout"], "--mode"],
+    [["serve", "--port", "-1"], "--port"],
+    [["serve", "--retries", "3"], "--retries"],
+    [["serve", "--tcp=yes"], "--tcp"],
+  ];
+  await Promise.all(cases.map(async ([args, flag]) => {
+    const { code, stdout, stderr } = await runUdpeer(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(stdout, "");
+    const lines = stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, stderr);
+    assert.ok(lines[0]!.includes(flag), stderr);
+    assert.equal(lines[1], "Try 'udpeer serve --help' for more information.");
+  }));
+});
+
+Deno.test("serve --tcp replies one line per line, in each mode", async () => {
+  const cases: [string, [string, string][]][] = [
+    ["upper", [["hello", "HELLO"], ["ça 😀", "ÇA 😀"]]],
+    ["reverse-swapcase", [["Hello", "OLLEh"], ["café 😀", "😀 ÉFAC"]]],
+    ["ack", [["x", "Message received"]]],
+    ["echo", [["  spaced  ", "  spaced  "]]],
+  ];
+  await Promise.all(cases.map(async ([mode, pairs]) => {
+    const { server, port } = await startServe(["--tcp", "--mode", mode]);
+    await using _server = server;
+    using client = await tcpClient(port);
+    for (const [text, reply] of pairs) assert.equal(await client.ask(text), reply, mode);
+  }));
+});
+
+Deno.test("serve --tcp keeps CRLF line ends and answers a last line without one at EOF", async () => {
+  const { server, port } = await startServe(["--tcp"]);
+  await using _server = server;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode("crlf\r\nlf\nlast"));
+  await conn.closeWrite();
+  const reply = await withTimeout(new Response(conn.readable).text(), 5_000, "replies and EOF");
+  assert.equal(reply, "CRLF\r\nLF\nLAST\n");
+});
+
+Deno.test("serve --tcp answers the classic client that sends no newline and waits", async () => {
+  const { server, port } = await startServe(["--tcp", "--mode", "reverse-swapcase"]);
+  await using _server = server;
+  using client = await tcpClient(port);
+  const started = performance.now();
+  await client.send("Kurose");
+  assert.equal(await client.readLine(), "ESORUk");
+  const waited = performance.now() - started;
+  assert.ok(waited >= UNTERMINATED_IDLE_MS - 50, `answered after ${waited.toFixed(0)} ms`);
+});
+
+Deno.test("serve --tcp serves many connections at once while one says nothing", async () => {
+  const { server, port } = await startServe(["--tcp"]);
+  await using _server = server;
+  using silent = await tcpClient(port);
+  using half = await tcpClient(port);
+  assert.equal(await half.ask("whole line"), "WHOLE LINE");
+  await half.send("half a line, the rest never comes");
+  const clients = await Promise.all(Array.from({ length: 10 }, () => tcpClient(port)));
+  try {
+    const replies = await Promise.all(
+      clients.map(async (client, index) => [
+        await client.ask(`client ${index} first`),
+        await client.ask(`client ${index} second`),
+      ]),
+    );
+    replies.forEach((pair, index) =>
+      assert.deepEqual(pair, [`CLIENT ${index} FIRST`, `CLIENT ${index} SECOND`])
+    );
+  } finally {
+    for (const client of clients) client[Symbol.dispose]();
+  }
+  assert.ok(silent.conn.remoteAddr); // still connected, never answered
+  server.kill("SIGTERM");
+  assert.equal((await server.exited(5_000)).code, 0, "stops despite open connections");
+  const summary = server.events.find((e) => e.event === "summary");
+  assert.equal(summary?.requests, 21);
+  assert.equal(summary?.clients, 11, "the silent client sent nothing, so it is not counted");
+});
+
+Deno.test("serve --tcp closes a connection whose line exceeds the limit and serves others", async () => {
+  const { server, port } = await startServe(["--tcp"]);
+  await using _server = server;
+  using flooder = await tcpClient(port);
+  using other = await tcpClient(port);
+  const chunk = "x".repeat(16 * 1024);
+  let closed = false;
+  try {
+    for (let sent = 0; sent <= MAX_LINE_BYTES + chunk.length * 4; sent += chunk.length) {
+      await flooder.send(chunk);
+    }
+  } catch {
+    closed = true; // reset by the server mid-flood
+  }
+  if (!closed) assert.equal(await flooder.readLine(), undefined, "the server closed it");
+  const error = await server.waitForEvent((e) => e.event === "error");
+  assert.match(String(error.message), /line is longer than 65536 bytes/);
+  assert.equal(await other.ask("fine"), "FINE");
+});
+
+Deno.test("serve --tcp accepts a line of exactly the limit", async () => {
+  const { server, port } = await startServe(["--tcp", "--mode", "echo"]);
+  await using _server = server;
+  using client = await tcpClient(port);
+  const line = "é".repeat(MAX_LINE_BYTES / 2);
+  assert.equal(await client.ask(line), line);
+});
+
+const python = await (async () => {
+  try {
+    const { success } = await new Deno.Command("python3", { args: ["--version"], stdout: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "serve talks to the classic Python UDP and TCP clients",
+  ignore: !python,
+  fn: async () => {
+    const udp = await startServe();
+    const tcp = await startServe(["--tcp"]);
+    await using _udp = udp.server;
+    await using _tcp = tcp.server;
+    const script = `
+import socket, sys
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.settimeout(5)
+udp.sendto("hello from python ✓".encode(), ("127.0.0.1", ${udp.port}))
+message, address = udp.recvfrom(2048)
+print(message.decode())
+tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+tcp.settimeout(5)
+tcp.connect(("127.0.0.1", ${tcp.port}))
+tcp.send("tcp from python".encode())
+print(tcp.recv(1024).decode(), end="")
+tcp.close()
+`;
+    const output = await new Deno.Command("python3", {
+      args: ["-c", script],
+      stdout: "piped",
+      stderr: "piped",
+      env: { PYTHONIOENCODING: "utf-8" },
+    }).output();
+    assert.equal(decoder.decode(output.stderr), "");
+    assert.equal(decoder.decode(output.stdout), "HELLO FROM PYTHON ✓\nTCP FROM PYTHON\n");
+  },
+});
