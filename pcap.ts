@@ -9,9 +9,11 @@
  * ```ts
  * import { udpPcap } from "./pcap.ts";
  *
+ * const there = { src: "127.0.0.1", srcPort: 5006, dst: "127.0.0.1", dstPort: 5005 };
+ * const back = { src: "127.0.0.1", srcPort: 5005, dst: "127.0.0.1", dstPort: 5006 };
  * const file = udpPcap([
- *   { timeMs: 1763700000000, src: "127.0.0.1", srcPort: 5006, dst: "127.0.0.1", dstPort: 5005, payload: new Uint8Array([1, 2]) },
- *   { timeMs: 1763700000500, src: "127.0.0.1", srcPort: 5005, dst: "127.0.0.1", dstPort: 5006, payload: new Uint8Array(0) },
+ *   { ...there, timeMs: 1763700000000, payload: new Uint8Array([1, 2]) },
+ *   { ...back, timeMs: 1763700000500, payload: new Uint8Array(0) },
  * ]);
  * console.assert(file.length === 24 + 2 * 16 + 28 + 2 + 28);
  * ```
@@ -111,7 +113,14 @@ function checkPort(port: number, what: string): void {
  * @example
  * ```ts
  * import { ipv4UdpPacket } from "./pcap.ts";
- * const packet = ipv4UdpPacket({ timeMs: 0, src: "10.0.0.1", srcPort: 1, dst: "10.0.0.2", dstPort: 2, payload: new Uint8Array(3) });
+ * const packet = ipv4UdpPacket({
+ *   timeMs: 0,
+ *   src: "10.0.0.1",
+ *   srcPort: 1,
+ *   dst: "10.0.0.2",
+ *   dstPort: 2,
+ *   payload: new Uint8Array(3),
+ * });
  * console.assert(packet.length === 31 && packet[9] === 17);
  * ```
  */
@@ -207,7 +216,9 @@ export function pcapFile(
  * @example
  * ```ts
  * import { udpPcap } from "./pcap.ts";
- * const file = udpPcap([{ timeMs: 0, src: "127.0.0.1", srcPort: 1, dst: "127.0.0.1", dstPort: 2, payload: new Uint8Array(0) }]);
+ * const file = udpPcap([
+ *   { timeMs: 0, src: "127.0.0.1", srcPort: 1, dst: "127.0.0.1", dstPort: 2, payload: new Uint8Array(0) },
+ * ]);
  * console.assert(file.length === 24 + 16 + 28);
  * ```
  */
