@@ -176,7 +176,9 @@ export function formatServeEvent(event: ServeEvent): string[] {
     case "error":
       return [];
     case "summary":
+      // A blank line first, as ping and the peer's summary do, apart from the ^C echo.
       return [
+        "",
         "--- udpeer serve statistics ---",
         `${plural(event.requests, "request")} served, ${event.clientsCapped ? "more than " : ""}${
           plural(event.clients, "distinct client")

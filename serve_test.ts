@@ -169,6 +169,7 @@ Deno.test("formatServeEvent() quotes and escapes network text", () => {
       durationMs: 12,
     }),
     [
+      "",
       "--- udpeer serve statistics ---",
       "1 request served, 1 distinct client, 0 errors, time 12ms",
     ],
@@ -298,9 +299,10 @@ Deno.test("serve prints a human summary on SIGINT", async () => {
   await ask(client, port, "x");
   server.kill("SIGINT");
   assert.equal((await server.exited(5_000)).code, 0);
-  assert.equal(server.lines.length, 3, "--quiet: the listening line and the summary only");
-  assert.equal(server.lines[1], "--- udpeer serve statistics ---");
-  assert.match(server.lines[2]!, /^1 request served, 1 distinct client, 0 errors, time \d+ms$/);
+  assert.equal(server.lines.length, 4, "--quiet: the listening line and the summary only");
+  assert.equal(server.lines[1], "");
+  assert.equal(server.lines[2], "--- udpeer serve statistics ---");
+  assert.match(server.lines[3]!, /^1 request served, 1 distinct client, 0 errors, time \d+ms$/);
 });
 
 Deno.test("serve keeps serving a client while another sends garbage", async () => {
