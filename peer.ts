@@ -313,6 +313,9 @@ export async function runPeer(options: PeerOptions): Promise<number> {
         emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) });
         continue;
       }
+      // A datagram read after SIGINT/SIGTERM would be reported after the summary, which
+      // closes the run and does not count it.
+      if (stopping) return;
       const receivedAtMs = wallClockMs();
       const result = decodeHeartbeat(datagram);
       if (result.ok) {
