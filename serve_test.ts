@@ -255,6 +255,24 @@ Deno.test("serve replies to the largest datagram and to an empty one", async () 
   assert.equal((await request(client, port, new Uint8Array(0))).bytes.length, 0);
 });
 
+Deno.test("serve reports a reply too long for one datagram and keeps serving", async () => {
+  const { server, port } = await startServe();
+  await using _server = server;
+  await using client = udpClient();
+  // U+0149 is 2 bytes and uppercases to U+02BC U+004E, 3 bytes: 64,000 bytes grow to 96,000.
+  const target = { transport: "udp", hostname: "127.0.0.1", port } as const;
+  await client.send(encoder.encode("\u0149".repeat(32_000)), target);
+  const error = await server.waitForEvent((e) => e.event === "error");
+  assert.equal(error.fromPort, (client.addr as Deno.NetAddr).port);
+  assert.match(String(error.message), /^Cannot reply: the reply is 96000 bytes, at most 65507 fit/);
+  assert.equal(await ask(client, port, "next"), "NEXT");
+  server.kill("SIGTERM");
+  await server.exited(5_000);
+  const summary = server.events.find((e) => e.event === "summary");
+  assert.equal(summary?.requests, 2);
+  assert.equal(summary?.errors, 1);
+});
+
 Deno.test("serve escapes control characters in its human lines", async () => {
   await using server = startUdpeer(["serve", "--bind", "127.0.0.1", "--port", "0"]);
   await server.waitUntil(() => server.lines.length > 0);
