@@ -19,7 +19,11 @@ import { DEFAULT_MESSAGE } from "./protocol.ts";
 
 /** A bad command line: printed as one line plus a hint to `--help`, exit code 2. */
 export class UsageError extends Error {
-  /** @param message What is wrong, naming the flag. */
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong, naming the flag.
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
@@ -28,7 +32,11 @@ export class UsageError extends Error {
 
 /** A failure at start (port in use, permission denied, name that does not resolve): one line, exit 1. */
 export class StartupError extends Error {
-  /** @param message What was attempted and why it failed. */
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted and why it failed.
+   */
   constructor(message: string) {
     super(message);
     this.name = "StartupError";
@@ -83,7 +91,8 @@ export type Command = "peer" | "serve" | "chat";
 /** Default port of the heartbeat peer. */
 export const DEFAULT_PEER_PORT = 5005;
 
-type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+/** The `options` of `node:util` `parseArgs`: flag name to type, short form and repetition. */
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
 /** Flags every subcommand accepts. */
 export const commonFlags: OptionSpec = {

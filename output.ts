@@ -50,6 +50,8 @@ export class LineWriter {
   #closed = false;
 
   /**
+   * Creates the writer.
+   *
    * @param sink Where to write.
    * @param options Back-pressure threshold and the closed-reader callback.
    */

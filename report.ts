@@ -37,6 +37,7 @@ export interface Remote {
 
 /** `listening`: the socket is bound. */
 export interface ListeningEvent {
+  /** Always `"listening"`. */
   event: "listening";
   /** Bound address. */
   address: string;
@@ -52,6 +53,7 @@ export interface ListeningEvent {
 
 /** `sent`: one heartbeat went out. */
 export interface SentEvent {
+  /** Always `"sent"`. */
   event: "sent";
   /** The target as given, `HOST:PORT`. */
   to: string;
@@ -63,6 +65,7 @@ export interface SentEvent {
 
 /** `message`: a valid heartbeat arrived. */
 export interface MessageEvent {
+  /** Always `"message"`. */
   event: "message";
   /** UDP source IPv4. */
   from: string;
@@ -86,6 +89,7 @@ export interface MessageEvent {
 
 /** `invalid`: a datagram that is not a heartbeat. */
 export interface InvalidEvent {
+  /** Always `"invalid"`. */
   event: "invalid";
   /** UDP source IPv4. */
   from: string;
@@ -99,6 +103,7 @@ export interface InvalidEvent {
 
 /** `error`: a send failed; the peer goes on. */
 export interface ErrorEvent {
+  /** Always `"error"`. */
   event: "error";
   /** The target as given. */
   to: string;
@@ -134,6 +139,7 @@ export interface TargetSummary {
 
 /** `summary`: the last event of a run. */
 export interface SummaryEvent {
+  /** Always `"summary"`. */
   event: "summary";
   /** Heartbeats sent, all targets. */
   sent: number;

@@ -75,7 +75,11 @@ export class SourceTable {
   #oldest: Entry | undefined;
   #newest: Entry | undefined;
 
-  /** @param capacity Most sources kept, at least 1. */
+  /**
+   * Creates an empty table.
+   *
+   * @param capacity Most sources kept, at least 1.
+   */
   constructor(capacity: number = DEFAULT_CAPACITY) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`Cannot create table: capacity ${capacity} is not a whole number ≥ 1`);
