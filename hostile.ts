@@ -14,10 +14,12 @@
  *
  * @example Reproducible hostile datagrams
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hostileDatagram, Prng } from "./hostile.ts";
  * const a = hostileDatagram(new Prng(42));
  * const b = hostileDatagram(new Prng(42));
- * console.assert(a.kind === b.kind && a.datagram.length === b.datagram.length);
+ * assert.equal(a.kind, b.kind);
+ * assert.deepEqual(a.datagram, b.datagram);
  * ```
  *
  * @module
