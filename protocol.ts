@@ -119,12 +119,17 @@ const nmax = 3854;
  * ```
  */
 export function adler32(data: Uint8Array): number {
+  return adler32Range(data, 0, data.length);
+}
+
+// Adler-32 of data[start..end): decoding checks bytes 4..end in place, since a subarray
+// for the range would cost a third as much as the checksum of a 79-byte heartbeat.
+function adler32Range(data: Uint8Array, start: number, end: number): number {
   let s1 = 1;
   let s2 = 0;
-  const length = data.length;
-  let i = 0;
-  while (i < length) {
-    const chunkEnd = Math.min(i + nmax, length);
+  let i = start;
+  while (i < end) {
+    const chunkEnd = Math.min(i + nmax, end);
     // Unrolled by 8 while at least 8 bytes remain in the chunk.
     const unrolledEnd = chunkEnd - ((chunkEnd - i) & 7);
     while (i < unrolledEnd) {
@@ -316,8 +321,15 @@ export function encodeHeartbeat(fields: HeartbeatFields): Uint8Array {
   view.setUint32(8, timestamp >>> 0);
   view.setUint32(12, address);
   view.setUint16(16, port);
-  view.setUint32(0, adler32(datagram.subarray(4)));
+  view.setUint32(0, adler32Range(datagram, 4, datagram.length));
   return datagram;
+}
+
+// Big-endian unsigned 32-bit read. A DataView would do the same, but creating one for each
+// received datagram costs as much as the rest of the header (~50 ns of ~200).
+function readUint32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) |
+    bytes[offset + 3]!) >>> 0;
 }
 
 /**
@@ -338,10 +350,11 @@ export function encodeHeartbeat(fields: HeartbeatFields): Uint8Array {
 export function decodeHeartbeat(datagram: Uint8Array): DecodeResult {
   const bytes = datagram.length;
   if (bytes < HEADER_BYTES) return { ok: false, reason: "short", bytes };
-  const view = new DataView(datagram.buffer, datagram.byteOffset, bytes);
-  const checksum = view.getUint32(0);
-  if (adler32(datagram.subarray(4)) !== checksum) return { ok: false, reason: "checksum", bytes };
-  const timestamp = view.getUint32(4) * 0x1_0000_0000 + view.getUint32(8);
+  const checksum = readUint32(datagram, 0);
+  if (adler32Range(datagram, 4, bytes) !== checksum) {
+    return { ok: false, reason: "checksum", bytes };
+  }
+  const timestamp = readUint32(datagram, 4) * 0x1_0000_0000 + readUint32(datagram, 8);
   const unit = inferTimestampUnit(timestamp);
   return {
     ok: true,
@@ -350,8 +363,8 @@ export function decodeHeartbeat(datagram: Uint8Array): DecodeResult {
       timestamp,
       unit,
       sentAtMs: toMs(timestamp, unit),
-      ipv4: formatIpv4(view.getUint32(12)),
-      port: view.getUint16(16),
+      ipv4: formatIpv4(readUint32(datagram, 12)),
+      port: (datagram[16]! << 8) | datagram[17]!,
       text: bytes === HEADER_BYTES ? "" : decoder.decode(datagram.subarray(HEADER_BYTES)),
       bytes,
     },
