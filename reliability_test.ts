@@ -63,11 +63,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function eventually(
   condition: () => Promise<boolean> | boolean,
   timeoutMs: number,
-  what: string,
+  what: () => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what}`);
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms: ${what()}`);
     await sleep(50);
   }
 }
@@ -99,6 +99,7 @@ Deno.test(
       `--count=${FLOOD}`,
       `--seed=${seed}`,
       "--marker=end of flood",
+      "--markers=10", // over a second, in case the receive buffer is still full
     ], 60_000);
     assert.equal(sender.code, 0, sender.stderr);
     const report = JSON.parse(sender.stdout);
@@ -119,7 +120,7 @@ Deno.test(
         return datagramLines(peer) === delivered;
       },
       20_000,
-      `udpeer reported ${datagramLines(peer)} datagrams, the kernel delivered ${delivered}`,
+      () => `udpeer reported ${datagramLines(peer)} datagrams, the kernel delivered ${delivered}`,
     );
     const drops = await socketDrops(port, netns);
 
