@@ -69,9 +69,17 @@ function nextCase(prng: Prng): { kind: Kind; datagram: Uint8Array } {
 }
 
 /** Checks one datagram end to end: decoder, event, human line, JSON line. */
-function check(datagram: Uint8Array, tally: Record<string, number>): void {
+function check(datagram: Uint8Array, tally: Record<string, number>, junk: Uint8Array): void {
   const result = decodeHeartbeat(datagram);
   assert.equal(typeof result.ok, "boolean");
+  // The peer decodes a view into one reused receive buffer: at an offset, with the rest of
+  // an earlier datagram after it. The decoder must read exactly the view.
+  const offset = 1 + (datagram.length & 7);
+  const reused = new Uint8Array(offset + datagram.length + junk.length);
+  reused.set(junk.subarray(0, offset));
+  reused.set(datagram, offset);
+  reused.set(junk, offset + datagram.length);
+  assert.deepEqual(decodeHeartbeat(reused.subarray(offset, offset + datagram.length)), result);
   if (!result.ok) {
     assert.equal(result.bytes, datagram.length);
     if (datagram.length < HEADER_BYTES) assert.equal(result.reason, "short");
@@ -121,6 +129,7 @@ const remoteFields = { from: remote.hostname, fromPort: remote.port };
 Deno.test(`the decoder and formatters survive ${cases} hostile datagrams (seed ${seed})`, () => {
   console.log(`fuzz seed ${seed}: rerun with UDPEER_FUZZ_SEED=${seed}`);
   const prng = new Prng(seed);
+  const junk = prng.bytes(64);
   const tally: Record<string, number> = {};
   const kinds: Record<string, number> = {};
   let bytes = 0;
@@ -130,7 +139,7 @@ Deno.test(`the decoder and formatters survive ${cases} hostile datagrams (seed $
     kinds[kind] = (kinds[kind] ?? 0) + 1;
     bytes += datagram.length;
     try {
-      check(datagram, tally);
+      check(datagram, tally, junk);
     } catch (error) {
       const head = [...datagram.subarray(0, 64)].map((b) => b.toString(16).padStart(2, "0"));
       throw new Error(

@@ -101,7 +101,10 @@ export class Prng {
   }
 }
 
-/** Lengths worth hitting on purpose: around the header, the Ethernet MTU, Adler's nmax, the maximum. */
+/**
+ * Lengths worth hitting on purpose: around the header, the Ethernet MTU, the chunk sizes
+ * of Adler-32 implementations (3,854 and 5,552 bytes after the checksum), the maximum.
+ */
 export const EDGE_LENGTHS: readonly number[] = [
   0,
   1,
@@ -110,6 +113,9 @@ export const EDGE_LENGTHS: readonly number[] = [
   HEADER_BYTES + 1,
   79,
   1472,
+  3857,
+  3858,
+  3859,
   1473,
   5552,
   5553,
