@@ -110,6 +110,7 @@ function check(datagram: Uint8Array, tally: Record<string, number>, junk: Uint8A
   assert.ok(Number.isFinite(heartbeat.sentAtMs));
 
   const event = messageEvent(heartbeat, remote, 1, Date.now());
+  assert.equal(event.sentAt, new Date(heartbeat.sentAtMs).toISOString());
   const line = formatMessage(event);
   assert.ok(!rawControl.test(line), `raw control character in ${JSON.stringify(line)}`);
   assert.ok(line.isWellFormed());
