@@ -3,6 +3,7 @@ import { escapeForTerminal, jsonLine } from "./escape.ts";
 import {
   flipBits,
   forgedHeartbeat,
+  FUZZ_EPOCH_MS,
   Prng,
   randomLength,
   truncate,
@@ -49,6 +50,8 @@ function unescapeTerminal(text: string): string {
 // Keeps a leading BOM as text, as the codec does.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const remote = { hostname: "127.0.0.1", port: 5006 };
+// A fixed receive time, so that a seed reproduces every line exactly.
+const receivedAtMs = FUZZ_EPOCH_MS + 30_000.123;
 const units = new Set(["s", "ms", "us", "ns"]);
 
 type Kind = "random" | "edge" | "flipped" | "truncated" | "forged";
@@ -109,7 +112,7 @@ function check(datagram: Uint8Array, tally: Record<string, number>, junk: Uint8A
   assert.ok(units.has(heartbeat.unit));
   assert.ok(Number.isFinite(heartbeat.sentAtMs));
 
-  const event = messageEvent(heartbeat, remote, 1, Date.now());
+  const event = messageEvent(heartbeat, remote, 1, receivedAtMs);
   assert.equal(event.sentAt, new Date(heartbeat.sentAtMs).toISOString());
   const line = formatMessage(event);
   assert.ok(!rawControl.test(line), `raw control character in ${JSON.stringify(line)}`);
@@ -181,7 +184,7 @@ Deno.test("every control character and bidirectional override is shown escaped",
   for (let code = 0; code <= 0x2070; code++) {
     const text = `a${String.fromCharCode(code)}b`;
     const heartbeat = { ...decoded.heartbeat, text };
-    const line = formatMessage(messageEvent(heartbeat, remote, 1, Date.now()));
+    const line = formatMessage(messageEvent(heartbeat, remote, 1, receivedAtMs));
     assert.ok(!rawControl.test(line), `U+${code.toString(16)} reached the line raw`);
     assert.equal(unescapeTerminal(line.slice(line.indexOf(" | ") + 3)), text);
   }

@@ -208,6 +208,12 @@ export function hostileText(prng: Prng, maxBytes: number): Uint8Array {
 }
 
 /**
+ * The "now" of generated timestamps (2025-11-21T04:40:00Z), fixed so that a seed gives the
+ * same bytes on every run.
+ */
+export const FUZZ_EPOCH_MS = 1_763_700_000_000;
+
+/**
  * A timestamp that is plausible in some unit (s, ms, µs, ns, around now) or any 64-bit value.
  *
  * @param prng The generator.
@@ -218,8 +224,8 @@ function randomTimestamp(prng: Prng): [number, number] {
   if (roll === 0) return [prng.uint32(), prng.uint32()];
   if (roll === 1) return [0, prng.int(3) === 0 ? 0 : prng.uint32()];
   const scale = [1e-3, 1, 1e3, 1e6][roll - 2]!;
-  // Now ± a day, in that unit: the elapsed time may come out negative.
-  const value = Math.floor((Date.now() + (prng.uint32() - 0x8000_0000) / 25_000) * scale);
+  // Around the epoch ± a day, in that unit: the elapsed time may come out negative.
+  const value = Math.floor((FUZZ_EPOCH_MS + (prng.uint32() - 0x8000_0000) / 25_000) * scale);
   return [Math.floor(value / 0x1_0000_0000), value >>> 0];
 }
 
@@ -253,7 +259,7 @@ export function forgedHeartbeat(prng: Prng, maxBytes: number = MAX_DATAGRAM_BYTE
  */
 export function validHeartbeat(prng: Prng): Uint8Array {
   return encodeHeartbeat({
-    timestamp: Date.now(),
+    timestamp: FUZZ_EPOCH_MS + prng.int(60_000),
     ipv4: `127.0.${prng.int(256)}.${prng.int(256)}`,
     port: prng.int(65536),
     text: `heartbeat ${prng.uint32().toString(36)} ${"x".repeat(prng.int(100))}`,
