@@ -1,0 +1,41 @@
+/**
+ * The ceiling of the API udpeer is built on: a `Deno.listenDatagram` loop that only counts.
+ * It prints `{"event":"listening","port":…}` once bound, and `{"count":…}` on SIGTERM.
+ *
+ * ```sh
+ * deno run --config=deno.json --allow-net bench/bare_receiver.ts --port 0
+ * ```
+ *
+ * It reads into one reused buffer as udpeer does; `--default-buffer` lets `receive()`
+ * allocate its own 65,507 bytes for each datagram instead.
+ *
+ * @module
+ */
+
+import { MAX_DATAGRAM_BYTES } from "../protocol.ts";
+import { numberFlag } from "./lib.ts";
+
+const conn = Deno.listenDatagram({
+  transport: "udp",
+  hostname: "127.0.0.1",
+  port: numberFlag(Deno.args, "--port", 0),
+});
+const buffer = Deno.args.includes("--default-buffer")
+  ? undefined
+  : new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+let count = 0;
+
+Deno.addSignalListener("SIGTERM", () => {
+  console.log(JSON.stringify({ count }));
+  Deno.exit(0);
+});
+console.log(JSON.stringify({ event: "listening", port: (conn.addr as Deno.NetAddr).port }));
+
+while (true) {
+  try {
+    await conn.receive(buffer);
+    count++;
+  } catch (error) {
+    if (error instanceof Deno.errors.BadResource) break;
+  }
+}
