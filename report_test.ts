@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RAW_CONTROL } from "./escape.ts";
+import { jsonLine, RAW_CONTROL } from "./escape.ts";
 import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from "./protocol.ts";
 import {
   formatInvalid,
@@ -7,6 +7,7 @@ import {
   formatMessage,
   formatSummary,
   messageEvent,
+  messageJsonLine,
   summaryEvent,
 } from "./report.ts";
 import { SourceTable } from "./sources.ts";
@@ -120,4 +121,29 @@ Deno.test("formatSummary() says when sources were dropped from the table", () =>
   table.recordInvalid("127.0.0.3");
   const lines = formatSummary(summaryEvent([], table, 10));
   assert.match(lines.at(-1)!, /^1 sources dropped from the table/);
+});
+
+Deno.test("messageJsonLine() gives the same text as jsonLine() of the event", () => {
+  const texts = [
+    "",
+    "hi",
+    '"quoted" \\ back\\slash',
+    "\x00\x1b[2J\n\t",
+    "\x7f\x80\x9f\u00a0",
+    "\u2028\u2029\u202e",
+    "héllo wörld 👋",
+    "\ud800 lone surrogate",
+  ];
+  for (const text of texts) {
+    for (
+      const [timestamp, receivedAtMs] of [
+        [1763700000123, 1763700000123.4567],
+        [1763700000, 1763699999000.25], // seconds, received "before" it was sent
+        [1763700000123456, 1763700000124],
+      ] as const
+    ) {
+      const event = messageEvent(heartbeat(timestamp, text), remote, 7, receivedAtMs);
+      assert.equal(messageJsonLine(event), jsonLine(event), JSON.stringify(text));
+    }
+  }
 });
