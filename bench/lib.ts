@@ -13,7 +13,12 @@ export { repoDir };
 /** CPU time in /proc/<pid>/stat is counted in USER_HZ ticks, 100 a second on Linux. */
 const TICKS_PER_SECOND = 100;
 
-/** The command line that runs `main.ts` with exactly the permissions of the `start` task. */
+/**
+ * The command line that runs `main.ts` with exactly the permissions of the `start` task.
+ *
+ * @param args Arguments to udpeer.
+ * @returns Arguments for `deno`.
+ */
 export function udpeerCommand(args: string[]): string[] {
   return [...runFlags, `${repoDir}main.ts`, ...args];
 }
