@@ -67,10 +67,12 @@ export class SourceTable {
   /** How many sources were dropped to stay within capacity. */
   dropped = 0;
   // Recency lives in a doubly linked list beside the Map, so touching a known source only
-  // relinks two objects (~10 ns). Re-inserting into the Map on every datagram (delete +
-  // set, the usual Map-as-LRU idiom) makes V8 rehash its table over and over: ~0.2 µs per
-  // datagram with one source, ~30 µs once a flood of forged sources has filled the table,
-  // which would cap the receiver near 30,000 datagrams/s (sources_bench.ts).
+  // relinks two objects (~10 ns) and the oldest is always at hand. The usual Map-as-LRU
+  // idiom costs far more in V8 (sources_bench.ts): re-inserting (delete + set) on every
+  // datagram makes it rework its hash table, ~0.2 µs with one source and ~30 µs once a
+  // flood of forged sources has filled the table, which would cap the receiver near 30,000
+  // datagrams/s; and `keys().next()` to find the oldest walks over every entry deleted
+  // since the table was last compacted, several µs per eviction.
   #entries = new Map<string, Entry>();
   #oldest: Entry | undefined;
   #newest: Entry | undefined;
