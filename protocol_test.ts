@@ -76,8 +76,10 @@ Deno.test("adler32() agrees with every zlib vector", async () => {
 });
 
 Deno.test("adler32() matches the RFC 1950 reference around the deferred-modulo boundary", () => {
-  // 3854 bytes is the chunk that keeps the sums in 31 bits; 5552 is zlib's and Go's nmax.
-  for (const boundary of [3854, 2 * 3854, 5552]) {
+  // 5552 is nmax (as in zlib and Go): the chunk after which the modulo runs; 0xff bytes
+  // drive s2 closest to 2^32 there. 3854 is where a signed 32-bit s2 would first overflow,
+  // which the unsigned reading must survive.
+  for (const boundary of [3854, 5552, 2 * 5552]) {
     for (let length = boundary - 14; length <= boundary + 16; length++) {
       for (const fill of [0xff, 0x00, 0x80]) {
         const data = new Uint8Array(length).fill(fill);
