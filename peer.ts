@@ -314,6 +314,8 @@ export async function runPeer(options: PeerOptions): Promise<number> {
           error instanceof Deno.errors.Interrupted
         ) continue;
         emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) });
+        // An error that persists must not turn this loop into a busy spin.
+        await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
       // A datagram read after SIGINT/SIGTERM would be reported after the summary, which
