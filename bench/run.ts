@@ -58,8 +58,8 @@ async function run(cmd: string[]): Promise<string> {
 /** The codec groups as table rows, with GB/s for the checksum and ratios to the baseline. */
 function codecTable(entries: BenchEntry[]): string[] {
   const lines = [
-    "| benchmark | time | throughput | time ÷ baseline |",
-    "| --- | ---: | ---: | ---: |",
+    "| group | benchmark | time | throughput | time ÷ baseline |",
+    "| --- | --- | ---: | ---: | ---: |",
   ];
   for (const entry of entries) {
     const avg = entry.results[0]?.ok?.avg ?? NaN;
@@ -69,7 +69,9 @@ function codecTable(entries: BenchEntry[]): string[] {
     const time = avg >= 1000 ? `${formatNumber(avg / 1000, 1)} µs` : `${formatNumber(avg, 1)} ns`;
     const ratio = entry.baseline ? "baseline" : `${formatNumber(avg / baseAvg, 2)}×`;
     lines.push(
-      `| ${entry.name} | ${time} | ${formatNumber(bytes / avg, 2)} GB/s | ${ratio} |`,
+      `| ${entry.group} | ${entry.name} | ${time} | ${
+        formatNumber(bytes / avg, 2)
+      } GB/s | ${ratio} |`,
     );
   }
   return lines;
@@ -237,7 +239,9 @@ try {
   const checks = targets(codec, throughput, accuracy, idle, memory);
   const report = [
     `udpeer benchmarks, ${new Date().toISOString().slice(0, 10)}: ${await environment()}`,
-    `Run: deno task bench (${formatNumber((performance.now() - started) / 1000)} s)`,
+    `Run: ${args.length > 0 ? `deno run -A bench/run.ts ${args.join(" ")}` : "deno task bench"} (${
+      formatNumber((performance.now() - started) / 1000)
+    } s)`,
     "",
     "### Targets",
     "",
