@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, parseChatArgs, retryTimeouts } from "./chat.ts";
 import { UsageError } from "./cli.ts";
-import { freePort, runUdpeer, startUdpeer, type UdpeerProcess } from "./testing.ts";
+import { commandWorks, freePort, runUdpeer, startUdpeer, type UdpeerProcess } from "./testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -474,15 +474,7 @@ for (const transport of ["udp", "tcp"] as const) {
   });
 }
 
-const python = await (async () => {
-  try {
-    const { success } = await new Deno.Command("python3", { args: ["--version"], stdout: "null" })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-})();
+const python = await commandWorks("python3");
 
 Deno.test({
   name: "chat talks to the classic Python UDP and TCP servers",

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { referenceAdler32 } from "./testing.ts";
 import { escapeForTerminal, jsonLine } from "./escape.ts";
 import {
   flipBits,
@@ -15,17 +16,6 @@ import { formatInvalid, formatMessage, type InvalidEvent, messageEvent } from ".
 // Rerun a failure with UDPEER_FUZZ_SEED=<the printed seed>; UDPEER_FUZZ_CASES scales the run.
 const seed = Number(Deno.env.get("UDPEER_FUZZ_SEED") ?? (Math.random() * 0x1_0000_0000) >>> 0);
 const cases = Number(Deno.env.get("UDPEER_FUZZ_CASES") ?? 100_000);
-
-/** Adler-32 the slow, obvious way (RFC 1950, one modulo per byte): the oracle. */
-function referenceAdler32(data: Uint8Array): number {
-  let s1 = 1;
-  let s2 = 0;
-  for (const byte of data) {
-    s1 = (s1 + byte) % 65521;
-    s2 = (s2 + s1) % 65521;
-  }
-  return (s2 * 65536 + s1) >>> 0;
-}
 
 // What must never reach a terminal raw: C0, DEL, C1, and what escape.ts also promises to
 // escape (bidirectional controls, line and paragraph separators).

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { referenceAdler32 } from "./testing.ts";
 import {
   adler32,
   decodeHeartbeat,
@@ -52,17 +53,6 @@ function inputOf(vector: AdlerVector): Uint8Array {
     for (let i = 0; i < data.length; i++) data[i] = (i * 31 + 7) & 255;
   } else throw new Error(`Cannot build vector "${vector.name}": unknown rule "${vector.rule}"`);
   return data;
-}
-
-/** Straight from RFC 1950 section 9: one modulo per byte, no tricks. */
-function referenceAdler32(data: Uint8Array): number {
-  let s1 = 1;
-  let s2 = 0;
-  for (const byte of data) {
-    s1 = (s1 + byte) % 65521;
-    s2 = (s2 + s1) % 65521;
-  }
-  return (s2 * 65536 + s1) >>> 0;
 }
 
 Deno.test("adler32() agrees with every zlib vector", async () => {

@@ -7,7 +7,7 @@ import {
   parseServeArgs,
   UNTERMINATED_IDLE_MS,
 } from "./serve.ts";
-import { runUdpeer, startUdpeer, type UdpeerProcess } from "./testing.ts";
+import { commandWorks, runUdpeer, startUdpeer, type UdpeerProcess } from "./testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -477,15 +477,7 @@ Deno.test("serve --tcp accepts a line of exactly the limit", async () => {
   assert.equal(await client.ask(line), line);
 });
 
-const python = await (async () => {
-  try {
-    const { success } = await new Deno.Command("python3", { args: ["--version"], stdout: "null" })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-})();
+const python = await commandWorks("python3");
 
 Deno.test({
   name: "serve talks to the classic Python UDP and TCP clients",

@@ -259,3 +259,40 @@ export async function runUdpeer(
   const status = await process.exited(timeoutMs);
   return { code: status.code, stdout: process.lines.join("\n"), stderr: process.stderr };
 }
+
+/**
+ * Adler-32 straight from RFC 1950 section 9, one modulo per byte: the slow, obvious oracle
+ * the fast version is checked against.
+ *
+ * @param data The bytes.
+ * @returns The checksum, unsigned.
+ */
+export function referenceAdler32(data: Uint8Array): number {
+  let s1 = 1;
+  let s2 = 0;
+  for (const byte of data) {
+    s1 = (s1 + byte) % 65521;
+    s2 = (s2 + s1) % 65521;
+  }
+  return (s2 * 65536 + s1) >>> 0;
+}
+
+/**
+ * Whether a program runs here, so a test that needs it can be skipped with a reason.
+ *
+ * @param command The program, e.g. `python3`.
+ * @param args Arguments of a harmless call, e.g. `["--version"]`.
+ * @returns True if it ran and exited 0.
+ */
+export async function commandWorks(
+  command: string,
+  args: string[] = ["--version"],
+): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
