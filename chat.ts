@@ -6,10 +6,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseChatArgs, retryTimeouts } from "./chat.ts";
  * const options = parseChatArgs(["--to", "127.0.0.1:12000", "--retries", "3"]);
- * console.assert(options.to.port === 12000 && !options.tcp);
- * console.assert(retryTimeouts(0.5, 3).join() === "0.5,0.75,1.125");
+ * assert.ok(options.to.port === 12000 && !options.tcp);
+ * assert.ok(retryTimeouts(0.5, 3).join() === "0.5,0.75,1.125");
  * ```
  *
  * @module

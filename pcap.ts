@@ -7,6 +7,7 @@
  *
  * @example Write two datagrams to a pcap file
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpPcap } from "./pcap.ts";
  *
  * const there = { src: "127.0.0.1", srcPort: 5006, dst: "127.0.0.1", dstPort: 5005 };
@@ -15,7 +16,7 @@
  *   { ...there, timeMs: 1763700000000, payload: new Uint8Array([1, 2]) },
  *   { ...back, timeMs: 1763700000500, payload: new Uint8Array(0) },
  * ]);
- * console.assert(file.length === 24 + 2 * 16 + 28 + 2 + 28);
+ * assert.ok(file.length === 24 + 2 * 16 + 28 + 2 + 28);
  * ```
  *
  * @module
@@ -71,8 +72,9 @@ export interface PcapRecord {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { internetChecksum } from "./pcap.ts";
- * console.assert(internetChecksum(new Uint8Array([0x00, 0x01, 0xf2, 0x03])) === 0x0dfb);
+ * assert.ok(internetChecksum(new Uint8Array([0x00, 0x01, 0xf2, 0x03])) === 0x0dfb);
  * ```
  */
 export function internetChecksum(...parts: Uint8Array[]): number {
@@ -112,6 +114,7 @@ function checkPort(port: number, what: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ipv4UdpPacket } from "./pcap.ts";
  * const packet = ipv4UdpPacket({
  *   timeMs: 0,
@@ -121,7 +124,7 @@ function checkPort(port: number, what: string): void {
  *   dstPort: 2,
  *   payload: new Uint8Array(3),
  * });
- * console.assert(packet.length === 31 && packet[9] === 17);
+ * assert.ok(packet.length === 31 && packet[9] === 17);
  * ```
  */
 export function ipv4UdpPacket(datagram: UdpDatagram): Uint8Array {
@@ -172,9 +175,10 @@ export function ipv4UdpPacket(datagram: UdpDatagram): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pcapFile } from "./pcap.ts";
  * const file = pcapFile([]);
- * console.assert(file.length === 24);
+ * assert.ok(file.length === 24);
  * ```
  */
 export function pcapFile(
@@ -215,11 +219,12 @@ export function pcapFile(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udpPcap } from "./pcap.ts";
  * const file = udpPcap([
  *   { timeMs: 0, src: "127.0.0.1", srcPort: 1, dst: "127.0.0.1", dstPort: 2, payload: new Uint8Array(0) },
  * ]);
- * console.assert(file.length === 24 + 16 + 28);
+ * assert.ok(file.length === 24 + 16 + 28);
  * ```
  */
 export function udpPcap(datagrams: readonly UdpDatagram[]): Uint8Array {

@@ -288,9 +288,10 @@ export function formatIpv4(value: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeHeartbeat } from "./protocol.ts";
  * const datagram = encodeHeartbeat({ timestamp: 1763700000, ipv4: "127.0.0.1", port: 5005, text: "" });
- * console.assert(datagram.length === 18);
+ * assert.ok(datagram.length === 18);
  * ```
  */
 export function encodeHeartbeat(fields: HeartbeatFields): Uint8Array {
@@ -312,11 +313,12 @@ export function encodeHeartbeat(fields: HeartbeatFields): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeHeartbeatInto, MAX_DATAGRAM_BYTES } from "./protocol.ts";
  * const buffer = new Uint8Array(MAX_DATAGRAM_BYTES);
  * const fields = { timestamp: 1763700000123, ipv4: "127.0.0.1", port: 5005, text: "hi" };
  * const length = encodeHeartbeatInto(buffer, fields);
- * console.assert(length === 20);
+ * assert.ok(length === 20);
  * ```
  */
 export function encodeHeartbeatInto(target: Uint8Array, fields: HeartbeatFields): number {

@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseServeArgs } from "./serve.ts";
  * const options = parseServeArgs(["--port", "0", "--mode", "reverse-swapcase"]);
- * console.assert(options.port === 0 && options.mode === "reverse-swapcase" && !options.tcp);
+ * assert.ok(options.port === 0 && options.mode === "reverse-swapcase" && !options.tcp);
  * ```
  *
  * @module

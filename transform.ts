@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reverseSwapcase, transform } from "./transform.ts";
- * console.assert(transform("upper", "hello") === "HELLO");
- * console.assert(reverseSwapcase("Hello") === "OLLEh");
- * console.assert(reverseSwapcase("café 👍") === "👍 ÉFAC");
- * console.assert(transform("ack", "anything") === "Message received");
+ * assert.ok(transform("upper", "hello") === "HELLO");
+ * assert.ok(reverseSwapcase("Hello") === "OLLEh");
+ * assert.ok(reverseSwapcase("café 👍") === "👍 ÉFAC");
+ * assert.ok(transform("ack", "anything") === "Message received");
  * ```
  *
  * @module

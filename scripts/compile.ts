@@ -78,9 +78,10 @@ export class UsageError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hostTarget, TARGETS } from "./compile.ts";
  * const host = hostTarget();
- * console.assert(host === undefined || TARGETS.includes(host));
+ * assert.ok(host === undefined || TARGETS.includes(host));
  * ```
  */
 export function hostTarget(): Target | undefined {
@@ -95,9 +96,10 @@ export function hostTarget(): Target | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { outputName } from "./compile.ts";
- * console.assert(outputName("x86_64-pc-windows-msvc") === "udpeer-x86_64-pc-windows-msvc.exe");
- * console.assert(outputName("aarch64-apple-darwin") === "udpeer-aarch64-apple-darwin");
+ * assert.ok(outputName("x86_64-pc-windows-msvc") === "udpeer-x86_64-pc-windows-msvc.exe");
+ * assert.ok(outputName("aarch64-apple-darwin") === "udpeer-aarch64-apple-darwin");
  * ```
  */
 export function outputName(target: Target): string {
@@ -113,9 +115,10 @@ export function outputName(target: Target): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileArgs } from "./compile.ts";
  * const args = compileArgs("x86_64-unknown-linux-gnu", "dist");
- * console.assert(args.includes("--allow-net") && args.at(-1)!.endsWith("main.ts"));
+ * assert.ok(args.includes("--allow-net") && args.at(-1)!.endsWith("main.ts"));
  * ```
  */
 export function compileArgs(target: Target, outDir: string): string[] {
@@ -146,9 +149,10 @@ function isTarget(value: string): value is Target {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCompileArgs } from "./compile.ts";
  * const options = parseCompileArgs(["--target", "aarch64-apple-darwin", "--out-dir", "out"]);
- * console.assert(options.targets.length === 1 && options.outDir === "out");
+ * assert.ok(options.targets.length === 1 && options.outDir === "out");
  * ```
  */
 export function parseCompileArgs(args: string[], denortBin?: string): CompileOptions {
