@@ -16,8 +16,10 @@
  * lost at exit.
  *
  * ```sh
- * deno run --allow-run --allow-read --allow-write --allow-net=127.0.0.1 bench/throughput.ts --rounds 3 --seconds 2
+ * deno run -A bench/throughput.ts --rounds 3 --seconds 2
  * ```
+ *
+ * (`-A` because Deno reads /proc/<pid>/stat and /proc/net/snmp only with all permissions.)
  *
  * @module
  */
