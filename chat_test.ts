@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, parseChatArgs, retryTimeouts } from "./chat.ts";
 import { UsageError } from "./cli.ts";
-import { commandWorks, freePort, runUdpeer, startUdpeer, type UdpeerProcess } from "./testing.ts";
+import {
+  assertUsageError,
+  commandWorks,
+  freePort,
+  runUdpeer,
+  startUdpeer,
+  type UdpeerProcess,
+} from "./testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -386,15 +393,7 @@ Deno.test("chat exits 2 naming the flag for a bad flag or value", async () => {
     [["chat", "--to", "nowhere"], "--to"],
     [["chat", "--to", "127.0.0.1:1", "--bogus"], "--bogus"],
   ];
-  await Promise.all(cases.map(async ([args, flag]) => {
-    const { code, stdout, stderr } = await runUdpeer(args);
-    assert.equal(code, 2, args.join(" "));
-    assert.equal(stdout, "");
-    const lines = stderr.trimEnd().split("\n");
-    assert.equal(lines.length, 2, stderr);
-    assert.ok(lines[0]!.includes(flag), stderr);
-    assert.equal(lines[1], "Try 'udpeer chat --help' for more information.");
-  }));
+  await Promise.all(cases.map(([args, flag]) => assertUsageError(args, flag)));
 });
 
 Deno.test("chat --tcp sends each line once and prints the replies", async () => {

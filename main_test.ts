@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import denoJson from "./deno.json" with { type: "json" };
 import { MAX_TEXT_BYTES } from "./protocol.ts";
-import { runUdpeer } from "./testing.ts";
+import { assertUsageError, runUdpeer } from "./testing.ts";
 
 Deno.test("--help and --version exit 0 for every subcommand", async () => {
   for (
@@ -39,16 +39,7 @@ Deno.test("each bad flag exits 2 with one line naming it and a hint to --help", 
     [["chat", "--to", "127.0.0.1:1", "--retries", "0"], "--retries"],
     [["frobnicate"], "frobnicate"],
   ];
-  for (const [args, flag] of cases) {
-    const { code, stdout, stderr } = await runUdpeer(args);
-    assert.equal(code, 2, `${args.join(" ")} → ${code}: ${stderr}`);
-    assert.equal(stdout, "");
-    const lines = stderr.trimEnd().split("\n");
-    assert.equal(lines.length, 2, stderr);
-    assert.ok(lines[0]!.startsWith("udpeer: ") && lines[0]!.includes(flag), stderr);
-    assert.match(lines[1]!, /^Try 'udpeer( serve| chat)? --help' for more information\.$/);
-    assert.doesNotMatch(stderr, /\bat .*\.ts:\d+/, "no stack trace");
-  }
+  for (const [args, flag] of cases) await assertUsageError(args, flag);
 });
 
 Deno.test("--message over 65,489 bytes exits 2", async () => {

@@ -7,7 +7,13 @@ import {
   parseServeArgs,
   UNTERMINATED_IDLE_MS,
 } from "./serve.ts";
-import { commandWorks, runUdpeer, startUdpeer, type UdpeerProcess } from "./testing.ts";
+import {
+  assertUsageError,
+  commandWorks,
+  runUdpeer,
+  startUdpeer,
+  type UdpeerProcess,
+} from "./testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -373,15 +379,7 @@ Deno.test("serve exits 2 naming the flag for a bad flag or value", async () => {
     [["serve", "--retries", "3"], "--retries"],
     [["serve", "--tcp=yes"], "--tcp"],
   ];
-  await Promise.all(cases.map(async ([args, flag]) => {
-    const { code, stdout, stderr } = await runUdpeer(args);
-    assert.equal(code, 2, args.join(" "));
-    assert.equal(stdout, "");
-    const lines = stderr.trimEnd().split("\n");
-    assert.equal(lines.length, 2, stderr);
-    assert.ok(lines[0]!.includes(flag), stderr);
-    assert.equal(lines[1], "Try 'udpeer serve --help' for more information.");
-  }));
+  await Promise.all(cases.map(([args, flag]) => assertUsageError(args, flag)));
 });
 
 Deno.test("serve --tcp replies one line per line, in each mode", async () => {

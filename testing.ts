@@ -296,3 +296,27 @@ export async function commandWorks(
     return false;
   }
 }
+
+/**
+ * Runs udpeer with bad arguments and checks the usage-error contract (SPEC §2): exit 2,
+ * nothing on stdout, and on stderr exactly two lines, one naming `flag`, then the hint to
+ * the subcommand's `--help`, with no stack trace.
+ *
+ * @param args The arguments.
+ * @param flag What the first line must name.
+ * @throws {Error} An assertion error describing the first difference.
+ */
+export async function assertUsageError(args: string[], flag: string): Promise<void> {
+  const { code, stdout, stderr } = await runUdpeer(args);
+  const context = `${args.join(" ")} → exit ${code}: ${stderr}`;
+  if (code !== 2) throw new Error(`Expected exit code 2 for ${context}`);
+  if (stdout !== "") throw new Error(`Expected nothing on stdout for ${context}`);
+  const lines = stderr.trimEnd().split("\n");
+  const sub = args[0] === "serve" || args[0] === "chat" ? ` ${args[0]}` : "";
+  if (
+    lines.length !== 2 || !lines[0]!.startsWith("udpeer: ") || !lines[0]!.includes(flag) ||
+    lines[1] !== `Try 'udpeer${sub} --help' for more information.`
+  ) {
+    throw new Error(`Expected one line naming ${flag} and the --help hint for ${context}`);
+  }
+}
