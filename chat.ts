@@ -27,6 +27,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import { escapeForTerminal, jsonLine } from "./escape.ts";
+import { receiveDatagram } from "./net.ts";
 import { LineWriter } from "./output.ts";
 import { resolveIpv4 } from "./peer.ts";
 import { MAX_DATAGRAM_BYTES } from "./protocol.ts";
@@ -398,18 +399,11 @@ function openUdp(context: Context): Session {
   (async () => {
     const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
     while (!closed) {
-      let data: Uint8Array;
-      let remote: Deno.NetAddr;
-      try {
-        const [bytes, addr] = await conn.receive(buffer);
-        data = bytes;
-        remote = addr as Deno.NetAddr;
-      } catch (error) {
-        if (closed || error instanceof Deno.errors.BadResource) return;
-        // ICMP port unreachable (Windows reports it here): the server is not there yet;
-        // the timeout decides.
-        continue;
-      }
+      // ICMP port unreachable (Windows reports it on receive) and any other receive error
+      // mean no reply: the timeout decides.
+      const received = await receiveDatagram(conn, buffer, () => closed, () => {});
+      if (received === undefined) return;
+      const [data, remote] = received;
       const at = performance.now();
       if (remote.hostname !== address || remote.port !== port) {
         context.counters.ignored++;

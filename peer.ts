@@ -17,6 +17,7 @@ import { lookup } from "node:dns/promises";
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
 import { DEFAULT_PEER_PORT, type HostPort, type PeerOptions, StartupError } from "./cli.ts";
 import { jsonLine } from "./escape.ts";
+import { listenError, receiveDatagram } from "./net.ts";
 import { LineWriter } from "./output.ts";
 import {
   decodeHeartbeat,
@@ -148,26 +149,7 @@ function listen(bind: string, port: number): Deno.DatagramConn {
   try {
     return Deno.listenDatagram({ transport: "udp", hostname: bind, port });
   } catch (error) {
-    const where = `${bind}:${port}`;
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new StartupError(
-        `Cannot listen on UDP ${where}: the port is in use; choose another --port, or 0 for any free port`,
-      );
-    }
-    if (error instanceof Deno.errors.AddrNotAvailable) {
-      throw new StartupError(
-        `Cannot listen on UDP ${where}: ${bind} is not an address of this machine; check --bind`,
-      );
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new StartupError(
-        `Cannot listen on UDP ${where}: permission denied (ports below 1024 need privileges); choose a --port above 1023`,
-      );
-    }
-    if (error instanceof Deno.errors.NotCapable) {
-      throw new StartupError(`Cannot listen on UDP ${where}: run with --allow-net`);
-    }
-    throw new StartupError(`Cannot listen on UDP ${where}: ${describeError(error)}`);
+    throw listenError("UDP", bind, port, error, describeError);
   }
 }
 
@@ -298,26 +280,15 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     // One buffer for every datagram: receive() would otherwise allocate 64 KiB each time.
     const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
     while (!stopping) {
-      let datagram: Uint8Array;
-      let remote: Deno.NetAddr;
-      try {
-        const [data, addr] = await conn.receive(buffer);
-        datagram = data;
-        remote = addr as Deno.NetAddr;
-      } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        // ICMP port unreachable from an earlier send surfaces here on some systems: it is
-        // about a target, not about what we receive, so keep receiving.
-        if (
-          error instanceof Deno.errors.ConnectionReset ||
-          error instanceof Deno.errors.ConnectionRefused ||
-          error instanceof Deno.errors.Interrupted
-        ) continue;
-        emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) });
-        // An error that persists must not turn this loop into a busy spin.
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
+      const received = await receiveDatagram(
+        conn,
+        buffer,
+        () => stopping,
+        (error) =>
+          emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) }),
+      );
+      if (received === undefined) return;
+      const [datagram, remote] = received;
       // A datagram read after SIGINT/SIGTERM would be reported after the summary, which
       // closes the run and does not count it.
       if (stopping) return;

@@ -16,8 +16,8 @@
  */
 
 import { type CommonOptions, parseFlags, parseIpv4Flag, parsePort, UsageError } from "./cli.ts";
-import { StartupError } from "./cli.ts";
 import { escapeForTerminal, jsonLine } from "./escape.ts";
+import { listenError, receiveDatagram } from "./net.ts";
 import { LineWriter } from "./output.ts";
 import { MAX_DATAGRAM_BYTES } from "./protocol.ts";
 import { isMode, type Mode, MODES, transform } from "./transform.ts";
@@ -192,34 +192,6 @@ function describeError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function listenError(
-  transport: "UDP" | "TCP",
-  bind: string,
-  port: number,
-  error: unknown,
-): StartupError {
-  const where = `${transport} ${bind}:${port}`;
-  if (error instanceof Deno.errors.AddrInUse) {
-    return new StartupError(
-      `Cannot listen on ${where}: the port is in use; choose another --port, or 0 for any free port`,
-    );
-  }
-  if (error instanceof Deno.errors.AddrNotAvailable) {
-    return new StartupError(
-      `Cannot listen on ${where}: ${bind} is not an address of this machine; check --bind`,
-    );
-  }
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return new StartupError(
-      `Cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose a --port above 1023`,
-    );
-  }
-  if (error instanceof Deno.errors.NotCapable) {
-    return new StartupError(`Cannot listen on ${where}: run with --allow-net`);
-  }
-  return new StartupError(`Cannot listen on ${where}: ${describeError(error)}`);
-}
-
 /** Counts requests and distinct clients, remembering at most {@linkcode MAX_TRACKED_CLIENTS}. */
 class Tally {
   requests = 0;
@@ -327,7 +299,7 @@ function serveUdp(
   try {
     conn = Deno.listenDatagram({ transport: "udp", hostname: options.bind, port: options.port });
   } catch (error) {
-    throw listenError("UDP", options.bind, options.port, error);
+    throw listenError("UDP", options.bind, options.port, error, describeError);
   }
   const { port } = conn.addr as Deno.NetAddr;
   emit({ event: "listening", transport: "udp", address: options.bind, port, mode: options.mode });
@@ -336,24 +308,15 @@ function serveUdp(
     // One buffer for every datagram, one byte larger than the largest so none is cut short.
     const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
     while (!stopping()) {
-      let remote: Deno.NetAddr;
-      let text: string;
-      try {
-        const [data, addr] = await conn.receive(buffer);
-        remote = addr as Deno.NetAddr;
-        text = decodeText(data); // before the next receive() overwrites the buffer
-      } catch (error) {
-        if (stopping() || error instanceof Deno.errors.BadResource) return;
-        // An ICMP error about an earlier reply (Windows reports it on receive): it concerns
-        // that client only, so keep serving the others.
-        if (
-          error instanceof Deno.errors.ConnectionReset ||
-          error instanceof Deno.errors.ConnectionRefused ||
-          error instanceof Deno.errors.Interrupted
-        ) continue;
-        emit({ event: "error", message: `Cannot receive: ${describeError(error)}` });
-        continue;
-      }
+      const received = await receiveDatagram(
+        conn,
+        buffer,
+        stopping,
+        (error) => emit({ event: "error", message: `Cannot receive: ${describeError(error)}` }),
+      );
+      if (received === undefined) return;
+      const [data, remote] = received;
+      const text = decodeText(data); // before the next receive() overwrites the buffer
       const reply = transform(options.mode, text);
       const bytes = encoder.encode(reply);
       tally.request(remote.hostname, remote.port);
@@ -455,7 +418,7 @@ function serveTcp(
   try {
     listener = Deno.listen({ transport: "tcp", hostname: options.bind, port: options.port });
   } catch (error) {
-    throw listenError("TCP", options.bind, options.port, error);
+    throw listenError("TCP", options.bind, options.port, error, describeError);
   }
   const { port } = listener.addr as Deno.NetAddr;
   emit({ event: "listening", transport: "tcp", address: options.bind, port, mode: options.mode });

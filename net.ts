@@ -1,0 +1,106 @@
+/**
+ * Socket plumbing shared by the peer, `serve` and `chat`: one wording for a socket that
+ * cannot be opened, and one receive step that rides out the errors a UDP socket reports
+ * about earlier sends.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { receiveDatagram } from "./net.ts";
+ * const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await conn.send(new Uint8Array([1, 2]), conn.addr);
+ * const received = await receiveDatagram(conn, new Uint8Array(65_508), () => false, () => {});
+ * assert.deepEqual(received?.[0], new Uint8Array([1, 2]));
+ * conn.close();
+ * ```
+ *
+ * @module
+ */
+
+import { StartupError } from "./cli.ts";
+
+/**
+ * The one-line start-up error for a socket that cannot listen, naming the likely fix.
+ *
+ * @param transport `UDP` or `TCP`, for the message.
+ * @param bind The address it tried to bind.
+ * @param port The port it tried to bind.
+ * @param error What `Deno.listen` or `Deno.listenDatagram` threw.
+ * @param describe How to word an error of another kind.
+ * @returns The error to throw (exit code 1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listenError } from "./net.ts";
+ * const error = listenError("UDP", "0.0.0.0", 5005, new Deno.errors.AddrInUse("in use"), String);
+ * assert.match(error.message, /^Cannot listen on UDP 0\.0\.0\.0:5005: the port is in use/);
+ * ```
+ */
+export function listenError(
+  transport: "UDP" | "TCP",
+  bind: string,
+  port: number,
+  error: unknown,
+  describe: (error: unknown) => string,
+): StartupError {
+  const where = `${transport} ${bind}:${port}`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    return new StartupError(
+      `Cannot listen on ${where}: the port is in use; choose another --port, or 0 for any free port`,
+    );
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return new StartupError(
+      `Cannot listen on ${where}: ${bind} is not an address of this machine; check --bind`,
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new StartupError(
+      `Cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose a --port above 1023`,
+    );
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return new StartupError(`Cannot listen on ${where}: run with --allow-net`);
+  }
+  return new StartupError(`Cannot listen on ${where}: ${describe(error)}`);
+}
+
+/** How long to wait after an unexpected receive error, so one that persists is no busy spin. */
+const RETRY_AFTER_ERROR_MS = 100;
+
+/**
+ * Receives the next datagram into `buffer`. ICMP errors about an earlier send
+ * (`ConnectionReset`, `ConnectionRefused`, which some systems report on receive) and
+ * `Interrupted` concern no datagram, so it simply receives again; any other error goes to
+ * `onError` and it tries again after 100 ms.
+ *
+ * @param conn The socket.
+ * @param buffer Where the datagram goes: at least 65,507 bytes, or long ones are cut short.
+ * @param isClosed True once the caller is stopping; an error then ends the receiving.
+ * @param onError Told about each unexpected error.
+ * @returns The datagram (a view into `buffer`) and its source, or undefined once the socket
+ * is closed.
+ */
+export async function receiveDatagram(
+  conn: Deno.DatagramConn,
+  buffer: Uint8Array,
+  isClosed: () => boolean,
+  onError: (error: unknown) => void,
+): Promise<[Uint8Array, Deno.NetAddr] | undefined> {
+  while (true) {
+    try {
+      const [data, addr] = await conn.receive(buffer);
+      return [data, addr as Deno.NetAddr];
+    } catch (error) {
+      if (isClosed() || error instanceof Deno.errors.BadResource) return undefined;
+      if (
+        error instanceof Deno.errors.ConnectionReset ||
+        error instanceof Deno.errors.ConnectionRefused ||
+        error instanceof Deno.errors.Interrupted
+      ) continue;
+      onError(error);
+      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
+    }
+  }
+}
