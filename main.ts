@@ -12,13 +12,38 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
-import { parsePeerArgs, splitCommand, StartupError, UsageError } from "./cli.ts";
-import { PEER_HELP, runPeer } from "./peer.ts";
-import { parseServeArgs, runServe, SERVE_HELP } from "./serve.ts";
-import { CHAT_HELP, parseChatArgs, runChat } from "./chat.ts";
+import { StartupError, UsageError } from "./src/common/errors.ts";
+import { parsePeerArgs, PEER_HELP } from "./src/peer/flags.ts";
+import { runPeer } from "./src/peer/run.ts";
+import { parseServeArgs, runServe, SERVE_HELP } from "./src/serve/run.ts";
+import { CHAT_HELP, parseChatArgs, runChat } from "./src/chat/run.ts";
 
 /** The version, read from deno.json at build time (one source of truth). */
 export const VERSION: string = denoJson.version;
+
+/** The subcommands. */
+export type Command = "peer" | "serve" | "chat";
+
+/**
+ * Splits off the subcommand: the first argument if it is `peer`, `serve` or `chat`,
+ * otherwise `peer`.
+ *
+ * @param args The raw arguments.
+ * @returns The command and the arguments that follow it.
+ * @throws {UsageError} If the first argument looks like a subcommand but is not one.
+ */
+export function splitCommand(args: readonly string[]): { command: Command; rest: string[] } {
+  const first = args[0];
+  if (first === "peer" || first === "serve" || first === "chat") {
+    return { command: first, rest: args.slice(1) };
+  }
+  if (first !== undefined && !first.startsWith("-")) {
+    throw new UsageError(
+      `Cannot run "${first}": not a subcommand (use peer, serve or chat)`,
+    );
+  }
+  return { command: "peer", rest: [...args] };
+}
 
 const TOP_HELP = `udpeer ${VERSION}: UDP heartbeats, a request/response server and a client
 

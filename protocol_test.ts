@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { referenceAdler32 } from "./testing.ts";
+import { referenceAdler32 } from "./tests/_helpers/testing.ts";
 import {
   adler32,
   decodeHeartbeat,
@@ -15,7 +15,7 @@ import {
   timestampToMs,
 } from "./protocol.ts";
 
-const vectorsDir = new URL("../shared/vectors/", import.meta.url);
+const vectorsDir = new URL("./tests/testdata/", import.meta.url);
 
 interface AdlerVector {
   name: string;

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { freePort } from "../testing.ts";
+import { freePort } from "../tests/_helpers/testing.ts";
 import {
   cpuTimeMs,
   formatNumber,

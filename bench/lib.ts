@@ -6,7 +6,7 @@
  * @module
  */
 
-import { repoDir, runFlags } from "../testing.ts";
+import { repoDir, runFlags } from "../tests/_helpers/testing.ts";
 
 export { repoDir };
 

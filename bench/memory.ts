@@ -16,7 +16,7 @@
  * @module
  */
 
-import { DEFAULT_CAPACITY, SourceTable } from "../sources.ts";
+import { DEFAULT_CAPACITY, SourceTable } from "../src/peer/sources.ts";
 
 /** Heap and resident memory at one point. */
 export interface MemoryPoint {

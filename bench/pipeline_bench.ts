@@ -14,12 +14,17 @@
  * @module
  */
 
-import { jsonLine } from "../escape.ts";
-import { LineWriter } from "../output.ts";
-import { wallClockMs } from "../peer.ts";
+import { jsonLine } from "../src/common/escape.ts";
+import { LineWriter } from "../src/common/output.ts";
+import { wallClockMs } from "../src/peer/run.ts";
 import { decodeHeartbeat, DEFAULT_MESSAGE, encodeHeartbeat } from "../protocol.ts";
-import { formatMessage, type MessageEvent, messageEvent, messageJsonLine } from "../report.ts";
-import { SourceTable } from "../sources.ts";
+import {
+  formatMessage,
+  type MessageEvent,
+  messageEvent,
+  messageJsonLine,
+} from "../src/peer/events.ts";
+import { SourceTable } from "../src/peer/sources.ts";
 
 /** Datagrams per benchmark iteration. */
 const BATCH = 100;

@@ -16,7 +16,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type UdpDatagram, udpPcap } from "./pcap.ts";
+import { type UdpDatagram, udpPcap } from "./_helpers/pcap.ts";
 import {
   adler32,
   DEFAULT_MESSAGE,
@@ -24,8 +24,8 @@ import {
   HEADER_BYTES,
   inferTimestampUnit,
   MAX_TEXT_BYTES,
-} from "./protocol.ts";
-import { repoDir, runUdpeer } from "./testing.ts";
+} from "../protocol.ts";
+import { repoDir, runUdpeer } from "./_helpers/testing.ts";
 
 const dissectorPath = `${repoDir}wireshark/udpeer.lua`;
 

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
-import { encodeHeartbeat } from "./protocol.ts";
-import { hostileDatagram, Prng } from "./hostile.ts";
-import { Netns, netnsUnavailable, run } from "./netns.ts";
-import { DEFAULT_CAPACITY } from "./sources.ts";
-import { freePort, type JsonEvent, repoDir, startUdpeer, type UdpeerProcess } from "./testing.ts";
+import { encodeHeartbeat } from "../protocol.ts";
+import { hostileDatagram, Prng } from "./_helpers/hostile.ts";
+import { Netns, netnsUnavailable, run } from "./_helpers/netns.ts";
+import { DEFAULT_CAPACITY } from "../src/peer/sources.ts";
+import {
+  freePort,
+  type JsonEvent,
+  repoDir,
+  startUdpeer,
+  type UdpeerProcess,
+} from "./_helpers/testing.ts";
 
 const noNetns = await netnsUnavailable();
 const seed = Number(Deno.env.get("UDPEER_FUZZ_SEED") ?? (Math.random() * 0x1_0000_0000) >>> 0);
@@ -94,7 +100,7 @@ Deno.test(
       "--quiet",
       `--config=${repoDir}deno.json`,
       "--allow-net",
-      `${repoDir}hostile.ts`,
+      `${repoDir}tests/_helpers/hostile.ts`,
       `--to=127.0.0.1:${port}`,
       `--count=${FLOOD}`,
       `--seed=${seed}`,

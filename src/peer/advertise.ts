@@ -19,7 +19,7 @@
  * @module
  */
 
-import { parseIpv4 } from "./protocol.ts";
+import { parseIpv4 } from "../../protocol.ts";
 
 /** The part of `Deno.NetworkInterfaceInfo` the choice needs. */
 export interface InterfaceAddress {

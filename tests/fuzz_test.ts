@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { referenceAdler32 } from "./testing.ts";
-import { escapeForTerminal, jsonLine } from "./escape.ts";
+import { referenceAdler32 } from "./_helpers/testing.ts";
+import { escapeForTerminal, jsonLine } from "../src/common/escape.ts";
 import {
   flipBits,
   forgedHeartbeat,
@@ -9,9 +9,14 @@ import {
   randomLength,
   truncate,
   validHeartbeat,
-} from "./hostile.ts";
-import { decodeHeartbeat, HEADER_BYTES, MAX_DATAGRAM_BYTES } from "./protocol.ts";
-import { formatInvalid, formatMessage, type InvalidEvent, messageEvent } from "./report.ts";
+} from "./_helpers/hostile.ts";
+import { decodeHeartbeat, HEADER_BYTES, MAX_DATAGRAM_BYTES } from "../protocol.ts";
+import {
+  formatInvalid,
+  formatMessage,
+  type InvalidEvent,
+  messageEvent,
+} from "../src/peer/events.ts";
 
 // Rerun a failure with UDPEER_FUZZ_SEED=<the printed seed>; UDPEER_FUZZ_CASES scales the run.
 const seed = Number(Deno.env.get("UDPEER_FUZZ_SEED") ?? (Math.random() * 0x1_0000_0000) >>> 0);

@@ -5,8 +5,8 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatMessage, messageEvent } from "./report.ts";
- * import { decodeHeartbeat, encodeHeartbeat } from "./protocol.ts";
+ * import { formatMessage, messageEvent } from "./events.ts";
+ * import { decodeHeartbeat, encodeHeartbeat } from "../../protocol.ts";
  * const result = decodeHeartbeat(
  *   encodeHeartbeat({ timestamp: 1763700000123, ipv4: "127.0.0.1", port: 5006, text: "hi" }),
  * );
@@ -18,13 +18,13 @@
  * @module
  */
 
-import { escapeForTerminal, jsonLine } from "./escape.ts";
+import { escapeForTerminal, jsonLine } from "../common/escape.ts";
 import {
   HEADER_BYTES,
   type Heartbeat,
   type InvalidReason,
   type TimestampUnit,
-} from "./protocol.ts";
+} from "../../protocol.ts";
 import { type ElapsedSummary, elapsedSummary, type SourceTable } from "./sources.ts";
 
 /** Where a datagram came from, as the socket reports it. */

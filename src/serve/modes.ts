@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { reverseSwapcase, transform } from "./transform.ts";
+ * import { reverseSwapcase, transform } from "./modes.ts";
  * assert.ok(transform("upper", "hello") === "HELLO");
  * assert.ok(reverseSwapcase("Hello") === "OLLEh");
  * assert.ok(reverseSwapcase("café 👍") === "👍 ÉFAC");

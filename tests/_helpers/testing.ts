@@ -14,7 +14,7 @@
  */
 
 /** Absolute path of the repository (the folder of this file). */
-export const repoDir: string = new URL(".", import.meta.url).pathname;
+export const repoDir: string = new URL("../../", import.meta.url).pathname;
 
 /** Permissions the program needs, exactly as the `start` task gives them. */
 export const runFlags: string[] = [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { connect, Netns, netnsUnavailable } from "./netns.ts";
-import { type JsonEvent, startUdpeer, type UdpeerProcess } from "./testing.ts";
+import { connect, Netns, netnsUnavailable } from "./_helpers/netns.ts";
+import { type JsonEvent, startUdpeer, type UdpeerProcess } from "./_helpers/testing.ts";
 
 const noNetns = await netnsUnavailable();
 const name = "three hosts joined by veth links count each other's heartbeats under " +

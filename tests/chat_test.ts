@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
-import { DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, parseChatArgs, retryTimeouts } from "./chat.ts";
-import { UsageError } from "./cli.ts";
+import {
+  DEFAULT_RETRIES,
+  DEFAULT_TIMEOUT_SECONDS,
+  parseChatArgs,
+  retryTimeouts,
+} from "../src/chat/run.ts";
+import { UsageError } from "../src/common/errors.ts";
 import {
   assertUsageError,
   commandWorks,
@@ -8,7 +13,7 @@ import {
   runUdpeer,
   startUdpeer,
   type UdpeerProcess,
-} from "./testing.ts";
+} from "./_helpers/testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

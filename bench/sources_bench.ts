@@ -10,7 +10,7 @@
  * @module
  */
 
-import { DEFAULT_CAPACITY, SourceTable } from "./sources.ts";
+import { DEFAULT_CAPACITY, SourceTable } from "../src/peer/sources.ts";
 
 /** The Map-only LRU, kept here as the baseline the linked list is measured against. */
 class MapLru {

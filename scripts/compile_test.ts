@@ -17,8 +17,8 @@
  */
 
 import assert from "node:assert/strict";
-import denoJson from "./deno.json" with { type: "json" };
-import { decodeHeartbeat, DEFAULT_MESSAGE } from "./protocol.ts";
+import denoJson from "../deno.json" with { type: "json" };
+import { decodeHeartbeat, DEFAULT_MESSAGE } from "../protocol.ts";
 import {
   compileArgs,
   DEFAULT_OUT_DIR,
@@ -30,7 +30,7 @@ import {
   type Target,
   TARGETS,
   UsageError,
-} from "./scripts/compile.ts";
+} from "./compile.ts";
 
 const script = `${REPO_DIR}scripts/compile.ts`;
 const scriptFlags = ["run", "--allow-run", "--allow-read", "--allow-write", "--allow-env"];

@@ -7,7 +7,7 @@ import {
   reverseSwapcase,
   swapcase,
   transform,
-} from "./transform.ts";
+} from "./modes.ts";
 
 Deno.test("reverseSwapcase() reverses then swaps case", () => {
   assert.equal(reverseSwapcase("Hello"), "OLLEh");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { jsonLine, RAW_CONTROL } from "./escape.ts";
-import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from "./protocol.ts";
+import { jsonLine, RAW_CONTROL } from "../common/escape.ts";
+import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from "../../protocol.ts";
 import {
   formatInvalid,
   formatListening,
@@ -9,7 +9,7 @@ import {
   messageEvent,
   messageJsonLine,
   summaryEvent,
-} from "./report.ts";
+} from "./events.ts";
 import { SourceTable } from "./sources.ts";
 
 function heartbeat(timestamp: number, text = "hi", ipv4 = "127.0.0.1", port = 5006): Heartbeat {

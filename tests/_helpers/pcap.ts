@@ -22,7 +22,7 @@
  * @module
  */
 
-import { parseIpv4 } from "./protocol.ts";
+import { parseIpv4 } from "../../protocol.ts";
 
 /** Link type of a record that starts with the IP header (no link-layer header). */
 export const LINKTYPE_RAW = 101;

@@ -1,8 +1,8 @@
 // The command line as a user meets it: exit codes and one-line messages (SPEC §2, §5).
 import assert from "node:assert/strict";
-import denoJson from "./deno.json" with { type: "json" };
-import { MAX_TEXT_BYTES } from "./protocol.ts";
-import { assertUsageError, runUdpeer } from "./testing.ts";
+import denoJson from "../deno.json" with { type: "json" };
+import { MAX_TEXT_BYTES } from "../protocol.ts";
+import { assertUsageError, runUdpeer } from "./_helpers/testing.ts";
 
 Deno.test("--help and --version exit 0 for every subcommand", async () => {
   for (

@@ -5,8 +5,8 @@
  *
  * @example
  * ```ts ignore
- * import { parsePeerArgs } from "./cli.ts";
- * import { runPeer } from "./peer.ts";
+ * import { parsePeerArgs } from "./flags.ts";
+ * import { runPeer } from "./run.ts";
  * const code = await runPeer(parsePeerArgs(["--port", "0", "--to", "127.0.0.1:5005", "--count", "3"]));
  * ```
  *
@@ -15,18 +15,19 @@
 
 import { lookup } from "node:dns/promises";
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
-import { DEFAULT_PEER_PORT, type HostPort, type PeerOptions, StartupError } from "./cli.ts";
-import { jsonLine } from "./escape.ts";
-import { listenError, receiveDatagram } from "./net.ts";
-import { LineWriter } from "./output.ts";
+import { describeError, StartupError } from "../common/errors.ts";
+import type { HostPort } from "../common/flags.ts";
+import type { PeerOptions } from "./flags.ts";
+import { jsonLine } from "../common/escape.ts";
+import { listenError, receiveDatagram } from "../common/net.ts";
+import { LineWriter } from "../common/output.ts";
 import {
   decodeHeartbeat,
   encodeHeartbeat,
   MAX_DATAGRAM_BYTES,
-  MAX_TEXT_BYTES,
   parseIpv4,
   timestampFromMs,
-} from "./protocol.ts";
+} from "../../protocol.ts";
 import {
   formatInvalid,
   formatListening,
@@ -36,48 +37,8 @@ import {
   messageJsonLine,
   type PeerEvent,
   summaryEvent,
-} from "./report.ts";
+} from "./events.ts";
 import { SourceTable } from "./sources.ts";
-
-/** `udpeer peer --help`. */
-export const PEER_HELP =
-  `Heartbeat peer: listen on a UDP port, send each target a checksummed heartbeat
-every interval, and report every datagram received.
-
-Usage: udpeer [peer] [--port N] [--to HOST:PORT]... [options]
-
-Options:
-  -p, --port N              UDP port to listen on; 0 = any free port (default ${DEFAULT_PEER_PORT})
-  -t, --to HOST:PORT        send a heartbeat there every interval; repeatable.
-                            HOST is an IPv4 address or a name (resolved to IPv4)
-  -b, --bind ADDR           local IPv4 address to listen on (default 0.0.0.0: all)
-      --advertise IPV4      address written into the header (default: chosen per
-                            target: the bound address, 127.0.0.1 for loopback
-                            targets, else the interface on the target's network)
-  -i, --interval S          seconds between heartbeats, ≥ 0.001 (default 2)
-  -c, --count N             stop after N heartbeats to each target, wait one more
-                            interval for replies, print the summary and exit
-  -m, --message TEXT        the text to send (at most ${MAX_TEXT_BYTES} bytes of UTF-8)
-      --timestamp-unit U    s, ms or us: unit of the sent timestamp (default ms)
-      --json                one JSON object per line on stdout instead of text
-  -q, --quiet               no line per datagram; the summary only
-      --start-at TIME       send the first heartbeat at TIME (Unix seconds or ISO
-                            8601), so peers on several hosts start together
-                            (default: at once)
-  -h, --help                show this help
-  -V, --version             show the version
-
-With no arguments at all: listen on 5005 and send to 127.0.0.1:5005 (a demo that
-shows its own heartbeats). 'udpeer peer' with no flags only listens.
-Ctrl-C (or SIGTERM) prints the summary and exits 0.
-
-Examples:
-  udpeer --port 5005 --to 192.0.2.20:5005        two machines, one on each
-  udpeer --port 0 --to 127.0.0.1:5005 --count 5  five heartbeats, then a summary
-  udpeer --port 5005 --json | jq .               machine-readable events
-
-Exit codes: 0 success, 1 runtime failure (port in use, name not resolved),
-2 usage error.`;
 
 /** A target with its resolved address and counters. */
 interface Target {
@@ -110,16 +71,6 @@ export async function resolveIpv4(host: string): Promise<string> {
   return address;
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === "string" && !error.message.includes(code)
-      ? `${error.message} (${code})`
-      : error.message;
-  }
-  return String(error);
-}
-
 async function resolveTargets(targets: HostPort[]): Promise<Target[]> {
   return await Promise.all(targets.map(async ({ host, port }) => {
     let address: string;
@@ -149,7 +100,7 @@ function listen(bind: string, port: number): Deno.DatagramConn {
   try {
     return Deno.listenDatagram({ transport: "udp", hostname: bind, port });
   } catch (error) {
-    throw listenError("UDP", bind, port, error, describeError);
+    throw listenError("UDP", bind, port, error);
   }
 }
 

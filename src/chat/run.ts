@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseChatArgs, retryTimeouts } from "./chat.ts";
+ * import { parseChatArgs, retryTimeouts } from "./run.ts";
  * const options = parseChatArgs(["--to", "127.0.0.1:12000", "--retries", "3"]);
  * assert.ok(options.to.port === 12000 && !options.tcp);
  * assert.ok(retryTimeouts(0.5, 3).join() === "0.5,0.75,1.125");
@@ -23,15 +23,14 @@ import {
   parseFlags,
   parseHostPort,
   parseSeconds,
-  StartupError,
-  UsageError,
-} from "./cli.ts";
-import { escapeForTerminal, jsonLine } from "./escape.ts";
-import { receiveDatagram } from "./net.ts";
-import { LineWriter } from "./output.ts";
-import { resolveIpv4 } from "./peer.ts";
-import { MAX_DATAGRAM_BYTES } from "./protocol.ts";
-import { MAX_LINE_BYTES } from "./serve.ts";
+} from "../common/flags.ts";
+import { describeError, StartupError, UsageError } from "../common/errors.ts";
+import { escapeForTerminal, jsonLine } from "../common/escape.ts";
+import { receiveDatagram } from "../common/net.ts";
+import { LineWriter } from "../common/output.ts";
+import { resolveIpv4 } from "../peer/run.ts";
+import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
+import { MAX_LINE_BYTES } from "../serve/run.ts";
 
 /** Default first timeout, in seconds. */
 export const DEFAULT_TIMEOUT_SECONDS = 0.5;
@@ -154,10 +153,6 @@ export type ChatEvent =
   | { event: "error"; message: string }
   | { event: "no-answer"; to: string; tries: number; waitedMs: number }
   | { event: "summary"; lines: number; replies: number; resent: number; ignored: number };
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;

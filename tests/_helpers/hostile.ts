@@ -25,7 +25,7 @@
  * @module
  */
 
-import { adler32, encodeHeartbeat, HEADER_BYTES, MAX_DATAGRAM_BYTES } from "./protocol.ts";
+import { adler32, encodeHeartbeat, HEADER_BYTES, MAX_DATAGRAM_BYTES } from "../../protocol.ts";
 
 /**
  * A small, fast, seeded pseudo-random generator (sfc32), so that a failing case can be

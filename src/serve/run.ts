@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseServeArgs } from "./serve.ts";
+ * import { parseServeArgs } from "./run.ts";
  * const options = parseServeArgs(["--port", "0", "--mode", "reverse-swapcase"]);
  * assert.ok(options.port === 0 && options.mode === "reverse-swapcase" && !options.tcp);
  * ```
@@ -15,12 +15,13 @@
  * @module
  */
 
-import { type CommonOptions, parseFlags, parseIpv4Flag, parsePort, UsageError } from "./cli.ts";
-import { escapeForTerminal, jsonLine } from "./escape.ts";
-import { listenError, receiveDatagram } from "./net.ts";
-import { LineWriter } from "./output.ts";
-import { MAX_DATAGRAM_BYTES } from "./protocol.ts";
-import { isMode, type Mode, MODES, transform } from "./transform.ts";
+import { type CommonOptions, parseFlags, parseIpv4Flag, parsePort } from "../common/flags.ts";
+import { describeError, UsageError } from "../common/errors.ts";
+import { escapeForTerminal, jsonLine } from "../common/escape.ts";
+import { listenError, receiveDatagram } from "../common/net.ts";
+import { LineWriter } from "../common/output.ts";
+import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
+import { isMode, type Mode, MODES, transform } from "./modes.ts";
 
 /** Default port of `udpeer serve`, UDP and TCP alike. */
 export const DEFAULT_SERVE_PORT = 12000;
@@ -188,10 +189,6 @@ export function formatServeEvent(event: ServeEvent): string[] {
   }
 }
 
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Counts requests and distinct clients, remembering at most {@linkcode MAX_TRACKED_CLIENTS}. */
 class Tally {
   requests = 0;
@@ -299,7 +296,7 @@ function serveUdp(
   try {
     conn = Deno.listenDatagram({ transport: "udp", hostname: options.bind, port: options.port });
   } catch (error) {
-    throw listenError("UDP", options.bind, options.port, error, describeError);
+    throw listenError("UDP", options.bind, options.port, error);
   }
   const { port } = conn.addr as Deno.NetAddr;
   emit({ event: "listening", transport: "udp", address: options.bind, port, mode: options.mode });
@@ -418,7 +415,7 @@ function serveTcp(
   try {
     listener = Deno.listen({ transport: "tcp", hostname: options.bind, port: options.port });
   } catch (error) {
-    throw listenError("TCP", options.bind, options.port, error, describeError);
+    throw listenError("TCP", options.bind, options.port, error);
   }
   const { port } = listener.addr as Deno.NetAddr;
   emit({ event: "listening", transport: "tcp", address: options.bind, port, mode: options.mode });

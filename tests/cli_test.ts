@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  parseHostPort,
-  parsePeerArgs,
-  parsePort,
-  parseSeconds,
-  splitCommand,
-  UsageError,
-} from "./cli.ts";
-import { DEFAULT_MESSAGE, MAX_TEXT_BYTES } from "./protocol.ts";
+import { UsageError } from "../src/common/errors.ts";
+import { parseHostPort, parsePort, parseSeconds } from "../src/common/flags.ts";
+import { parsePeerArgs } from "../src/peer/flags.ts";
+import { splitCommand } from "../main.ts";
+import { DEFAULT_MESSAGE, MAX_TEXT_BYTES } from "../protocol.ts";
 
 function usageMessage(fn: () => unknown): string {
   try {

@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
-import { UsageError } from "./cli.ts";
+import { UsageError } from "../src/common/errors.ts";
 import {
   DEFAULT_SERVE_PORT,
   formatServeEvent,
   MAX_LINE_BYTES,
   parseServeArgs,
   UNTERMINATED_IDLE_MS,
-} from "./serve.ts";
+} from "../src/serve/run.ts";
 import {
   assertUsageError,
   commandWorks,
   runUdpeer,
   startUdpeer,
   type UdpeerProcess,
-} from "./testing.ts";
+} from "./_helpers/testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -31,7 +31,7 @@ import {
   encodeHeartbeatInto,
   type HeartbeatFields,
   MAX_TEXT_BYTES,
-} from "./protocol.ts";
+} from "../protocol.ts";
 
 /** Adler-32 exactly as RFC 1950 states it: both sums reduced modulo 65521 after every byte. */
 function naiveAdler32(data: Uint8Array): number {

@@ -1,47 +1,20 @@
 /**
- * Command-line parsing for udpeer: pure functions that turn `Deno.args` into a typed
- * configuration or a {@linkcode UsageError} whose message names the flag and the problem.
+ * Flag parsing shared by every subcommand: pure functions that turn one flag's text into a
+ * typed value or a {@linkcode UsageError} whose message names the flag and the problem.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parsePeerArgs } from "./cli.ts";
- * const options = parsePeerArgs(["--port", "0", "--to", "127.0.0.1:5006"]);
- * assert.ok(options.port === 0 && options.targets[0]?.port === 5006);
+ * import { parseHostPort } from "./flags.ts";
+ * assert.deepEqual(parseHostPort("--to", "127.0.0.1:5006"), { host: "127.0.0.1", port: 5006 });
  * ```
  *
  * @module
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { MAX_TEXT_BYTES, parseIpv4, type TimestampUnit } from "./protocol.ts";
-import { DEFAULT_MESSAGE } from "./protocol.ts";
-
-/** A bad command line: printed as one line plus a hint to `--help`, exit code 2. */
-export class UsageError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What is wrong, naming the flag.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/** A failure at start (port in use, permission denied, name that does not resolve): one line, exit 1. */
-export class StartupError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What was attempted and why it failed.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "StartupError";
-  }
-}
+import { parseIpv4 } from "../../protocol.ts";
+import { UsageError } from "./errors.ts";
 
 /** A `HOST:PORT` from the command line; `host` is a name or a dotted-quad IPv4 address. */
 export interface HostPort {
@@ -61,36 +34,6 @@ export interface CommonOptions {
   json: boolean;
 }
 
-/** Options of the heartbeat peer. */
-export interface PeerOptions extends CommonOptions {
-  /** Port to listen on, 0 for any free port. */
-  port: number;
-  /** Local IPv4 address to bind. */
-  bind: string;
-  /** Targets to send heartbeats to. */
-  targets: HostPort[];
-  /** Address to write into the header, if forced with `--advertise`. */
-  advertise: string | undefined;
-  /** Seconds between heartbeats. */
-  intervalSeconds: number;
-  /** Heartbeats per target before stopping, or undefined to run until stopped. */
-  count: number | undefined;
-  /** Text of each heartbeat. */
-  message: string;
-  /** Unit of the timestamp written. */
-  timestampUnit: Exclude<TimestampUnit, "ns">;
-  /** Print only the summary. */
-  quiet: boolean;
-  /** Unix ms at which to send the first heartbeat, or undefined for at once. */
-  startAtMs: number | undefined;
-}
-
-/** The subcommands. */
-export type Command = "peer" | "serve" | "chat";
-
-/** Default port of the heartbeat peer. */
-export const DEFAULT_PEER_PORT = 5005;
-
 /** The `options` of `node:util` `parseArgs`: flag name to type, short form and repetition. */
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
@@ -100,27 +43,6 @@ export const commonFlags: OptionSpec = {
   version: { type: "boolean", short: "V" },
   json: { type: "boolean" },
 };
-
-/**
- * Splits off the subcommand: the first argument if it is `peer`, `serve` or `chat`,
- * otherwise `peer`.
- *
- * @param args The raw arguments.
- * @returns The command and the arguments that follow it.
- * @throws {UsageError} If the first argument looks like a subcommand but is not one.
- */
-export function splitCommand(args: readonly string[]): { command: Command; rest: string[] } {
-  const first = args[0];
-  if (first === "peer" || first === "serve" || first === "chat") {
-    return { command: first, rest: args.slice(1) };
-  }
-  if (first !== undefined && !first.startsWith("-")) {
-    throw new UsageError(
-      `Cannot run "${first}": not a subcommand (use peer, serve or chat)`,
-    );
-  }
-  return { command: "peer", rest: [...args] };
-}
 
 /**
  * Runs `node:util` `parseArgs` strictly and turns its errors into {@linkcode UsageError}s
@@ -277,19 +199,6 @@ export function parseIpv4Flag(flag: string, value: string): string {
   return value;
 }
 
-const peerFlags: OptionSpec = {
-  port: { type: "string", short: "p" },
-  to: { type: "string", short: "t", multiple: true },
-  bind: { type: "string", short: "b" },
-  advertise: { type: "string" },
-  interval: { type: "string", short: "i" },
-  count: { type: "string", short: "c" },
-  message: { type: "string", short: "m" },
-  "timestamp-unit": { type: "string" },
-  quiet: { type: "boolean", short: "q" },
-  "start-at": { type: "string" },
-};
-
 /**
  * Reads a wall-clock time: Unix seconds (fractions allowed) or an ISO 8601 date-time.
  *
@@ -310,63 +219,4 @@ export function parseTime(flag: string, value: string): number {
     );
   }
   return ms;
-}
-
-/**
- * Parses the heartbeat peer's flags (SPEC §2). With no arguments at all it returns the
- * self-contained demo: listen on 5005 and send to 127.0.0.1:5005.
- *
- * @param args The arguments after the optional `peer` subcommand.
- * @param demoIfEmpty Whether no arguments means the demo (true for plain `udpeer`).
- * @returns The peer options.
- * @throws {UsageError} On any bad flag or value.
- */
-export function parsePeerArgs(args: readonly string[], demoIfEmpty = false): PeerOptions {
-  const values = parseFlags(args, peerFlags);
-  const str = (name: string): string | undefined => values[name] as string | undefined;
-  const port = str("port") === undefined ? DEFAULT_PEER_PORT : parsePort("--port", str("port")!, 0);
-  const targets = ((values.to ?? []) as string[]).map((value) => parseHostPort("--to", value));
-  if (args.length === 0 && demoIfEmpty) {
-    targets.push({ host: "127.0.0.1", port: DEFAULT_PEER_PORT });
-  }
-  const bind = str("bind") === undefined ? "0.0.0.0" : parseIpv4Flag("--bind", str("bind")!);
-  const advertise = str("advertise") === undefined
-    ? undefined
-    : parseIpv4Flag("--advertise", str("advertise")!);
-  const intervalSeconds = str("interval") === undefined
-    ? 2
-    : parseSeconds("--interval", str("interval")!, 0.001);
-  const count = str("count") === undefined ? undefined : parseCount("--count", str("count")!);
-  if (count !== undefined && targets.length === 0) {
-    throw new UsageError("Cannot use --count without --to: there is nothing to send");
-  }
-  const message = str("message") ?? DEFAULT_MESSAGE;
-  const messageBytes = new TextEncoder().encode(message).length;
-  if (messageBytes > MAX_TEXT_BYTES) {
-    throw new UsageError(
-      `Cannot use --message: it is ${messageBytes} bytes, at most ${MAX_TEXT_BYTES} fit in one datagram`,
-    );
-  }
-  const unit = str("timestamp-unit") ?? "ms";
-  if (unit !== "s" && unit !== "ms" && unit !== "us") {
-    throw new UsageError(`Cannot parse --timestamp-unit: "${unit}" is not one of s, ms, us`);
-  }
-  const startAtMs = str("start-at") === undefined
-    ? undefined
-    : parseTime("--start-at", str("start-at")!);
-  return {
-    startAtMs,
-    help: values.help === true,
-    version: values.version === true,
-    json: values.json === true,
-    quiet: values.quiet === true,
-    port,
-    bind,
-    targets,
-    advertise,
-    intervalSeconds,
-    count,
-    message,
-    timestampUnit: unit,
-  };
 }

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { StartupError } from "./cli.ts";
+import { describeError, StartupError } from "./errors.ts";
 
 /**
  * The one-line start-up error for a socket that cannot listen, naming the likely fix.
@@ -26,14 +26,13 @@ import { StartupError } from "./cli.ts";
  * @param bind The address it tried to bind.
  * @param port The port it tried to bind.
  * @param error What `Deno.listen` or `Deno.listenDatagram` threw.
- * @param describe How to word an error of another kind.
  * @returns The error to throw (exit code 1).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { listenError } from "./net.ts";
- * const error = listenError("UDP", "0.0.0.0", 5005, new Deno.errors.AddrInUse("in use"), String);
+ * const error = listenError("UDP", "0.0.0.0", 5005, new Deno.errors.AddrInUse("in use"));
  * assert.match(error.message, /^Cannot listen on UDP 0\.0\.0\.0:5005: the port is in use/);
  * ```
  */
@@ -42,7 +41,6 @@ export function listenError(
   bind: string,
   port: number,
   error: unknown,
-  describe: (error: unknown) => string,
 ): StartupError {
   const where = `${transport} ${bind}:${port}`;
   if (error instanceof Deno.errors.AddrInUse) {
@@ -63,7 +61,7 @@ export function listenError(
   if (error instanceof Deno.errors.NotCapable) {
     return new StartupError(`Cannot listen on ${where}: run with --allow-net`);
   }
-  return new StartupError(`Cannot listen on ${where}: ${describe(error)}`);
+  return new StartupError(`Cannot listen on ${where}: ${describeError(error)}`);
 }
 
 /** How long to wait after an unexpected receive error, so one that persists is no busy spin. */

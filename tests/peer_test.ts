@@ -1,8 +1,8 @@
 // The real program as a subprocess on loopback, read through its --json events.
 import assert from "node:assert/strict";
-import { RAW_CONTROL } from "./escape.ts";
-import { decodeHeartbeat, DEFAULT_MESSAGE, encodeHeartbeat, HEADER_BYTES } from "./protocol.ts";
-import { freePort, type JsonEvent, runUdpeer, startUdpeer } from "./testing.ts";
+import { RAW_CONTROL } from "../src/common/escape.ts";
+import { decodeHeartbeat, DEFAULT_MESSAGE, encodeHeartbeat, HEADER_BYTES } from "../protocol.ts";
+import { freePort, type JsonEvent, runUdpeer, startUdpeer } from "./_helpers/testing.ts";
 
 interface PacketVector {
   name: string;
@@ -13,7 +13,7 @@ interface PacketVector {
 }
 
 const packets: PacketVector[] = JSON.parse(
-  await Deno.readTextFile(new URL("../shared/vectors/packets.json", import.meta.url)),
+  await Deno.readTextFile(new URL("./testdata/packets.json", import.meta.url)),
 ).packets;
 
 const summaryOf = (events: JsonEvent[]) =>

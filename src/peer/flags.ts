@@ -1,0 +1,168 @@
+/**
+ * The heartbeat peer's command line (SPEC §2): its options, its flags, its help, and the
+ * pure parser that turns the arguments into options or a {@linkcode UsageError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parsePeerArgs } from "./flags.ts";
+ * const options = parsePeerArgs(["--port", "0", "--to", "127.0.0.1:5006"]);
+ * assert.ok(options.port === 0 && options.targets[0]?.port === 5006);
+ * ```
+ *
+ * @module
+ */
+
+import { DEFAULT_MESSAGE, MAX_TEXT_BYTES, type TimestampUnit } from "../../protocol.ts";
+import { UsageError } from "../common/errors.ts";
+import {
+  type CommonOptions,
+  type HostPort,
+  type OptionSpec,
+  parseCount,
+  parseFlags,
+  parseHostPort,
+  parseIpv4Flag,
+  parsePort,
+  parseSeconds,
+  parseTime,
+} from "../common/flags.ts";
+
+/** Default port of the heartbeat peer. */
+export const DEFAULT_PEER_PORT = 5005;
+
+/** Options of the heartbeat peer. */
+export interface PeerOptions extends CommonOptions {
+  /** Port to listen on, 0 for any free port. */
+  port: number;
+  /** Local IPv4 address to bind. */
+  bind: string;
+  /** Targets to send heartbeats to. */
+  targets: HostPort[];
+  /** Address to write into the header, if forced with `--advertise`. */
+  advertise: string | undefined;
+  /** Seconds between heartbeats. */
+  intervalSeconds: number;
+  /** Heartbeats per target before stopping, or undefined to run until stopped. */
+  count: number | undefined;
+  /** Text of each heartbeat. */
+  message: string;
+  /** Unit of the timestamp written. */
+  timestampUnit: Exclude<TimestampUnit, "ns">;
+  /** Print only the summary. */
+  quiet: boolean;
+  /** Unix ms at which to send the first heartbeat, or undefined for at once. */
+  startAtMs: number | undefined;
+}
+
+/** `udpeer peer --help`. */
+export const PEER_HELP =
+  `Heartbeat peer: listen on a UDP port, send each target a checksummed heartbeat
+every interval, and report every datagram received.
+
+Usage: udpeer [peer] [--port N] [--to HOST:PORT]... [options]
+
+Options:
+  -p, --port N              UDP port to listen on; 0 = any free port (default ${DEFAULT_PEER_PORT})
+  -t, --to HOST:PORT        send a heartbeat there every interval; repeatable.
+                            HOST is an IPv4 address or a name (resolved to IPv4)
+  -b, --bind ADDR           local IPv4 address to listen on (default 0.0.0.0: all)
+      --advertise IPV4      address written into the header (default: chosen per
+                            target: the bound address, 127.0.0.1 for loopback
+                            targets, else the interface on the target's network)
+  -i, --interval S          seconds between heartbeats, ≥ 0.001 (default 2)
+  -c, --count N             stop after N heartbeats to each target, wait one more
+                            interval for replies, print the summary and exit
+  -m, --message TEXT        the text to send (at most ${MAX_TEXT_BYTES} bytes of UTF-8)
+      --timestamp-unit U    s, ms or us: unit of the sent timestamp (default ms)
+      --json                one JSON object per line on stdout instead of text
+  -q, --quiet               no line per datagram; the summary only
+      --start-at TIME       send the first heartbeat at TIME (Unix seconds or ISO
+                            8601), so peers on several hosts start together
+                            (default: at once)
+  -h, --help                show this help
+  -V, --version             show the version
+
+With no arguments at all: listen on 5005 and send to 127.0.0.1:5005 (a demo that
+shows its own heartbeats). 'udpeer peer' with no flags only listens.
+Ctrl-C (or SIGTERM) prints the summary and exits 0.
+
+Examples:
+  udpeer --port 5005 --to 192.0.2.20:5005        two machines, one on each
+  udpeer --port 0 --to 127.0.0.1:5005 --count 5  five heartbeats, then a summary
+  udpeer --port 5005 --json | jq .               machine-readable events
+
+Exit codes: 0 success, 1 runtime failure (port in use, name not resolved),
+2 usage error.`;
+
+const peerFlags: OptionSpec = {
+  port: { type: "string", short: "p" },
+  to: { type: "string", short: "t", multiple: true },
+  bind: { type: "string", short: "b" },
+  advertise: { type: "string" },
+  interval: { type: "string", short: "i" },
+  count: { type: "string", short: "c" },
+  message: { type: "string", short: "m" },
+  "timestamp-unit": { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  "start-at": { type: "string" },
+};
+
+/**
+ * Parses the heartbeat peer's flags (SPEC §2). With no arguments at all it returns the
+ * self-contained demo: listen on 5005 and send to 127.0.0.1:5005.
+ *
+ * @param args The arguments after the optional `peer` subcommand.
+ * @param demoIfEmpty Whether no arguments means the demo (true for plain `udpeer`).
+ * @returns The peer options.
+ * @throws {UsageError} On any bad flag or value.
+ */
+export function parsePeerArgs(args: readonly string[], demoIfEmpty = false): PeerOptions {
+  const values = parseFlags(args, peerFlags);
+  const str = (name: string): string | undefined => values[name] as string | undefined;
+  const port = str("port") === undefined ? DEFAULT_PEER_PORT : parsePort("--port", str("port")!, 0);
+  const targets = ((values.to ?? []) as string[]).map((value) => parseHostPort("--to", value));
+  if (args.length === 0 && demoIfEmpty) {
+    targets.push({ host: "127.0.0.1", port: DEFAULT_PEER_PORT });
+  }
+  const bind = str("bind") === undefined ? "0.0.0.0" : parseIpv4Flag("--bind", str("bind")!);
+  const advertise = str("advertise") === undefined
+    ? undefined
+    : parseIpv4Flag("--advertise", str("advertise")!);
+  const intervalSeconds = str("interval") === undefined
+    ? 2
+    : parseSeconds("--interval", str("interval")!, 0.001);
+  const count = str("count") === undefined ? undefined : parseCount("--count", str("count")!);
+  if (count !== undefined && targets.length === 0) {
+    throw new UsageError("Cannot use --count without --to: there is nothing to send");
+  }
+  const message = str("message") ?? DEFAULT_MESSAGE;
+  const messageBytes = new TextEncoder().encode(message).length;
+  if (messageBytes > MAX_TEXT_BYTES) {
+    throw new UsageError(
+      `Cannot use --message: it is ${messageBytes} bytes, at most ${MAX_TEXT_BYTES} fit in one datagram`,
+    );
+  }
+  const unit = str("timestamp-unit") ?? "ms";
+  if (unit !== "s" && unit !== "ms" && unit !== "us") {
+    throw new UsageError(`Cannot parse --timestamp-unit: "${unit}" is not one of s, ms, us`);
+  }
+  const startAtMs = str("start-at") === undefined
+    ? undefined
+    : parseTime("--start-at", str("start-at")!);
+  return {
+    startAtMs,
+    help: values.help === true,
+    version: values.version === true,
+    json: values.json === true,
+    quiet: values.quiet === true,
+    port,
+    bind,
+    targets,
+    advertise,
+    intervalSeconds,
+    count,
+    message,
+    timestampUnit: unit,
+  };
+}
