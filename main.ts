@@ -15,8 +15,10 @@ import denoJson from "./deno.json" with { type: "json" };
 import { StartupError, UsageError } from "./src/common/errors.ts";
 import { parsePeerArgs, PEER_HELP } from "./src/peer/flags.ts";
 import { runPeer } from "./src/peer/run.ts";
-import { parseServeArgs, runServe, SERVE_HELP } from "./src/serve/run.ts";
-import { CHAT_HELP, parseChatArgs, runChat } from "./src/chat/run.ts";
+import { parseServeArgs, SERVE_HELP } from "./src/serve/flags.ts";
+import { runServe } from "./src/serve/run.ts";
+import { CHAT_HELP, parseChatArgs } from "./src/chat/flags.ts";
+import { runChat } from "./src/chat/run.ts";
 
 /** The version, read from deno.json at build time (one source of truth). */
 export const VERSION: string = denoJson.version;

@@ -4,7 +4,7 @@ import {
   DEFAULT_TIMEOUT_SECONDS,
   parseChatArgs,
   retryTimeouts,
-} from "../src/chat/run.ts";
+} from "../src/chat/flags.ts";
 import { UsageError } from "../src/common/errors.ts";
 import {
   assertUsageError,

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../src/common/errors.ts";
-import {
-  DEFAULT_SERVE_PORT,
-  formatServeEvent,
-  MAX_LINE_BYTES,
-  parseServeArgs,
-  UNTERMINATED_IDLE_MS,
-} from "../src/serve/run.ts";
+import { MAX_LINE_BYTES } from "../src/common/lines.ts";
+import { formatServeEvent } from "../src/serve/events.ts";
+import { DEFAULT_SERVE_PORT, parseServeArgs } from "../src/serve/flags.ts";
+import { UNTERMINATED_IDLE_MS } from "../src/serve/tcp.ts";
 import {
   assertUsageError,
   commandWorks,

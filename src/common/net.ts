@@ -1,7 +1,8 @@
 /**
  * Socket plumbing shared by the peer, `serve` and `chat`: one wording for a socket that
- * cannot be opened, and one receive step that rides out the errors a UDP socket reports
- * about earlier sends.
+ * cannot be opened or a name that does not resolve, one list of the socket errors that only
+ * mean the other side went away, and one receive step that rides out the errors a UDP socket
+ * reports about earlier sends.
  *
  * @example
  * ```ts
@@ -17,7 +18,68 @@
  * @module
  */
 
+import { lookup } from "node:dns/promises";
+import { parseIpv4 } from "../../protocol.ts";
 import { describeError, StartupError } from "./errors.ts";
+
+/**
+ * Resolves a host to an IPv4 address: a dotted quad as it is, a name through the system
+ * resolver (so /etc/hosts counts).
+ *
+ * @param host Name or address.
+ * @returns The IPv4 address.
+ * @throws {Error} If the name does not resolve to an IPv4 address.
+ */
+export async function resolveIpv4(host: string): Promise<string> {
+  if (parseIpv4(host) !== undefined) return host;
+  const { address } = await lookup(host, { family: 4 });
+  return address;
+}
+
+/**
+ * Resolves the host of a `--to` flag, or fails with the one start-up wording for it.
+ *
+ * @param host Name or address, as given to `--to`.
+ * @returns The IPv4 address.
+ * @throws {StartupError} If the name does not resolve (exit code 1).
+ */
+export async function resolveTo(host: string): Promise<string> {
+  try {
+    return await resolveIpv4(host);
+  } catch (error) {
+    throw new StartupError(
+      `Cannot resolve --to "${host}": ${
+        describeError(error)
+      }; check the name or give an IPv4 address`,
+    );
+  }
+}
+
+/**
+ * Tells whether a socket error only says that the other side went away or the socket was
+ * closed (reset, aborted, refused, broken pipe, interrupted, closed resource): it ends one
+ * connection or concerns one earlier datagram, is not worth a line on stderr, and the
+ * program goes on serving the others.
+ *
+ * @param error What a socket call threw.
+ * @returns True for those errors.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isHarmlessSocketError } from "./net.ts";
+ * assert.ok(isHarmlessSocketError(new Deno.errors.ConnectionReset("reset")));
+ * assert.ok(!isHarmlessSocketError(new Deno.errors.PermissionDenied("no")));
+ * ```
+ */
+export function isHarmlessSocketError(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.BadResource;
+}
 
 /**
  * The one-line start-up error for a socket that cannot listen, naming the likely fix.
@@ -70,8 +132,8 @@ const RETRY_AFTER_ERROR_MS = 100;
 /**
  * Receives the next datagram into `buffer`. ICMP errors about an earlier send
  * (`ConnectionReset`, `ConnectionRefused`, which some systems report on receive) and
- * `Interrupted` concern no datagram, so it simply receives again; any other error goes to
- * `onError` and it tries again after 100 ms.
+ * `Interrupted` concern no datagram ({@linkcode isHarmlessSocketError}), so it simply
+ * receives again; any other error goes to `onError` and it tries again after 100 ms.
  *
  * @param conn The socket.
  * @param buffer Where the datagram goes: at least 65,507 bytes, or long ones are cut short.
@@ -92,11 +154,7 @@ export async function receiveDatagram(
       return [data, addr as Deno.NetAddr];
     } catch (error) {
       if (isClosed() || error instanceof Deno.errors.BadResource) return undefined;
-      if (
-        error instanceof Deno.errors.ConnectionReset ||
-        error instanceof Deno.errors.ConnectionRefused ||
-        error instanceof Deno.errors.Interrupted
-      ) continue;
+      if (isHarmlessSocketError(error)) continue;
       onError(error);
       await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
     }

@@ -22,11 +22,9 @@
  * @module
  */
 
-/** Where the bytes go: `Deno.stdout` or anything with the same `write`. */
-export interface ByteSink {
-  /** Writes some or all of `bytes`, resolving to how many were written. */
-  write(bytes: Uint8Array): Promise<number>;
-}
+import { type ByteSink, writeAll } from "./write.ts";
+
+export type { ByteSink } from "./write.ts";
 
 /** Options of {@linkcode LineWriter}. */
 export interface LineWriterOptions {
@@ -119,7 +117,7 @@ export class LineWriter {
     const bytes = encoder.encode(this.#queue.join(""));
     this.#queue = [];
     this.#queuedChars = 0;
-    this.#writing = this.#writeAll(bytes).finally(() => {
+    this.#writing = this.#write(bytes).finally(() => {
       this.#writing = undefined;
       // Lines that came in during this write wait one more millisecond for company: each
       // asynchronous write costs Deno ~30 µs of hand-off to a thread of its own, and under
@@ -132,10 +130,9 @@ export class LineWriter {
     });
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
+  async #write(bytes: Uint8Array): Promise<void> {
     try {
-      let offset = 0;
-      while (offset < bytes.length) offset += await this.#sink.write(bytes.subarray(offset));
+      await writeAll(this.#sink, bytes);
     } catch {
       // A closed pipe (BrokenPipe) or a stream that went away: nobody can read what follows,
       // so stop writing and let the program end quietly.

@@ -21,6 +21,7 @@ import type { PeerOptions } from "./flags.ts";
 import { jsonLine } from "../common/escape.ts";
 import { listenError, receiveDatagram } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
+import { onStopSignals } from "../common/signals.ts";
 import {
   decodeHeartbeat,
   encodeHeartbeat,
@@ -281,13 +282,12 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     finished();
   }
 
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  const removeSignalListeners = onStopSignals(stop);
 
   const receiving = receiveLoop();
   if (targets.length > 0) timer = setTimeout(onTick, Math.max(0, firstSendAt - performance.now()));
   await done;
-  for (const signal of signals) Deno.removeSignalListener(signal, stop);
+  removeSignalListeners();
   clearTimeout(timer);
   conn.close();
   await receiving;

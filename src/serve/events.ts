@@ -1,0 +1,119 @@
+/**
+ * What `udpeer serve` reports: its `--json` events, their human lines, and the tally the
+ * summary is made of. Pure: no I/O.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatServeEvent } from "./events.ts";
+ * const lines = formatServeEvent({
+ *   event: "request", from: "127.0.0.1", fromPort: 5000, text: "hi", reply: "HI",
+ * });
+ * assert.deepEqual(lines, ['127.0.0.1:5000 "hi" -> "HI"']);
+ * ```
+ *
+ * @module
+ */
+
+import { escapeForTerminal } from "../common/escape.ts";
+import type { Mode } from "./modes.ts";
+
+/** Distinct clients remembered for the summary; more are counted as "more than" this. */
+export const MAX_TRACKED_CLIENTS = 65_536;
+
+/** The `--json` events of `udpeer serve`, one per line. */
+export type ServeEvent =
+  | {
+    event: "listening";
+    transport: "udp" | "tcp";
+    address: string;
+    port: number;
+    mode: Mode;
+  }
+  | { event: "request"; from: string; fromPort: number; text: string; reply: string }
+  | { event: "connected"; from: string; fromPort: number }
+  | { event: "closed"; from: string; fromPort: number; requests: number }
+  | { event: "error"; from?: string; fromPort?: number; message: string }
+  | {
+    event: "summary";
+    requests: number;
+    clients: number;
+    clientsCapped: boolean;
+    errors: number;
+    durationMs: number;
+  };
+
+/** Where a transport sends its events. */
+export type Emit = (event: ServeEvent) => void;
+
+function plural(count: number, one: string, many: string = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+function quote(text: string): string {
+  return `"${escapeForTerminal(text).replaceAll('"', '\\"')}"`;
+}
+
+/**
+ * The human line(s) for one event; network text is escaped so it cannot drive the terminal.
+ *
+ * @param event The event.
+ * @returns The lines to print (the summary has two), or none.
+ */
+export function formatServeEvent(event: ServeEvent): string[] {
+  switch (event.event) {
+    case "listening":
+      return [
+        `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${event.address}:${event.port}; Ctrl-C for the summary`,
+      ];
+    case "request":
+      return [`${event.from}:${event.fromPort} ${quote(event.text)} -> ${quote(event.reply)}`];
+    case "connected":
+      return [`${event.from}:${event.fromPort} connected`];
+    case "closed":
+      return [
+        `${event.from}:${event.fromPort} closed after ${plural(event.requests, "request")}`,
+      ];
+    case "error":
+      return [];
+    case "summary":
+      // A blank line first, as ping and the peer's summary do, apart from the ^C echo.
+      return [
+        "",
+        "--- udpeer serve statistics ---",
+        `${plural(event.requests, "request")} served, ${event.clientsCapped ? "more than " : ""}${
+          plural(event.clients, "distinct client")
+        }, ${plural(event.errors, "error")}, time ${event.durationMs}ms`,
+      ];
+  }
+}
+
+/** Counts requests and distinct clients, remembering at most {@linkcode MAX_TRACKED_CLIENTS}. */
+export class Tally {
+  /** Requests answered. */
+  requests = 0;
+  /** Errors reported. */
+  errors = 0;
+  /** True once more distinct clients came than are remembered. */
+  capped = false;
+  #clients = new Set<string>();
+
+  /** Distinct clients remembered. */
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * Counts one answered request.
+   *
+   * @param host The client's address.
+   * @param port The client's port.
+   */
+  request(host: string, port: number): void {
+    this.requests++;
+    const key = `${host}:${port}`;
+    if (this.#clients.has(key)) return;
+    if (this.#clients.size >= MAX_TRACKED_CLIENTS) this.capped = true;
+    else this.#clients.add(key);
+  }
+}

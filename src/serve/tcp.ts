@@ -1,0 +1,184 @@
+/**
+ * `udpeer serve --tcp`: each line is one request and gets one line back, many connections
+ * at once. A client's first text that has no newline and then goes quiet for
+ * {@linkcode UNTERMINATED_IDLE_MS} is answered as a request too (the classic Python client).
+ *
+ * @example
+ * ```ts ignore
+ * import { serveTcp } from "./tcp.ts";
+ * const server = serveTcp(context); // binds, emits "listening"
+ * await server.run();               // until server.close()
+ * ```
+ *
+ * @module
+ */
+
+import { describeError } from "../common/errors.ts";
+import { decodeText, LineSplitter, MAX_LINE_BYTES, stripCr } from "../common/lines.ts";
+import { isHarmlessSocketError } from "../common/net.ts";
+import { writeAll } from "../common/write.ts";
+import { transform } from "./modes.ts";
+import { bindServer, type ServeContext, type Server } from "./server.ts";
+
+/**
+ * How long a TCP client's first, unterminated text may sit idle before it is answered as a
+ * request. The classic Python TCP client sends `sentence.encode()` with no newline and
+ * waits for the reply; once a connection has sent a newline it is served by lines only.
+ */
+export const UNTERMINATED_IDLE_MS = 300;
+
+const encoder = new TextEncoder();
+
+function listenTcp(hostname: string, port: number): Deno.Listener {
+  return Deno.listen({ transport: "tcp", hostname, port });
+}
+
+/**
+ * Binds the TCP listener and emits `listening`.
+ *
+ * @param context Options, events, counters.
+ * @returns The server, ready to run.
+ * @throws {StartupError} If the port cannot be bound.
+ */
+export function serveTcp(context: ServeContext): Server {
+  const listener = bindServer(context, "tcp", listenTcp);
+  const connections = new Set<Deno.Conn>();
+
+  const close = (): void => {
+    listener.close();
+    for (const conn of connections) closeQuietly(conn);
+    connections.clear();
+  };
+  return { run: () => acceptConnections(context, listener, connections), close };
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+/** Accepts until the listener is closed, serving each connection on its own. */
+async function acceptConnections(
+  context: ServeContext,
+  listener: Deno.Listener,
+  connections: Set<Deno.Conn>,
+): Promise<void> {
+  const { emit, stopping } = context;
+  const handlers = new Set<Promise<void>>();
+  while (!stopping()) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      if (stopping() || error instanceof Deno.errors.BadResource) break;
+      if (isHarmlessSocketError(error)) continue;
+      // Out of file descriptors, typically: say so, give connections time to end, go on.
+      emit({ event: "error", message: `Cannot accept a connection: ${describeError(error)}` });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
+    connections.add(conn);
+    const handler: Promise<void> = serveConnection(context, conn)
+      .finally(() => {
+        connections.delete(conn);
+        handlers.delete(handler);
+      });
+    handlers.add(handler);
+  }
+  await Promise.all(handlers);
+}
+
+/** One connection: its reader state and its request count. */
+interface Connection {
+  conn: Deno.Conn;
+  from: { from: string; fromPort: number };
+  splitter: LineSplitter;
+  buffer: Uint8Array;
+  requests: number;
+  sawNewline: boolean;
+}
+
+async function serveConnection(context: ServeContext, conn: Deno.Conn): Promise<void> {
+  const { emit, stopping } = context;
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  const connection: Connection = {
+    conn,
+    from: { from: remote.hostname, fromPort: remote.port },
+    splitter: new LineSplitter(MAX_LINE_BYTES),
+    buffer: new Uint8Array(16 * 1024),
+    requests: 0,
+    sawNewline: false,
+  };
+  const { from, splitter } = connection;
+  emit({ event: "connected", ...from });
+  try {
+    while (!stopping()) {
+      const count = await readChunk(context, connection);
+      if (count === null) break;
+      const lines = splitter.push(connection.buffer.subarray(0, count));
+      if (lines === undefined) {
+        emit({
+          event: "error",
+          ...from,
+          message: `Closed the connection: a line is longer than ${MAX_LINE_BYTES} bytes`,
+        });
+        return;
+      }
+      if (lines.length > 0) connection.sawNewline = true;
+      for (const line of lines) await answer(context, connection, line, true);
+    }
+    // End of input: a last line without a newline is still a request.
+    if (!stopping() && splitter.pending > 0) {
+      await answer(context, connection, splitter.rest(), false);
+    }
+  } catch (error) {
+    // A reset, a broken pipe, or the server closing the connection at stop: this
+    // connection is over, the others go on.
+    if (!stopping() && !isHarmlessSocketError(error)) {
+      emit({ event: "error", ...from, message: `Connection failed: ${describeError(error)}` });
+    }
+  } finally {
+    closeQuietly(conn);
+    if (!stopping()) emit({ event: "closed", ...from, requests: connection.requests });
+  }
+}
+
+/**
+ * Reads the next chunk into the connection's buffer. While the connection has sent text but
+ * never a newline, text that then sits idle is answered as a request first.
+ */
+async function readChunk(context: ServeContext, connection: Connection): Promise<number | null> {
+  const { conn, splitter, buffer } = connection;
+  const reading = conn.read(buffer);
+  if (connection.sawNewline || splitter.pending === 0) return await reading;
+  reading.catch(() => {}); // awaited below; this only keeps an early failure handled
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<"idle">((resolve) => {
+    timer = setTimeout(() => resolve("idle"), UNTERMINATED_IDLE_MS);
+  });
+  const first = await Promise.race([reading, idle]);
+  clearTimeout(timer);
+  if (first !== "idle") return first;
+  await answer(context, connection, splitter.rest(), false);
+  return await reading;
+}
+
+/** Replies to one request line (`terminated`: it ended with a newline). */
+async function answer(
+  context: ServeContext,
+  connection: Connection,
+  line: Uint8Array,
+  terminated: boolean,
+): Promise<void> {
+  const { options, emit, tally, out } = context;
+  const { from } = connection;
+  const [body, crlf] = terminated ? stripCr(line) : [line, false];
+  const text = decodeText(body);
+  const reply = transform(options.mode, text);
+  connection.requests++;
+  tally.request(from.from, from.fromPort);
+  await writeAll(connection.conn, encoder.encode(reply + (crlf ? "\r\n" : "\n")));
+  emit({ event: "request", ...from, text, reply });
+  if (out.full) await out.drained();
+}

@@ -1,0 +1,87 @@
+/**
+ * `udpeer serve` over UDP: each datagram is one request and gets one datagram back.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveUdp } from "./udp.ts";
+ * const server = serveUdp(context); // binds, emits "listening"
+ * await server.run();               // until server.close()
+ * ```
+ *
+ * @module
+ */
+
+import { describeError } from "../common/errors.ts";
+import { decodeText } from "../common/lines.ts";
+import { receiveDatagram } from "../common/net.ts";
+import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
+import { transform } from "./modes.ts";
+import { bindServer, type ServeContext, type Server } from "./server.ts";
+
+const encoder = new TextEncoder();
+
+function listenUdp(hostname: string, port: number): Deno.DatagramConn {
+  return Deno.listenDatagram({ transport: "udp", hostname, port });
+}
+
+/**
+ * Binds the UDP socket and emits `listening`.
+ *
+ * @param context Options, events, counters.
+ * @returns The server, ready to run.
+ * @throws {StartupError} If the port cannot be bound.
+ */
+export function serveUdp(context: ServeContext): Server {
+  const conn = bindServer(context, "udp", listenUdp);
+  return { run: () => receiveRequests(context, conn), close: () => conn.close() };
+}
+
+async function receiveRequests(context: ServeContext, conn: Deno.DatagramConn): Promise<void> {
+  const { emit, stopping, out } = context;
+  // One buffer for every datagram, one byte larger than the largest so none is cut short.
+  const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+  while (!stopping()) {
+    const received = await receiveDatagram(
+      conn,
+      buffer,
+      stopping,
+      (error) => emit({ event: "error", message: `Cannot receive: ${describeError(error)}` }),
+    );
+    if (received === undefined) return;
+    const [data, remote] = received;
+    const text = decodeText(data); // before the next receive() overwrites the buffer
+    if (!await answer(context, conn, text, remote)) return;
+    if (out.full) await out.drained();
+  }
+}
+
+/** Replies to one request; false if the server stopped meanwhile. */
+async function answer(
+  context: ServeContext,
+  conn: Deno.DatagramConn,
+  text: string,
+  remote: Deno.NetAddr,
+): Promise<boolean> {
+  const { options, emit, tally, stopping } = context;
+  const from = { from: remote.hostname, fromPort: remote.port };
+  const reply = transform(options.mode, text);
+  const bytes = encoder.encode(reply);
+  tally.request(remote.hostname, remote.port);
+  if (bytes.length > MAX_DATAGRAM_BYTES) {
+    emit({
+      event: "error",
+      ...from,
+      message:
+        `Cannot reply: the reply is ${bytes.length} bytes, at most ${MAX_DATAGRAM_BYTES} fit in one datagram`,
+    });
+  } else {
+    try {
+      await conn.send(bytes, remote);
+    } catch (error) {
+      if (stopping()) return false;
+      emit({ event: "error", ...from, message: `Cannot reply: ${describeError(error)}` });
+    }
+  }
+  emit({ event: "request", ...from, text, reply });
+  return true;
+}
