@@ -15,6 +15,7 @@
  * @module
  */
 
+import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
 import type { ChatEmit } from "./events.ts";
 import type { ChatOptions } from "./flags.ts";
 
@@ -98,12 +99,12 @@ export class Inbox<T> {
     while (this.#items.length === 0 && !giveUp()) {
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let cancel: CancelTimer | undefined;
       await new Promise<void>((resolve) => {
         this.#waiter = resolve;
-        timer = setTimeout(resolve, left);
+        cancel = setLongTimeout(resolve, left); // a --timeout past 2^31 − 1 ms waits too
       });
-      clearTimeout(timer);
+      cancel?.();
       this.#waiter = undefined;
     }
     return this.#items.shift();

@@ -17,6 +17,7 @@
 import { describeError, StartupError } from "../common/errors.ts";
 import { decodeText, LineSplitter, MAX_LINE_BYTES, stripCr } from "../common/lines.ts";
 import { isHarmlessSocketError } from "../common/net.ts";
+import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
 import { writeAll } from "../common/write.ts";
 import { formatSeconds, roundMs } from "./events.ts";
 import { retryTimeouts } from "./flags.ts";
@@ -98,14 +99,14 @@ async function connect(
   port: number,
   patienceMs: number,
 ): Promise<TcpLink | string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel: CancelTimer | undefined;
   let timedOut = false;
   const connecting = Deno.connect({ transport: "tcp", hostname, port });
   connecting.then((conn) => {
     if (timedOut) conn.close(); // too late: nobody uses it
   }, () => {});
   const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), patienceMs);
+    cancel = setLongTimeout(() => resolve("timeout"), patienceMs);
   });
   try {
     const result = await Promise.race([connecting, timeout]);
@@ -118,7 +119,7 @@ async function connect(
     if (error instanceof Deno.errors.ConnectionRefused) return "TCP connection refused";
     return `cannot connect over TCP: ${describeError(error)}`;
   } finally {
-    clearTimeout(timer);
+    cancel?.();
   }
 }
 

@@ -51,6 +51,16 @@ export interface ListeningEvent {
   intervalS: number;
 }
 
+/** `waiting`: a `--start-at` in the future; nothing is sent until then. */
+export interface WaitingEvent {
+  /** Always `"waiting"`. */
+  event: "waiting";
+  /** When the first heartbeat goes out, ISO 8601. */
+  startAt: string;
+  /** How long until then, in whole ms. */
+  inMs: number;
+}
+
 /** `sent`: one heartbeat went out. */
 export interface SentEvent {
   /** Always `"sent"`. */
@@ -158,6 +168,7 @@ export interface SummaryEvent {
 /** Every event the peer emits. */
 export type PeerEvent =
   | ListeningEvent
+  | WaitingEvent
   | SentEvent
   | MessageEvent
   | InvalidEvent
@@ -282,6 +293,72 @@ export function formatListening(event: ListeningEvent): string {
   return `${listen}, advertising ${advertised}; sending to ${
     targets.join(", ")
   } every ${event.intervalS} s; Ctrl-C for the summary`;
+}
+
+/**
+ * Builds the `waiting` event of a `--start-at` in the future.
+ *
+ * @param startAtMs The start, Unix ms.
+ * @param nowMs The wall clock now, Unix ms.
+ * @returns The event.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { waitingEvent } from "./events.ts";
+ * const event = waitingEvent(Date.UTC(2026, 10, 21, 5), Date.UTC(2026, 10, 21, 4, 59, 56, 800));
+ * assert.deepEqual(event, { event: "waiting", startAt: "2026-11-21T05:00:00.000Z", inMs: 3200 });
+ * ```
+ */
+export function waitingEvent(startAtMs: number, nowMs: number): WaitingEvent {
+  return {
+    event: "waiting",
+    startAt: new Date(startAtMs).toISOString(),
+    inMs: Math.max(0, Math.round(startAtMs - nowMs)),
+  };
+}
+
+/**
+ * A duration for people: `3.2 s`, `4 min 5 s`, `2 h 5 min`, `403 days 2 h`.
+ *
+ * @param ms The duration.
+ * @returns It in the two largest units that matter.
+ */
+function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  const [days, hours, minutes, seconds] = [
+    Math.floor(whole / 86_400),
+    Math.floor(whole / 3600) % 24,
+    Math.floor(whole / 60) % 60,
+    whole % 60,
+  ];
+  if (days > 0) return `${days} ${days === 1 ? "day" : "days"} ${hours} h`;
+  if (hours > 0) return `${hours} h ${minutes} min`;
+  return `${minutes} min ${seconds} s`;
+}
+
+/**
+ * The human line for a future `--start-at`: the UTC time of day (with the date when it is
+ * a day or more away) and how long until then.
+ *
+ * @param event The `waiting` event.
+ * @returns For example `waiting until 05:00:00Z (in 3.2 s)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatWaiting } from "./events.ts";
+ * const line = formatWaiting({ event: "waiting", startAt: "2026-11-21T05:00:00.000Z", inMs: 3200 });
+ * assert.equal(line, "waiting until 05:00:00Z (in 3.2 s)");
+ * ```
+ */
+export function formatWaiting(event: WaitingEvent): string {
+  // Milliseconds only when the start has them.
+  const iso = event.startAt.replace(/\.000Z$/, "Z");
+  const when = event.inMs < 86_400_000 ? iso.slice(11) : iso.replace("T", " ");
+  return `waiting until ${when} (in ${formatDuration(event.inMs)})`;
 }
 
 /**

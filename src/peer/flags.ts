@@ -78,8 +78,8 @@ Options:
       --json                one JSON object per line on stdout instead of text
   -q, --quiet               no line per datagram; the summary only
       --start-at TIME       send the first heartbeat at TIME (Unix seconds or ISO
-                            8601), so peers on several hosts start together
-                            (default: at once)
+                            8601, in the future), so peers on several hosts start
+                            together; says when it will start (default: at once)
   -h, --help                show this help
   -V, --version             show the version
 
@@ -114,10 +114,15 @@ const peerFlags: OptionSpec = {
  *
  * @param args The arguments after the optional `peer` subcommand.
  * @param demoIfEmpty Whether no arguments means the demo (true for plain `udpeer`).
+ * @param nowMs The wall clock now, Unix ms: a `--start-at` before it is refused.
  * @returns The peer options.
  * @throws {UsageError} On any bad flag or value.
  */
-export function parsePeerArgs(args: readonly string[], demoIfEmpty = false): PeerOptions {
+export function parsePeerArgs(
+  args: readonly string[],
+  demoIfEmpty = false,
+  nowMs: number = Date.now(),
+): PeerOptions {
   const values = parseFlags(args, peerFlags);
   const str = (name: string): string | undefined => values[name] as string | undefined;
   const port = str("port") === undefined ? DEFAULT_PEER_PORT : parsePort("--port", str("port")!, 0);
@@ -150,6 +155,13 @@ export function parsePeerArgs(args: readonly string[], demoIfEmpty = false): Pee
   const startAtMs = str("start-at") === undefined
     ? undefined
     : parseTime("--start-at", str("start-at")!);
+  if (startAtMs !== undefined && startAtMs < nowMs) {
+    throw new UsageError(
+      `Cannot use --start-at: "${str("start-at")}" is in the past (now is ${
+        new Date(nowMs).toISOString()
+      }); give a future time`,
+    );
+  }
   return {
     startAtMs,
     help: values.help === true,

@@ -22,6 +22,7 @@ import { jsonLine } from "../common/escape.ts";
 import { listenError, receiveDatagram } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
+import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
 import {
   decodeHeartbeat,
   encodeHeartbeat,
@@ -34,10 +35,12 @@ import {
   formatListening,
   formatMessage,
   formatSummary,
+  formatWaiting,
   messageEvent,
   messageJsonLine,
   type PeerEvent,
   summaryEvent,
+  waitingEvent,
 } from "./events.ts";
 import { SourceTable } from "./sources.ts";
 
@@ -158,6 +161,8 @@ export async function runPeer(options: PeerOptions): Promise<number> {
         return out.line(formatMessage(event));
       case "invalid":
         return out.line(formatInvalid(event));
+      case "waiting":
+        return out.line(formatWaiting(event));
       case "error":
         console.error(`udpeer: Cannot send to ${event.to}: ${event.message}`);
         return;
@@ -182,10 +187,16 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   // not push back the ones after it.
   const textBytes = new TextEncoder().encode(options.message);
   const intervalMs = options.intervalSeconds * 1000;
-  const firstSendAt = startedAt +
-    Math.max(0, options.startAtMs === undefined ? 0 : options.startAtMs - wallClockMs());
+  // wallClockMs() is timeOrigin + performance.now(), so a wall-clock start maps exactly.
+  const firstSendAt = options.startAtMs === undefined
+    ? startedAt
+    : options.startAtMs - performance.timeOrigin;
   let tick = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (targets.length > 0 && options.startAtMs !== undefined) {
+    emit(waitingEvent(options.startAtMs, wallClockMs()));
+  }
+  // Chained, so an interval or a --start-at past 2^31 − 1 ms waits as long as it says.
+  let cancelTimer: CancelTimer | undefined;
 
   const sendTo = async (target: Target): Promise<void> => {
     const datagram = encodeHeartbeat({
@@ -220,11 +231,11 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     if (stopping) return;
     if (options.count !== undefined && tick >= options.count) {
       // Wait one more interval for the replies to the last heartbeats, then stop.
-      timer = setTimeout(stop, intervalMs);
+      cancelTimer = setLongTimeout(stop, intervalMs);
       return;
     }
     const due = firstSendAt + tick * intervalMs;
-    timer = setTimeout(onTick, Math.max(0, due - performance.now()));
+    cancelTimer = setLongTimeout(onTick, due - performance.now());
   };
 
   const table = new SourceTable();
@@ -271,7 +282,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   function stop(): void {
     if (stopping) return;
     stopping = true;
-    clearTimeout(timer);
+    cancelTimer?.();
     const summaryTargets = targets.map(({ label, address, sent, sendErrors }) => ({
       to: label,
       address,
@@ -285,10 +296,10 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const removeSignalListeners = onStopSignals(stop);
 
   const receiving = receiveLoop();
-  if (targets.length > 0) timer = setTimeout(onTick, Math.max(0, firstSendAt - performance.now()));
+  if (targets.length > 0) cancelTimer = setLongTimeout(onTick, firstSendAt - performance.now());
   await done;
   removeSignalListeners();
-  clearTimeout(timer);
+  cancelTimer?.();
   conn.close();
   await receiving;
   await out.flush();
