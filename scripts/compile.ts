@@ -1,7 +1,7 @@
 /**
  * Builds standalone udpeer executables with `deno compile`, one per target, into `dist/` as
- * `udpeer-<target>` (`.exe` for Windows). The permissions udpeer needs
- * (`--allow-net --allow-sys=networkInterfaces`) are baked in, and so is the `net` unstable
+ * `udpeer-<target>` (`.exe` for Windows). The permissions udpeer needs (the list in
+ * scripts/permissions.ts, which every runner shares) are baked in, and so is the `net` unstable
  * feature, from `"unstable": ["net"]` in deno.json (giving `--unstable-net` as well once made
  * `deno compile` panic). The binaries run without Deno installed.
  *
@@ -22,6 +22,8 @@
  * @module
  */
 
+import { PERMISSIONS, REPO_DIR } from "./permissions.ts";
+
 /** The targets `deno compile --target` accepts, all of which udpeer is built for. */
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -33,12 +35,6 @@ export const TARGETS = [
 
 /** One of {@linkcode TARGETS}. */
 export type Target = typeof TARGETS[number];
-
-/** The permissions baked into every binary: exactly what the `start` task gives. */
-export const PERMISSIONS: readonly string[] = ["--allow-net", "--allow-sys=networkInterfaces"];
-
-/** Absolute path of the repository (the parent of this script's folder). */
-export const REPO_DIR: string = new URL("..", import.meta.url).pathname;
 
 /** Where binaries go by default: `dist/` in the repository. */
 export const DEFAULT_OUT_DIR: string = `${REPO_DIR}dist`;

@@ -13,16 +13,17 @@
  * @module
  */
 
+import { PERMISSIONS } from "../../scripts/permissions.ts";
+
 /** Absolute path of the repository (the folder of this file). */
 export const repoDir: string = new URL("../../", import.meta.url).pathname;
 
-/** Permissions the program needs, exactly as the `start` task gives them. */
+/** Permissions the program needs: the one list every runner shares (scripts/permissions.ts). */
 export const runFlags: string[] = [
   "run",
   "--quiet",
   `--config=${repoDir}deno.json`,
-  "--allow-net",
-  "--allow-sys=networkInterfaces",
+  ...PERMISSIONS,
 ];
 
 /** A parsed `--json` line. */
