@@ -19,16 +19,32 @@ import { parseServeArgs, SERVE_HELP } from "./src/serve/flags.ts";
 import { runServe } from "./src/serve/run.ts";
 import { CHAT_HELP, parseChatArgs } from "./src/chat/flags.ts";
 import { runChat } from "./src/chat/run.ts";
+import { COMPLETIONS_HELP, parseCompletionsArgs } from "./src/completions/flags.ts";
+import { runCompletions } from "./src/completions/run.ts";
+import type { SubcommandDoc } from "./src/common/helptext.ts";
 
 /** The version, read from deno.json at build time (one source of truth). */
 export const VERSION: string = denoJson.version;
 
 /** The subcommands. */
-export type Command = "peer" | "serve" | "chat";
+export type Command = "peer" | "serve" | "chat" | "completions" | "help";
+
+const COMMANDS: readonly Command[] = ["peer", "serve", "chat", "completions", "help"];
 
 /**
- * Splits off the subcommand: the first argument if it is `peer`, `serve` or `chat`,
- * otherwise `peer`.
+ * The subcommands that run something, with their help texts and parsers: what the shell
+ * completions and the man page (scripts/manpage.ts) are built from, so neither lists a flag
+ * by hand.
+ */
+export const SUBCOMMANDS: readonly SubcommandDoc[] = [
+  { name: "peer", help: PEER_HELP, parse: (args) => parsePeerArgs(args) },
+  { name: "serve", help: SERVE_HELP, parse: parseServeArgs },
+  { name: "chat", help: CHAT_HELP, parse: parseChatArgs },
+];
+
+/**
+ * Splits off the subcommand: the first argument if it is `peer`, `serve`, `chat`,
+ * `completions` or `help`, otherwise `peer`.
  *
  * @param args The raw arguments.
  * @returns The command and the arguments that follow it.
@@ -36,12 +52,11 @@ export type Command = "peer" | "serve" | "chat";
  */
 export function splitCommand(args: readonly string[]): { command: Command; rest: string[] } {
   const first = args[0];
-  if (first === "peer" || first === "serve" || first === "chat") {
-    return { command: first, rest: args.slice(1) };
-  }
+  const command = COMMANDS.find((name) => name === first);
+  if (command !== undefined) return { command, rest: args.slice(1) };
   if (first !== undefined && !first.startsWith("-")) {
     throw new UsageError(
-      `Cannot run "${first}": not a subcommand (use peer, serve or chat)`,
+      `Cannot run "${first}": not a subcommand (use peer, serve, chat, completions or help)`,
     );
   }
   return { command: "peer", rest: [...args] };
@@ -53,9 +68,11 @@ Usage:
   udpeer [peer] [--port N] [--to HOST:PORT]... [options]   heartbeat peer (default)
   udpeer serve  [--port N] [--mode MODE] [--tcp]           request/response server
   udpeer chat   --to HOST:PORT [--timeout S] [--retries N] [--tcp]   interactive client
+  udpeer completions bash|zsh|fish                         shell completion script
+  udpeer help [SUBCOMMAND]                                 this help, or a subcommand's
 
 With no arguments, udpeer listens on UDP 5005 and sends itself a heartbeat every 2 s.
-Run 'udpeer peer --help', 'udpeer serve --help' or 'udpeer chat --help' for every flag.
+Run 'udpeer help peer', 'udpeer help serve' or 'udpeer help chat' for every flag.
 
 ${PEER_HELP}`;
 
@@ -80,7 +97,32 @@ async function run(args: string[]): Promise<number> {
       if (options.version) return print(`udpeer ${VERSION}`);
       return await runChat(options);
     }
+    case "completions": {
+      const options = parseCompletionsArgs(rest);
+      if (options.help) return print(COMPLETIONS_HELP);
+      if (options.version || options.shell === undefined) return print(`udpeer ${VERSION}`);
+      return await runCompletions({ ...options, shell: options.shell }, SUBCOMMANDS);
+    }
+    case "help":
+      return print(helpOf(rest));
   }
+}
+
+/** `udpeer help [SUBCOMMAND]`: the top help, or one subcommand's. */
+function helpOf(rest: string[]): string {
+  const [name, extra] = rest;
+  if (extra !== undefined) {
+    throw new UsageError(`Unexpected argument "${extra}": name one subcommand`);
+  }
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") return TOP_HELP;
+  if (name === "completions") return COMPLETIONS_HELP;
+  const command = SUBCOMMANDS.find((subcommand) => subcommand.name === name);
+  if (command === undefined) {
+    throw new UsageError(
+      `Cannot show help for "${name}": not a subcommand (use peer, serve, chat or completions)`,
+    );
+  }
+  return command.help;
 }
 
 function print(text: string): number {
@@ -100,7 +142,9 @@ export async function main(args: string[]): Promise<number> {
     return await run(args);
   } catch (error) {
     if (error instanceof UsageError) {
-      const sub = args[0] === "serve" || args[0] === "chat" ? ` ${args[0]}` : "";
+      const sub = args[0] === "serve" || args[0] === "chat" || args[0] === "completions"
+        ? ` ${args[0]}`
+        : "";
       console.error(`udpeer: ${error.message}\nTry 'udpeer${sub} --help' for more information.`);
       return 2;
     }
