@@ -238,13 +238,19 @@ function formatValue(value: number): string {
 
 type Labels = readonly (readonly [string, string | undefined])[];
 
-function labelText(labels: Labels): string {
+/** The labels inside the braces, `a="x",b="y"`; labels without a value are left out. */
+function innerLabels(labels: Labels): string {
   let text = "";
   for (const [name, value] of labels) {
     if (value === undefined) continue;
     text += `${text === "" ? "" : ","}${name}="${escapeLabelValue(value)}"`;
   }
-  return text === "" ? "" : `{${text}}`;
+  return text;
+}
+
+function labelText(labels: Labels): string {
+  const inner = innerLabels(labels);
+  return inner === "" ? "" : `{${inner}}`;
 }
 
 interface Family {
@@ -332,19 +338,26 @@ function header(lines: string[], family: Family): void {
   lines.push(`# HELP ${family.name} ${help}`, `# TYPE ${family.name} ${family.type}`);
 }
 
+// Bucket bounds as they appear in `le`, computed once.
+const BUCKET_LABELS: readonly string[] = [...DELAY_BUCKETS_SECONDS.map(String), "+Inf"];
+
+/**
+ * The lines of one histogram. `inner` is the series' labels without braces ("" for none):
+ * built once per series and reused for every bucket, which is most of a scrape's lines.
+ */
 function histogramLines(
   lines: string[],
   name: string,
-  labels: Labels,
+  inner: string,
   histogram: DelayHistogram,
 ): void {
+  const bucket = `${name}_bucket{${inner === "" ? "" : `${inner},`}le="`;
   let cumulative = 0;
   for (let i = 0; i < histogram.counts.length; i++) {
     cumulative += histogram.counts[i]!;
-    const bound = i < DELAY_BUCKETS_SECONDS.length ? String(DELAY_BUCKETS_SECONDS[i]) : "+Inf";
-    lines.push(`${name}_bucket${labelText([...labels, ["le", bound]])} ${cumulative}`);
+    lines.push(`${bucket}${BUCKET_LABELS[i]}"} ${cumulative}`);
   }
-  const text = labelText(labels);
+  const text = inner === "" ? "" : `{${inner}}`;
   lines.push(
     `${name}_sum${text} ${formatValue(histogram.sum)}`,
     `${name}_count${text} ${histogram.count}`,
@@ -360,16 +373,15 @@ function histogramLines(
  */
 export function renderMetrics(snapshot: MetricsSnapshot): string {
   const lines: string[] = [];
-  const streamLabels = (stream: StreamMetrics): Labels => [
-    ["source", stream.source],
-    ["target", stream.target],
-    ["peer", stream.peer],
-  ];
+  // Each stream's labels are escaped once per scrape and reused by every family.
+  const streamInner = snapshot.streams.map((stream) =>
+    innerLabels([["source", stream.source], ["target", stream.target], ["peer", stream.peer]])
+  );
   const targetLabels = (target: TargetMetrics): Labels => [
     ["target", target.target],
     ["peer", target.peer],
   ];
-  const otherLabels: Labels = [["source", "other"]];
+  const otherInner = innerLabels([["source", "other"]]);
   const { other } = snapshot;
 
   header(lines, families.buildInfo);
@@ -390,11 +402,12 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     otherValue?: (other: OtherStreams) => number,
   ): void => {
     header(lines, family);
-    for (const stream of snapshot.streams) {
-      lines.push(`${family.name}${labelText(streamLabels(stream))} ${formatValue(value(stream))}`);
+    const { streams } = snapshot;
+    for (let i = 0; i < streams.length; i++) {
+      lines.push(`${family.name}{${streamInner[i]}} ${formatValue(value(streams[i]!))}`);
     }
     if (other !== undefined && otherValue !== undefined) {
-      lines.push(`${family.name}${labelText(otherLabels)} ${formatValue(otherValue(other))}`);
+      lines.push(`${family.name}{${otherInner}} ${formatValue(otherValue(other))}`);
     }
   };
   perStream(families.received, (s) => s.received, (o) => o.received);
@@ -409,10 +422,10 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   perStream(families.last, (s) => s.lastHeartbeatSeconds);
 
   header(lines, families.delay);
-  for (const stream of snapshot.streams) {
-    histogramLines(lines, families.delay.name, streamLabels(stream), stream.delay);
-  }
-  if (other !== undefined) histogramLines(lines, families.delay.name, otherLabels, other.delay);
+  snapshot.streams.forEach((stream, i) => {
+    histogramLines(lines, families.delay.name, streamInner[i]!, stream.delay);
+  });
+  if (other !== undefined) histogramLines(lines, families.delay.name, otherInner, other.delay);
 
   header(lines, families.invalid);
   for (const [reason, count] of Object.entries(snapshot.invalid)) {
