@@ -19,7 +19,7 @@
  * @module
  */
 
-import { UsageError } from "../common/errors.ts";
+import { describeError, StartupError, UsageError } from "../common/errors.ts";
 import { escapeForTerminal } from "../common/escape.ts";
 import { type HostPort, parseHostPort } from "../common/flags.ts";
 
@@ -135,4 +135,31 @@ export function diffPeers(before: readonly PeerEntry[], after: readonly PeerEntr
     removed: before.filter((peer) => !newKeys.has(peerKey(peer))),
     kept: after.filter((peer) => oldKeys.has(peerKey(peer))),
   };
+}
+
+/**
+ * Reads and parses a peers file: the I/O edge of {@linkcode parsePeersFile}.
+ *
+ * @param path The file, as given to `--peers`.
+ * @returns The targets in file order.
+ * @throws {StartupError} If the file cannot be read, in one line naming the fix.
+ * @throws {UsageError} On the first bad line, worded `FILE:LINE: problem`.
+ */
+export async function loadPeersFile(path: string): Promise<PeerEntry[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Deno.errors.IsADirectory
+      ? "it is a folder, not a file"
+      : error instanceof Deno.errors.NotCapable
+      ? "udpeer may not read files; run it with --allow-read"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : describeError(error);
+    throw new StartupError(`Cannot read --peers "${escapeForTerminal(path)}": ${why}`);
+  }
+  return parsePeersFile(text, path);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { UsageError } from "../common/errors.ts";
-import { diffPeers, parsePeersFile, type PeerEntry } from "./peers_file.ts";
+import { StartupError, UsageError } from "../common/errors.ts";
+import { diffPeers, loadPeersFile, parsePeersFile, type PeerEntry } from "./peers_file.ts";
 
 Deno.test("parsePeersFile() reads targets, names, comments and blank lines", () => {
   const cases: { text: string; want: PeerEntry[] }[] = [
@@ -98,4 +98,29 @@ Deno.test("diffPeers() starts added targets, stops removed ones and keeps the re
   assert.deepEqual(diffPeers(after, after), { added: [], removed: [], kept: after });
   assert.deepEqual(diffPeers([], after).added, after);
   assert.deepEqual(diffPeers(before, []).removed, before);
+});
+
+Deno.test("loadPeersFile() reads a file and says in one line why it cannot", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "udpeer-peers-" });
+  try {
+    await Deno.writeTextFile(`${dir}/hosts.txt`, "10.0.0.1:5005 a\n");
+    assert.deepEqual(await loadPeersFile(`${dir}/hosts.txt`), [
+      { host: "10.0.0.1", port: 5005, name: "a", line: 1 },
+    ]);
+    const cases: [string, string][] = [
+      [`${dir}/missing.txt`, `Cannot read --peers "${dir}/missing.txt": no such file`],
+      [dir, `Cannot read --peers "${dir}": it is a folder, not a file`],
+    ];
+    for (const [path, message] of cases) {
+      await assert.rejects(loadPeersFile(path), (error: unknown) => {
+        assert.ok(error instanceof StartupError);
+        assert.equal(error.message, message);
+        return true;
+      });
+    }
+    await Deno.writeTextFile(`${dir}/bad.txt`, "10.0.0.1\n");
+    await assert.rejects(loadPeersFile(`${dir}/bad.txt`), UsageError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
