@@ -110,6 +110,9 @@ Deno.test("parseServeArgs() fills in the defaults", () => {
   assert.equal(options.tcp, false);
   assert.equal(options.json, false);
   assert.equal(options.quiet, false);
+  assert.equal(options.maxConnections, 1024);
+  assert.equal(options.idleTimeoutSeconds, 60);
+  assert.equal(options.rate, 1000);
 });
 
 Deno.test("parseServeArgs() reads every flag", () => {
@@ -123,6 +126,12 @@ Deno.test("parseServeArgs() reads every flag", () => {
     "--tcp",
     "--json",
     "-q",
+    "--max-connections",
+    "10",
+    "--idle-timeout",
+    "1.5",
+    "--rate",
+    "20",
   ]);
   assert.deepEqual(options, {
     help: false,
@@ -133,6 +142,9 @@ Deno.test("parseServeArgs() reads every flag", () => {
     port: 0,
     bind: "127.0.0.1",
     mode: "reverse-swapcase",
+    maxConnections: 10,
+    idleTimeoutSeconds: 1.5,
+    rate: 20,
   });
 });
 
@@ -143,6 +155,9 @@ Deno.test("parseServeArgs() throws a UsageError naming the flag", () => {
     [["--bind", "localhost"], /^Cannot parse --bind: "localhost"/],
     [["--to", "127.0.0.1:1"], /^Unknown flag "--to"$/],
     [["--port"], /^Cannot parse --port: a value is missing$/],
+    [["--max-connections", "0"], /^Cannot parse --max-connections: "0" is not a whole number/],
+    [["--idle-timeout", "0"], /^Cannot parse --idle-timeout: "0" is not a number of seconds/],
+    [["--rate", "-5"], /^Cannot parse --rate: "-5" is not a whole number/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => parseServeArgs(args), (error: unknown) => {
@@ -169,6 +184,9 @@ Deno.test("formatServeEvent() quotes and escapes network text", () => {
       clients: 1,
       clientsCapped: false,
       errors: 0,
+      capped: 0,
+      idleClosed: 0,
+      rateLimited: 0,
       durationMs: 12,
     }),
     [
@@ -176,6 +194,28 @@ Deno.test("formatServeEvent() quotes and escapes network text", () => {
       "--- udpeer serve statistics ---",
       "1 request served, 1 distinct client, 0 errors, time 12ms",
     ],
+  );
+});
+
+Deno.test("formatServeEvent() adds a line of what the limits refused, when they refused any", () => {
+  const lines = formatServeEvent({
+    event: "summary",
+    requests: 300,
+    clients: 2,
+    clientsCapped: false,
+    errors: 0,
+    capped: 1,
+    idleClosed: 2,
+    rateLimited: 19_700,
+    durationMs: 2000,
+  });
+  assert.equal(
+    lines.at(-1),
+    "limits: 1 connection capped, 2 idle-closed, 19700 requests rate-limited",
+  );
+  assert.deepEqual(
+    formatServeEvent({ event: "rate-limited", from: "127.0.0.1", fromPort: 1, bytes: 5 }),
+    [],
   );
 });
 
@@ -505,4 +545,136 @@ tcp.close()
     assert.equal(decoder.decode(output.stderr), "");
     assert.equal(decoder.decode(output.stdout), "HELLO FROM PYTHON ✓\nTCP FROM PYTHON\n");
   },
+});
+
+/** Resident memory of a process in MiB, from /proc (Linux). */
+async function residentMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
+  return Math.round(kib / 1024);
+}
+
+/** Resolves with what the connection reads next (bytes, null at EOF, or the error's name). */
+async function nextRead(conn: Deno.Conn, ms: number): Promise<string> {
+  try {
+    const count = await withTimeout(conn.read(new Uint8Array(1024)), ms, "a read");
+    return count === null ? "eof" : `data:${count}`;
+  } catch (error) {
+    return error instanceof Error ? error.name : String(error);
+  }
+}
+
+Deno.test({
+  name:
+    "serve --tcp closes connections past --max-connections at once, serves the others, and closes idle ones",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const { server, port } = await startServe([
+      "--tcp",
+      "--max-connections",
+      "1000",
+      "--idle-timeout",
+      "1",
+      "--quiet",
+    ]);
+    await using _ = server;
+    const pid = server.child.pid;
+    const before = await residentMiB(pid);
+    // Sequential connects: the kernel completes each handshake in order, so the server
+    // accepts them in this order and the last 500 are the ones past the cap.
+    const conns: Deno.Conn[] = [];
+    const opening = performance.now();
+    try {
+      for (let i = 0; i < 1500; i++) {
+        conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+      }
+      const openMs = performance.now() - opening;
+      const over = await Promise.all(conns.slice(1000).map((conn) => nextRead(conn, 3_000)));
+      const closedAtOnce = over.filter((result) =>
+        result === "eof" || result === "ConnectionReset"
+      );
+      assert.equal(closedAtOnce.length, 500, `past the cap: ${[...new Set(over)]}`);
+      // Well within the 1 s idle timeout (the opening took ${openMs} ms): still served.
+      const firstThousand = conns.slice(0, 1000);
+      await Promise.all(firstThousand.map((conn) => conn.write(encoder.encode("hi\n"))));
+      const replies = await Promise.all(firstThousand.map((conn) => nextRead(conn, 5_000)));
+      assert.equal(replies.filter((r) => r === "data:3").length, 1000, `opened in ${openMs} ms`);
+      const peak = await residentMiB(pid);
+      // Silent for the idle timeout: each is closed by the server.
+      const ends = await Promise.all(firstThousand.map((conn) => nextRead(conn, 5_000)));
+      assert.equal(ends.filter((r) => r === "eof" || r === "ConnectionReset").length, 1000);
+      using fresh = await tcpClient(port);
+      assert.equal(await fresh.ask("fresh"), "FRESH");
+      const after = await residentMiB(pid);
+      console.log(
+        `resident memory of serve: ${before} MiB before, ${peak} MiB with 1,000 open, ${after} MiB after they were closed`,
+      );
+      server.kill("SIGTERM");
+      const summary = await server.waitForEvent((e) => e.event === "summary");
+      assert.equal(summary.capped, 500);
+      assert.equal(summary.idleClosed, 1000);
+      assert.equal(summary.requests, 1001);
+    } finally {
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+    }
+  },
+});
+
+Deno.test("serve answers a UDP flood from one source at most --rate per second, and others meanwhile", async () => {
+  const { server, port } = await startServe(["--rate", "100", "--quiet"]);
+  await using _ = server;
+  const flooder = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const other = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.2", port: 0 });
+  try {
+    let replies = 0;
+    const counting = (async () => {
+      try {
+        while (true) {
+          await flooder.receive();
+          replies++;
+        }
+      } catch { /* closed at the end */ }
+    })();
+    const target = { transport: "udp" as const, hostname: "127.0.0.1", port };
+    const payload = encoder.encode("flood");
+    const started = performance.now();
+    let otherAnswered = 0;
+    for (let i = 0; i < 20_000; i++) {
+      await flooder.send(payload, target);
+      // Paced at ~10,000/s, so the kernel's receive buffer never overflows and every
+      // request reaches the server to be counted.
+      if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 10));
+      if (i % 4000 === 2000) {
+        otherAnswered += (await ask(other, port, "other")) === "OTHER" ? 1 : 0;
+      }
+    }
+    const floodSeconds = (performance.now() - started) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the last replies arrive
+    server.kill("SIGTERM");
+    const summary = await server.waitForEvent((e) => e.event === "summary");
+    flooder.close();
+    await counting; // ends as the socket closes
+    assert.equal(otherAnswered, 5, "the second source is answered during the flood");
+    const allowance = 100 + 100 * (floodSeconds + 0.3);
+    assert.ok(replies >= 100 && replies <= allowance, `${replies} replies, allowed ${allowance}`);
+    assert.equal(summary.requests, replies + otherAnswered);
+    assert.equal(
+      (summary.requests as number) + (summary.rateLimited as number),
+      20_000 + otherAnswered,
+    );
+    console.log(
+      `flood of 20,000 in ${
+        floodSeconds.toFixed(2)
+      } s at --rate 100: ${replies} replies, ${summary.rateLimited} rate-limited`,
+    );
+  } finally {
+    other.close();
+    try {
+      flooder.close();
+    } catch { /* closed above */ }
+  }
 });

@@ -33,6 +33,9 @@ export type ServeEvent =
   | { event: "request"; from: string; fromPort: number; text: string; reply: string }
   | { event: "connected"; from: string; fromPort: number }
   | { event: "closed"; from: string; fromPort: number; requests: number }
+  | { event: "capped"; from: string; fromPort: number; connections: number }
+  | { event: "idle-closed"; from: string; fromPort: number; requests: number; idleMs: number }
+  | { event: "rate-limited"; from: string; fromPort: number; bytes: number }
   | { event: "error"; from?: string; fromPort?: number; message: string }
   | {
     event: "summary";
@@ -40,8 +43,21 @@ export type ServeEvent =
     clients: number;
     clientsCapped: boolean;
     errors: number;
+    capped: number;
+    idleClosed: number;
+    rateLimited: number;
     durationMs: number;
   };
+
+/** The events about one request or connection, which `--quiet` leaves out. */
+export const PER_REQUEST_EVENTS: ReadonlySet<ServeEvent["event"]> = new Set([
+  "request",
+  "connected",
+  "closed",
+  "capped",
+  "idle-closed",
+  "rate-limited",
+]);
 
 /** Where a transport sends its events. */
 export type Emit = (event: ServeEvent) => void;
@@ -74,6 +90,17 @@ export function formatServeEvent(event: ServeEvent): string[] {
       return [
         `${event.from}:${event.fromPort} closed after ${plural(event.requests, "request")}`,
       ];
+    case "capped":
+      return [
+        `${event.from}:${event.fromPort} refused: ${event.connections} connections open (--max-connections)`,
+      ];
+    case "idle-closed":
+      return [
+        `${event.from}:${event.fromPort} closed after ${
+          Number((event.idleMs / 1000).toFixed(3))
+        } s idle (--idle-timeout), ${plural(event.requests, "request")}`,
+      ];
+    case "rate-limited": // a flood would print a line per datagram: the summary counts them
     case "error":
       return [];
     case "summary":
@@ -84,18 +111,32 @@ export function formatServeEvent(event: ServeEvent): string[] {
         `${plural(event.requests, "request")} served, ${event.clientsCapped ? "more than " : ""}${
           plural(event.clients, "distinct client")
         }, ${plural(event.errors, "error")}, time ${event.durationMs}ms`,
+        ...(event.capped + event.idleClosed + event.rateLimited === 0 ? [] : [
+          `limits: ${plural(event.capped, "connection")} capped, ${event.idleClosed} idle-closed, ${
+            plural(event.rateLimited, "request")
+          } rate-limited`,
+        ]),
       ];
   }
 }
 
-/** Counts requests and distinct clients, remembering at most {@linkcode MAX_TRACKED_CLIENTS}. */
+/**
+ * Counts requests, distinct clients (remembering at most {@linkcode MAX_TRACKED_CLIENTS}) and
+ * what the limits refused.
+ */
 export class Tally {
   /** Requests answered. */
   requests = 0;
   /** Errors reported. */
   errors = 0;
   /** True once more distinct clients came than are remembered. */
-  capped = false;
+  clientsCapped = false;
+  /** TCP connections closed at once because `--max-connections` were open. */
+  capped = 0;
+  /** TCP connections closed after `--idle-timeout` without data. */
+  idleClosed = 0;
+  /** UDP requests not answered because their source was over `--rate`. */
+  rateLimited = 0;
   #clients = new Set<string>();
 
   /** Distinct clients remembered. */
@@ -113,7 +154,7 @@ export class Tally {
     this.requests++;
     const key = `${host}:${port}`;
     if (this.#clients.has(key)) return;
-    if (this.#clients.size >= MAX_TRACKED_CLIENTS) this.capped = true;
+    if (this.#clients.size >= MAX_TRACKED_CLIENTS) this.clientsCapped = true;
     else this.#clients.add(key);
   }
 }

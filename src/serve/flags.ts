@@ -12,13 +12,29 @@
  * @module
  */
 
-import { type CommonOptions, parseFlags, parseIpv4Flag, parsePort } from "../common/flags.ts";
+import {
+  type CommonOptions,
+  parseCount,
+  parseFlags,
+  parseIpv4Flag,
+  parsePort,
+  parseSeconds,
+} from "../common/flags.ts";
 import { UsageError } from "../common/errors.ts";
 import { MAX_LINE_BYTES } from "../common/lines.ts";
 import { isMode, type Mode, MODES } from "./modes.ts";
 
 /** Default port of `udpeer serve`, UDP and TCP alike. */
 export const DEFAULT_SERVE_PORT = 12000;
+
+/** Default of `--max-connections`: TCP connections served at once. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/** Default of `--idle-timeout`, in seconds: a TCP connection silent this long is closed. */
+export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
+
+/** Default of `--rate`: UDP replies per second to one source address, and the burst. */
+export const DEFAULT_RATE = 1000;
 
 /** Options of `udpeer serve`. */
 export interface ServeOptions extends CommonOptions {
@@ -32,6 +48,12 @@ export interface ServeOptions extends CommonOptions {
   tcp: boolean;
   /** Print no line per request; the listening line, errors and the summary only. */
   quiet: boolean;
+  /** TCP: connections served at once; past it a new one is closed at once. */
+  maxConnections: number;
+  /** TCP: seconds a connection may send nothing before it is closed. */
+  idleTimeoutSeconds: number;
+  /** UDP: replies per second to one source address, with a burst of as many. */
+  rate: number;
 }
 
 /** `udpeer serve --help`. */
@@ -52,13 +74,23 @@ Options:
                     many connections at once, lines up to ${MAX_LINE_BYTES} bytes
       --json        one JSON object per line on stdout instead of text
   -q, --quiet       no line per request; the summary only
+      --max-connections N
+                    TCP: connections served at once; past it a new connection is
+                    closed at once and counted as capped (default ${DEFAULT_MAX_CONNECTIONS})
+      --idle-timeout S
+                    TCP: close a connection that sends nothing for S seconds,
+                    counted as idle-closed (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
+      --rate N      UDP: at most N replies per second to one source IP, bursts of
+                    up to N; requests over it are counted as rate-limited, not
+                    answered, so forged sources cannot make it a flood (default ${DEFAULT_RATE})
   -h, --help        show this help
   -V, --version     show the version
 
 Over UDP each datagram is a request and its reply is one datagram, with no header,
 so 'sock.sendto(msg.encode(), addr)' and 'recvfrom(2048)' in Python talk to it.
 Invalid UTF-8 is answered with U+FFFD replacement characters.
-Ctrl-C (or SIGTERM) prints the summary (requests served, distinct clients), exit 0.
+Ctrl-C (or SIGTERM) prints the summary (requests served, distinct clients, and what the
+limits refused), exit 0.
 
 Examples:
   udpeer serve                                  UDP 12000, uppercase
@@ -73,6 +105,9 @@ const serveFlags = {
   mode: { type: "string", short: "m" },
   tcp: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
+  "max-connections": { type: "string" },
+  "idle-timeout": { type: "string" },
+  rate: { type: "string" },
 } as const;
 
 /**
@@ -80,7 +115,8 @@ const serveFlags = {
  *
  * @param args The arguments after `serve`.
  * @returns The options, with defaults filled in.
- * @throws {UsageError} On an unknown flag, a bad port or address, or an unknown mode.
+ * @throws {UsageError} On an unknown flag, a bad port, address, limit or timeout, or an
+ *   unknown mode.
  */
 export function parseServeArgs(args: readonly string[]): ServeOptions {
   const values = parseFlags(args, serveFlags);
@@ -88,6 +124,11 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
   const portText = str("port");
   const bindText = str("bind");
   const mode = str("mode") ?? "upper";
+  const idleText = str("idle-timeout");
+  const count = (flag: string, fallback: number): number => {
+    const text = str(flag.slice(2));
+    return text === undefined ? fallback : parseCount(flag, text);
+  };
   if (!isMode(mode)) {
     throw new UsageError(`Cannot parse --mode: "${mode}" is not one of ${MODES.join(", ")}`);
   }
@@ -100,5 +141,10 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     port: portText === undefined ? DEFAULT_SERVE_PORT : parsePort("--port", portText, 0),
     bind: bindText === undefined ? "0.0.0.0" : parseIpv4Flag("--bind", bindText),
     mode,
+    maxConnections: count("--max-connections", DEFAULT_MAX_CONNECTIONS),
+    idleTimeoutSeconds: idleText === undefined
+      ? DEFAULT_IDLE_TIMEOUT_SECONDS
+      : parseSeconds("--idle-timeout", idleText, 0.001),
+    rate: count("--rate", DEFAULT_RATE),
   };
 }

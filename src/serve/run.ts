@@ -20,7 +20,13 @@ import { describeError } from "../common/errors.ts";
 import { jsonLine } from "../common/escape.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
-import { type Emit, formatServeEvent, type ServeEvent, Tally } from "./events.ts";
+import {
+  type Emit,
+  formatServeEvent,
+  PER_REQUEST_EVENTS,
+  type ServeEvent,
+  Tally,
+} from "./events.ts";
 import type { ServeOptions } from "./flags.ts";
 import type { ServeContext } from "./server.ts";
 import { serveTcp } from "./tcp.ts";
@@ -64,8 +70,11 @@ export async function runServe(options: ServeOptions): Promise<number> {
     event: "summary",
     requests: tally.requests,
     clients: tally.clients,
-    clientsCapped: tally.capped,
+    clientsCapped: tally.clientsCapped,
     errors: tally.errors,
+    capped: tally.capped,
+    idleClosed: tally.idleClosed,
+    rateLimited: tally.rateLimited,
     durationMs: Math.round(performance.now() - startedAt),
   });
   await out.flush();
@@ -76,9 +85,7 @@ export async function runServe(options: ServeOptions): Promise<number> {
 function printer(options: ServeOptions, out: LineWriter, tally: Tally): Emit {
   return (event: ServeEvent): void => {
     if (event.event === "error") tally.errors++;
-    const perRequest = event.event === "request" || event.event === "connected" ||
-      event.event === "closed";
-    if (options.quiet && perRequest) return;
+    if (options.quiet && PER_REQUEST_EVENTS.has(event.event)) return;
     if (options.json) return out.line(jsonLine(event));
     if (event.event === "error") {
       const who = event.from === undefined ? "" : ` (${event.from}:${event.fromPort})`;

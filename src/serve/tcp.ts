@@ -2,6 +2,9 @@
  * `udpeer serve --tcp`: each line is one request and gets one line back, many connections
  * at once. A client's first text that has no newline and then goes quiet for
  * {@linkcode UNTERMINATED_IDLE_MS} is answered as a request too (the classic Python client).
+ * At most `--max-connections` are served at once (one more is closed as soon as it is
+ * accepted), and a connection that sends nothing for `--idle-timeout` is closed, so memory
+ * stays bounded: each open connection holds at most a read buffer and one partial line.
  *
  * @example
  * ```ts ignore
@@ -27,6 +30,9 @@ import { bindServer, type ServeContext, type Server } from "./server.ts";
  */
 export const UNTERMINATED_IDLE_MS = 300;
 
+/** Bytes read per call; with a partial line of at most `MAX_LINE_BYTES`, a connection's memory. */
+export const READ_BUFFER_BYTES = 16 * 1024;
+
 const encoder = new TextEncoder();
 
 function listenTcp(hostname: string, port: number): Deno.Listener {
@@ -42,11 +48,11 @@ function listenTcp(hostname: string, port: number): Deno.Listener {
  */
 export function serveTcp(context: ServeContext): Server {
   const listener = bindServer(context, "tcp", listenTcp);
-  const connections = new Set<Deno.Conn>();
+  const connections = new Set<Connection>();
 
   const close = (): void => {
     listener.close();
-    for (const conn of connections) closeQuietly(conn);
+    for (const { conn } of connections) closeQuietly(conn);
     connections.clear();
   };
   return { run: () => acceptConnections(context, listener, connections), close };
@@ -58,14 +64,70 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch { /* already closed */ }
 }
 
-/** Accepts until the listener is closed, serving each connection on its own. */
+/**
+ * Accepts until the listener is closed, serving each connection on its own, closing one
+ * past `--max-connections` at once, and sweeping out idle ones.
+ */
 async function acceptConnections(
   context: ServeContext,
   listener: Deno.Listener,
-  connections: Set<Deno.Conn>,
+  connections: Set<Connection>,
+): Promise<void> {
+  const { emit, options, tally } = context;
+  const handlers = new Set<Promise<void>>();
+  const sweeper = sweepIdle(connections, options.idleTimeoutSeconds * 1000);
+  try {
+    await acceptEach(context, listener, (conn) => {
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const from = { from: remote.hostname, fromPort: remote.port };
+      if (connections.size >= options.maxConnections) {
+        closeQuietly(conn);
+        tally.capped++;
+        emit({ event: "capped", ...from, connections: connections.size });
+        return;
+      }
+      const connection = newConnection(conn, from);
+      connections.add(connection);
+      const handler: Promise<void> = serveConnection(context, connection)
+        .finally(() => {
+          connections.delete(connection);
+          handlers.delete(handler);
+        });
+      handlers.add(handler);
+    });
+  } finally {
+    clearInterval(sweeper);
+  }
+  await Promise.all(handlers);
+}
+
+/**
+ * Closes the connections that sent nothing for `idleMs`, checking a few times per timeout
+ * (at most once a second, so a timeout of any length needs no long timer).
+ */
+function sweepIdle(
+  connections: Set<Connection>,
+  idleMs: number,
+): ReturnType<typeof setInterval> {
+  const every = Math.min(1000, Math.max(20, idleMs / 10));
+  return setInterval(() => {
+    const now = performance.now();
+    for (const connection of connections) {
+      if (now - connection.lastActivity < idleMs) continue;
+      connection.idleMs = now - connection.lastActivity;
+      connections.delete(connection);
+      closeQuietly(connection.conn); // its pending read fails and its handler ends
+    }
+  }, every);
+}
+
+/** Calls `onConnection` for each accepted connection until the listener is closed. */
+async function acceptEach(
+  context: ServeContext,
+  listener: Deno.Listener,
+  onConnection: (conn: Deno.Conn) => void,
 ): Promise<void> {
   const { emit, stopping } = context;
-  const handlers = new Set<Promise<void>>();
   while (!stopping()) {
     let conn: Deno.Conn;
     try {
@@ -78,18 +140,11 @@ async function acceptConnections(
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
-    connections.add(conn);
-    const handler: Promise<void> = serveConnection(context, conn)
-      .finally(() => {
-        connections.delete(conn);
-        handlers.delete(handler);
-      });
-    handlers.add(handler);
+    onConnection(conn);
   }
-  await Promise.all(handlers);
 }
 
-/** One connection: its reader state and its request count. */
+/** One connection: its reader state, its request count and when it last sent anything. */
 interface Connection {
   conn: Deno.Conn;
   from: { from: string; fromPort: number };
@@ -97,20 +152,28 @@ interface Connection {
   buffer: Uint8Array;
   requests: number;
   sawNewline: boolean;
+  /** `performance.now()` when it connected or last sent bytes. */
+  lastActivity: number;
+  /** Set when the idle sweep closed it: how long it had been silent. */
+  idleMs: number | undefined;
 }
 
-async function serveConnection(context: ServeContext, conn: Deno.Conn): Promise<void> {
-  const { emit, stopping } = context;
-  const remote = conn.remoteAddr as Deno.NetAddr;
-  const connection: Connection = {
+function newConnection(conn: Deno.Conn, from: Connection["from"]): Connection {
+  return {
     conn,
-    from: { from: remote.hostname, fromPort: remote.port },
+    from,
     splitter: new LineSplitter(MAX_LINE_BYTES),
-    buffer: new Uint8Array(16 * 1024),
+    buffer: new Uint8Array(READ_BUFFER_BYTES),
     requests: 0,
     sawNewline: false,
+    lastActivity: performance.now(),
+    idleMs: undefined,
   };
-  const { from, splitter } = connection;
+}
+
+async function serveConnection(context: ServeContext, connection: Connection): Promise<void> {
+  const { emit, stopping, tally } = context;
+  const { conn, from, splitter } = connection;
   emit({ event: "connected", ...from });
   try {
     while (!stopping()) {
@@ -135,12 +198,16 @@ async function serveConnection(context: ServeContext, conn: Deno.Conn): Promise<
   } catch (error) {
     // A reset, a broken pipe, or the server closing the connection at stop: this
     // connection is over, the others go on.
-    if (!stopping() && !isHarmlessSocketError(error)) {
+    if (!stopping() && connection.idleMs === undefined && !isHarmlessSocketError(error)) {
       emit({ event: "error", ...from, message: `Connection failed: ${describeError(error)}` });
     }
   } finally {
     closeQuietly(conn);
-    if (!stopping()) emit({ event: "closed", ...from, requests: connection.requests });
+    const { requests, idleMs } = connection;
+    if (idleMs !== undefined) {
+      tally.idleClosed++;
+      emit({ event: "idle-closed", ...from, requests, idleMs: Math.round(idleMs) });
+    } else if (!stopping()) emit({ event: "closed", ...from, requests });
   }
 }
 
@@ -150,7 +217,10 @@ async function serveConnection(context: ServeContext, conn: Deno.Conn): Promise<
  */
 async function readChunk(context: ServeContext, connection: Connection): Promise<number | null> {
   const { conn, splitter, buffer } = connection;
-  const reading = conn.read(buffer);
+  const reading = conn.read(buffer).then((count) => {
+    connection.lastActivity = performance.now();
+    return count;
+  });
   if (connection.sawNewline || splitter.pending === 0) return await reading;
   reading.catch(() => {}); // awaited below; this only keeps an early failure handled
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -1,5 +1,6 @@
 /**
- * `udpeer serve` over UDP: each datagram is one request and gets one datagram back.
+ * `udpeer serve` over UDP: each datagram is one request and gets one datagram back, as long
+ * as its source address stays within `--rate` replies per second (see `limits.ts`).
  *
  * @example
  * ```ts ignore
@@ -15,6 +16,7 @@ import { describeError } from "../common/errors.ts";
 import { decodeText } from "../common/lines.ts";
 import { receiveDatagram } from "../common/net.ts";
 import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
+import { RateLimiter } from "./limits.ts";
 import { transform } from "./modes.ts";
 import { bindServer, type ServeContext, type Server } from "./server.ts";
 
@@ -37,7 +39,8 @@ export function serveUdp(context: ServeContext): Server {
 }
 
 async function receiveRequests(context: ServeContext, conn: Deno.DatagramConn): Promise<void> {
-  const { emit, stopping, out } = context;
+  const { emit, stopping, out, tally } = context;
+  const limiter = new RateLimiter(context.options.rate);
   // One buffer for every datagram, one byte larger than the largest so none is cut short.
   const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
   while (!stopping()) {
@@ -49,8 +52,14 @@ async function receiveRequests(context: ServeContext, conn: Deno.DatagramConn): 
     );
     if (received === undefined) return;
     const [data, remote] = received;
-    const text = decodeText(data); // before the next receive() overwrites the buffer
-    if (!await answer(context, conn, text, remote)) return;
+    if (limiter.allow(remote.hostname, performance.now())) {
+      const text = decodeText(data); // before the next receive() overwrites the buffer
+      if (!await answer(context, conn, text, remote)) return;
+    } else {
+      tally.rateLimited++;
+      const from = { from: remote.hostname, fromPort: remote.port };
+      emit({ event: "rate-limited", ...from, bytes: data.length });
+    }
     if (out.full) await out.drained();
   }
 }
