@@ -547,11 +547,11 @@ tcp.close()
   },
 });
 
-/** Resident memory of a process in MiB, from /proc (Linux). */
+/** Resident memory of a process in MiB (Deno reads /proc only with --allow-all; ps may). */
 async function residentMiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
-  return Math.round(kib / 1024);
+  const { stdout } = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] })
+    .output();
+  return Math.round(Number(new TextDecoder().decode(stdout).trim()) / 1024);
 }
 
 /** Resolves with what the connection reads next (bytes, null at EOF, or the error's name). */

@@ -27,15 +27,6 @@ import { isMode, type Mode, MODES } from "./modes.ts";
 /** Default port of `udpeer serve`, UDP and TCP alike. */
 export const DEFAULT_SERVE_PORT = 12000;
 
-/** Default of `--max-connections`: TCP connections served at once. */
-export const DEFAULT_MAX_CONNECTIONS = 1024;
-
-/** Default of `--idle-timeout`, in seconds: a TCP connection silent this long is closed. */
-export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
-
-/** Default of `--rate`: UDP replies per second to one source address, and the burst. */
-export const DEFAULT_RATE = 1000;
-
 /** Options of `udpeer serve`. */
 export interface ServeOptions extends CommonOptions {
   /** Port to listen on, 0 for any free port. */
@@ -55,6 +46,20 @@ export interface ServeOptions extends CommonOptions {
   /** UDP: replies per second to one source address, with a burst of as many. */
   rate: number;
 }
+
+/** The limits a server on the open Internet needs, as `--help` and the docs state them. */
+export type ServeLimits = Pick<ServeOptions, "maxConnections" | "idleTimeoutSeconds" | "rate">;
+
+/**
+ * Defaults of `--max-connections` (TCP connections served at once), `--idle-timeout`
+ * (seconds a TCP connection may stay silent) and `--rate` (UDP replies per second to one
+ * source address, and the burst).
+ */
+export const DEFAULT_LIMITS: Readonly<ServeLimits> = {
+  maxConnections: 1024,
+  idleTimeoutSeconds: 60,
+  rate: 1000,
+};
 
 /** `udpeer serve --help`. */
 export const SERVE_HELP = `Request/response server: reply to each request at once with the
@@ -76,13 +81,13 @@ Options:
   -q, --quiet       no line per request; the summary only
       --max-connections N
                     TCP: connections served at once; past it a new connection is
-                    closed at once and counted as capped (default ${DEFAULT_MAX_CONNECTIONS})
+                    closed at once and counted as capped (default ${DEFAULT_LIMITS.maxConnections})
       --idle-timeout S
                     TCP: close a connection that sends nothing for S seconds,
-                    counted as idle-closed (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
+                    counted as idle-closed (default ${DEFAULT_LIMITS.idleTimeoutSeconds})
       --rate N      UDP: at most N replies per second to one source IP, bursts of
                     up to N; requests over it are counted as rate-limited, not
-                    answered, so forged sources cannot make it a flood (default ${DEFAULT_RATE})
+                    answered, so forged sources cannot make it a flood (default ${DEFAULT_LIMITS.rate})
   -h, --help        show this help
   -V, --version     show the version
 
@@ -141,10 +146,10 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     port: portText === undefined ? DEFAULT_SERVE_PORT : parsePort("--port", portText, 0),
     bind: bindText === undefined ? "0.0.0.0" : parseIpv4Flag("--bind", bindText),
     mode,
-    maxConnections: count("--max-connections", DEFAULT_MAX_CONNECTIONS),
+    maxConnections: count("--max-connections", DEFAULT_LIMITS.maxConnections),
     idleTimeoutSeconds: idleText === undefined
-      ? DEFAULT_IDLE_TIMEOUT_SECONDS
+      ? DEFAULT_LIMITS.idleTimeoutSeconds
       : parseSeconds("--idle-timeout", idleText, 0.001),
-    rate: count("--rate", DEFAULT_RATE),
+    rate: count("--rate", DEFAULT_LIMITS.rate),
   };
 }
