@@ -25,6 +25,7 @@ import {
   type InvalidReason,
   type TimestampUnit,
 } from "../../protocol.ts";
+import type { StreamState, StreamStats } from "./health.ts";
 import { type ElapsedSummary, elapsedSummary, type SourceTable } from "./sources.ts";
 
 /** Where a datagram came from, as the socket reports it. */
@@ -95,6 +96,54 @@ export interface MessageEvent {
   advertised: string;
   /** Datagram length. */
   bytes: number;
+  /** Present and true when it is older than the newest heartbeat of its stream (SPEC §3a). */
+  reordered?: true;
+}
+
+/** `duplicate`: a heartbeat seen before (same timestamp and checksum); not a message. */
+export interface DuplicateEvent {
+  /** Always `"duplicate"`. */
+  event: "duplicate";
+  /** UDP source IPv4. */
+  from: string;
+  /** UDP source port. */
+  fromPort: number;
+  /** Send time from the header, ISO 8601. */
+  sentAt: string;
+  /** Datagram length. */
+  bytes: number;
+}
+
+/** `silent`: a stream (or a target never heard) has been quiet for `--down-after` intervals. */
+export interface SilentEvent {
+  /** Always `"silent"`. */
+  event: "silent";
+  /** Source IPv4 of the stream, or the target's address. */
+  from: string;
+  /** Source port of the stream, or the target's port. */
+  fromPort: number;
+  /** The target's name, when the stream is a named target. */
+  peer?: string;
+  /** The quiet time that made it silent: `--down-after` × its interval. */
+  silentForMs: number;
+  /** The stream's interval (a target never heard: this peer's own interval). */
+  intervalMs: number;
+}
+
+/** `back`: a silent stream is heard again. */
+export interface BackEvent {
+  /** Always `"back"`. */
+  event: "back";
+  /** Source IPv4 of the stream. */
+  from: string;
+  /** Source port of the stream. */
+  fromPort: number;
+  /** The target's name, when the stream is a named target. */
+  peer?: string;
+  /** Time from the last heartbeat before the outage to this one. */
+  outageMs: number;
+  /** Heartbeats missed in the outage, from the gap in send timestamps. */
+  missed: number;
 }
 
 /** `invalid`: a datagram that is not a heartbeat. */
@@ -121,6 +170,42 @@ export interface ErrorEvent {
   message: string;
 }
 
+/** The health figures of a stream as the summary gives them (SPEC §3a). */
+export interface HealthSummary {
+  /** Inferred interval in ms, null until two distinct timestamps arrived. */
+  intervalMs: number | null;
+  /** Missed heartbeats; null for a target never heard (its interval is unknown). */
+  missed: number | null;
+  /** Missed / expected × 100, two decimals; 100 for a target never heard. */
+  lossPercent: number;
+  /** Duplicates (not counted as messages). */
+  duplicates: number;
+  /** Reordered heartbeats (counted as messages). */
+  reordered: number;
+  /** RFC 3550 jitter, ms. */
+  jitterMs: number;
+  /** Times it went silent. */
+  outages: number;
+}
+
+/** One stream of a source in the summary. */
+export interface StreamSummary extends HealthSummary {
+  /** Source UDP port. */
+  fromPort: number;
+  /** The target's name, when the stream is a named target. */
+  peer?: string;
+  /** Distinct valid heartbeats. */
+  messages: number;
+  /** Invalid datagrams. */
+  invalid: number;
+  /** Missed heartbeats. */
+  missed: number;
+  /** `up` or `silent` at the time of the summary. */
+  state: StreamState;
+  /** Elapsed statistics, null with no valid message. */
+  elapsedMs: ElapsedSummary | null;
+}
+
 /** One source in the summary. */
 export interface SourceSummary {
   /** Source IPv4. */
@@ -131,20 +216,48 @@ export interface SourceSummary {
   invalid: number;
   /** Elapsed statistics, null with no valid message. */
   elapsedMs: ElapsedSummary | null;
+  /** Its streams, one per source port. */
+  streams: StreamSummary[];
 }
 
-/** One target in the summary. */
-export interface TargetSummary {
+/** One target in the summary: its sends, and the health of the stream that answers it. */
+export interface TargetSummary extends HealthSummary {
   /** The target as given. */
   to: string;
   /** Its resolved address. */
   address: string;
+  /** Its name (from a peers file), if it has one. */
+  peer?: string;
   /** Heartbeats sent to it. */
   sent: number;
   /** Sends that failed. */
   sendErrors: number;
-  /** Valid messages received from its IP. */
+  /** Distinct valid heartbeats from its stream. */
   received: number;
+  /** Invalid datagrams from its stream. */
+  invalid: number;
+  /** UDP source port of its stream, null if never heard. */
+  fromPort: number | null;
+  /** Elapsed statistics of its stream, null if never heard. */
+  elapsedMs: ElapsedSummary | null;
+}
+
+/** What the summary needs to know about a target (see {@linkcode summaryEvent}). */
+export interface TargetCounters {
+  /** The target as given. */
+  to: string;
+  /** Its resolved address. */
+  address: string;
+  /** Its name, if it has one. */
+  peer?: string | undefined;
+  /** Heartbeats sent to it. */
+  sent: number;
+  /** Sends that failed. */
+  sendErrors: number;
+  /** The stream that answers it, if any (by source address and port, else advertised). */
+  stream: StreamStats | undefined;
+  /** Whether it was reported silent before it was ever heard (an outage of its own). */
+  silentBeforeHeard: boolean;
 }
 
 /** `summary`: the last event of a run. */
@@ -157,6 +270,8 @@ export interface SummaryEvent {
   sendErrors: number;
   /** Sources evicted from the bounded table. */
   dropped: number;
+  /** Streams evicted from the bounded table. */
+  droppedStreams: number;
   /** Length of the run. */
   durationMs: number;
   /** Per target. */
@@ -171,7 +286,10 @@ export type PeerEvent =
   | WaitingEvent
   | SentEvent
   | MessageEvent
+  | DuplicateEvent
   | InvalidEvent
+  | SilentEvent
+  | BackEvent
   | ErrorEvent
   | SummaryEvent;
 
@@ -232,6 +350,7 @@ export function messageEvent(
 export function formatMessage(event: MessageEvent): string {
   const source = `${event.from}:${event.fromPort}`;
   let line = `${source} count=${event.count} time=${event.elapsedMs.toFixed(1)} ms`;
+  if (event.reordered) line += " (reordered)";
   if (event.unit === "s") line += " (sender's clock in whole seconds)";
   if (event.elapsedMs < 0) line += " (negative: the clocks disagree)";
   if (event.advertised !== source) line += ` advertised=${event.advertised}`;
@@ -257,7 +376,7 @@ export function messageJsonLine(event: MessageEvent): string {
     ',"elapsedMs":' + JSON.stringify(event.elapsedMs) +
     ',"unit":' + JSON.stringify(event.unit) +
     ',"advertised":' + JSON.stringify(event.advertised) +
-    ',"bytes":' + event.bytes + "}";
+    ',"bytes":' + event.bytes + (event.reordered ? ',"reordered":true}' : "}");
 }
 
 const reasonText: Record<InvalidReason, string> = {
@@ -362,49 +481,195 @@ export function formatWaiting(event: WaitingEvent): string {
 }
 
 /**
- * Builds the summary event from the run's counters and the source table.
+ * The human line for a duplicate heartbeat.
  *
- * @param targets Per-target counters (`received` is filled in here).
- * @param table The source table.
+ * @param event The `duplicate` event.
+ * @returns One line naming the source and the repeated send time.
+ */
+export function formatDuplicate(event: DuplicateEvent): string {
+  return `${event.from}:${event.fromPort} duplicate of the heartbeat sent at ${event.sentAt}, not counted`;
+}
+
+/** `1 interval`, `3 intervals`. */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/** A stream as people name it: `127.0.0.1:5006`, or `127.0.0.1:5006 (b)` for a named peer. */
+function streamName(event: { from: string; fromPort: number; peer?: string }): string {
+  const source = `${event.from}:${event.fromPort}`;
+  return event.peer === undefined ? source : `${source} (${escapeForTerminal(event.peer)})`;
+}
+
+/**
+ * The human line for a stream gone silent.
+ *
+ * @param event The `silent` event.
+ * @returns For example `127.0.0.1:5006 silent: no heartbeat for 6.0 s (3 intervals)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatSilent } from "./events.ts";
+ * const line = formatSilent({
+ *   event: "silent", from: "127.0.0.1", fromPort: 5006, silentForMs: 6000, intervalMs: 2000,
+ * });
+ * assert.equal(line, "127.0.0.1:5006 silent: no heartbeat for 6.0 s (3 intervals)");
+ * ```
+ */
+export function formatSilent(event: SilentEvent): string {
+  const intervals = Math.round(event.silentForMs / event.intervalMs);
+  return `${streamName(event)} silent: no heartbeat for ${
+    (event.silentForMs / 1000).toFixed(1)
+  } s (${plural(intervals, "interval")})`;
+}
+
+/**
+ * The human line for a stream heard again after being silent.
+ *
+ * @param event The `back` event.
+ * @returns For example `127.0.0.1:5006 back after 14.0 s, 6 heartbeats missed`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatBack } from "./events.ts";
+ * const line = formatBack({
+ *   event: "back", from: "127.0.0.1", fromPort: 5006, outageMs: 14000, missed: 6,
+ * });
+ * assert.equal(line, "127.0.0.1:5006 back after 14.0 s, 6 heartbeats missed");
+ * ```
+ */
+export function formatBack(event: BackEvent): string {
+  return `${streamName(event)} back after ${formatDuration(event.outageMs)}, ${
+    plural(event.missed, "heartbeat")
+  } missed`;
+}
+
+/** `10`, `33.3`: a percentage for people, at most one decimal. */
+function formatPercent(value: number): string {
+  return `${Number(value.toFixed(1))}%`;
+}
+
+const round2 = (value: number): number => Math.round(value * 100) / 100;
+
+function roundedElapsed(stats: Parameters<typeof elapsedSummary>[0]): ElapsedSummary | null {
+  const elapsed = elapsedSummary(stats);
+  return elapsed === null ? null : {
+    min: round3(elapsed.min),
+    avg: round3(elapsed.avg),
+    max: round3(elapsed.max),
+    mdev: round3(elapsed.mdev),
+  };
+}
+
+function healthOf(stream: StreamStats): HealthSummary & { missed: number } {
+  const interval = stream.intervalMs;
+  return {
+    intervalMs: interval === null ? null : round3(interval),
+    missed: stream.missed,
+    lossPercent: round2(stream.lossPercent),
+    duplicates: stream.duplicates,
+    reordered: stream.reordered,
+    jitterMs: round3(stream.jitterMs),
+    outages: stream.outages,
+  };
+}
+
+/**
+ * Builds the summary event from the run's counters and the source table (SPEC §3, §3a).
+ * A target's figures are those of its own stream, never derived from what this peer sent.
+ *
+ * @param targets Per-target counters and the stream that answers each.
+ * @param table The source table with its streams.
  * @param durationMs Length of the run.
+ * @param peerOf The target name of a stream, if it is a named target.
  * @returns The `summary` event.
  */
 export function summaryEvent(
-  targets: Omit<TargetSummary, "received">[],
+  targets: readonly TargetCounters[],
   table: SourceTable,
   durationMs: number,
+  peerOf: (stream: StreamStats) => string | undefined = () => undefined,
 ): SummaryEvent {
-  const sources = table.all().map((stats): SourceSummary => {
-    const elapsed = elapsedSummary(stats);
-    return {
-      from: stats.address,
-      messages: stats.messages,
-      invalid: stats.invalid,
-      elapsedMs: elapsed === null ? null : {
-        min: round3(elapsed.min),
-        avg: round3(elapsed.avg),
-        max: round3(elapsed.max),
-        mdev: round3(elapsed.mdev),
-      },
-    };
-  });
+  const sources = table.all().map((stats): SourceSummary => ({
+    from: stats.address,
+    messages: stats.messages,
+    invalid: stats.invalid,
+    elapsedMs: roundedElapsed(stats),
+    streams: table.streamsOf(stats.address).map((stream): StreamSummary => {
+      const peer = peerOf(stream);
+      return {
+        fromPort: stream.port,
+        ...(peer === undefined ? {} : { peer }),
+        messages: stream.messages,
+        invalid: stream.invalid,
+        ...healthOf(stream),
+        state: stream.state,
+        elapsedMs: roundedElapsed(stream),
+      };
+    }),
+  }));
   return {
     event: "summary",
     sent: targets.reduce((sum, target) => sum + target.sent, 0),
     sendErrors: targets.reduce((sum, target) => sum + target.sendErrors, 0),
     dropped: table.dropped,
+    droppedStreams: table.droppedStreams,
     durationMs: Math.round(durationMs),
-    targets: targets.map((target) => ({
-      ...target,
-      received: table.get(target.address)?.messages ?? 0,
-    })),
+    targets: targets.map((target): TargetSummary => {
+      const { stream } = target;
+      const heard = stream !== undefined && stream.messages > 0;
+      const own = target.silentBeforeHeard ? 1 : 0;
+      return {
+        to: target.to,
+        address: target.address,
+        ...(target.peer === undefined ? {} : { peer: target.peer }),
+        sent: target.sent,
+        sendErrors: target.sendErrors,
+        received: stream?.messages ?? 0,
+        invalid: stream?.invalid ?? 0,
+        fromPort: stream?.port ?? null,
+        ...(heard ? { ...healthOf(stream), outages: stream.outages + own } : {
+          intervalMs: null,
+          missed: null,
+          lossPercent: 100,
+          duplicates: stream?.duplicates ?? 0,
+          reordered: 0,
+          jitterMs: 0,
+          outages: own,
+        }),
+        elapsedMs: stream === undefined ? null : roundedElapsed(stream),
+      };
+    }),
     sources,
   };
 }
 
+function elapsedLine(elapsed: ElapsedSummary | null): string[] {
+  return elapsed
+    ? [
+      `elapsed min/avg/max/mdev = ${
+        [elapsed.min, elapsed.avg, elapsed.max, elapsed.mdev].map((v) => v.toFixed(3)).join("/")
+      } ms`,
+    ]
+    : [];
+}
+
+/** `0 duplicates, 0 reordered, 1 outage, interval 2000 ms, jitter 0.050 ms`. */
+function healthLine(health: HealthSummary): string {
+  const interval = health.intervalMs === null
+    ? "interval unknown"
+    : `interval ${health.intervalMs} ms`;
+  return `${plural(health.duplicates, "duplicate")}, ${health.reordered} reordered, ${
+    plural(health.outages, "outage")
+  }, ${interval}, jitter ${health.jitterMs.toFixed(3)} ms`;
+}
+
 /**
- * The human summary, in the shape of ping's statistics block: one block per target, then
- * one per source that is not a target.
+ * The human summary, in the shape of ping's statistics block: one block per target (the
+ * figures of the stream that answers it), then one per other source IP with a line per
+ * stream that is not a target.
  *
  * @param summary The `summary` event.
  * @returns The lines to print.
@@ -412,40 +677,44 @@ export function summaryEvent(
 export function formatSummary(summary: SummaryEvent): string[] {
   // A blank line first, as ping does, so the block stands apart from the ^C echo.
   const lines: string[] = [""];
-  const byAddress = new Map(summary.sources.map((source) => [source.from, source]));
-  const elapsedLine = (source: SourceSummary | undefined): string[] => {
-    const e = source?.elapsedMs;
-    return e
-      ? [
-        `elapsed min/avg/max/mdev = ${
-          [e.min, e.avg, e.max, e.mdev].map((v) => v.toFixed(3)).join("/")
-        } ms`,
-      ]
-      : [];
-  };
+  const answering = new Set<string>();
   for (const target of summary.targets) {
-    const source = byAddress.get(target.address);
-    const loss = target.sent === 0 ? 0 : Math.max(0, 1 - target.received / target.sent);
+    if (target.fromPort !== null) answering.add(`${target.address}:${target.fromPort}`);
+    const name = target.peer === undefined
+      ? target.to
+      : `${escapeForTerminal(target.peer)} ${target.to}`;
+    const loss = target.missed === null
+      ? `${formatPercent(target.lossPercent)} loss (nothing came back)`
+      : `${target.missed} missed, ${formatPercent(target.lossPercent)} loss`;
     lines.push(
-      `--- ${target.to} udpeer statistics ---`,
-      `${target.sent} heartbeats sent, ${target.received} received, ${
-        source?.invalid ?? 0
-      } invalid, ${
-        Math.round(loss * 100)
-      }% loss, ${target.sendErrors} send errors, time ${summary.durationMs}ms`,
-      ...elapsedLine(source),
+      `--- ${name} udpeer statistics ---`,
+      `${target.sent} heartbeats sent, ${target.received} received, ${target.invalid} invalid, ${loss}, ${target.sendErrors} send errors, time ${summary.durationMs}ms`,
     );
+    if (target.missed !== null) lines.push(healthLine(target));
+    lines.push(...elapsedLine(target.elapsedMs));
   }
-  const targetAddresses = new Set(summary.targets.map((target) => target.address));
-  const others = summary.sources.filter((source) => !targetAddresses.has(source.from));
-  for (const source of others) {
+  let others = 0;
+  for (const source of summary.sources) {
+    const streams = source.streams.filter((stream) =>
+      !answering.has(`${source.from}:${stream.fromPort}`)
+    );
+    if (streams.length === 0 && source.streams.length > 0) continue;
+    others++;
     lines.push(
       `--- from ${source.from} ---`,
       `${source.messages} received, ${source.invalid} invalid`,
-      ...elapsedLine(source),
+      ...elapsedLine(source.elapsedMs),
     );
+    for (const stream of streams) {
+      if (stream.messages === 0) continue;
+      lines.push(
+        `port ${stream.fromPort}: ${stream.messages} received, ${stream.missed} missed, ${
+          formatPercent(stream.lossPercent)
+        } loss, ${healthLine(stream)}`,
+      );
+    }
   }
-  if (summary.targets.length === 0 && others.length === 0) {
+  if (summary.targets.length === 0 && others === 0) {
     lines.push("--- udpeer statistics ---", `nothing received, time ${summary.durationMs}ms`);
   }
   if (summary.dropped > 0) {

@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { jsonLine, RAW_CONTROL } from "../common/escape.ts";
 import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from "../../protocol.ts";
 import {
+  formatBack,
   formatInvalid,
   formatListening,
   formatMessage,
+  formatSilent,
   formatSummary,
   messageEvent,
   messageJsonLine,
@@ -88,31 +90,133 @@ Deno.test("formatListening() says where it listens and sends", () => {
 
 Deno.test("summaryEvent() and formatSummary() give ping's statistics per target and per source", () => {
   const table = new SourceTable();
-  for (const ms of [0.1, 0.2, 0.3]) table.recordMessage("127.0.0.1", ms);
+  const stream = table.stream("127.0.0.1", 5006);
+  // Heartbeats 0, 1 and 3 of a 2 s stream, elapsed 0.1, 0.2 and 0.3 ms; 2 was lost.
+  for (const [k, ms] of [[0, 0.1], [1, 0.2], [3, 0.3]] as const) {
+    stream.record(1e12 + k * 2000, k, 1e12 + k * 2000 + ms);
+    table.recordMessage("127.0.0.1", ms);
+  }
   table.recordInvalid("127.0.0.1");
+  table.stream("127.0.0.1", 5006).invalid++;
   table.recordInvalid("127.0.0.9");
+  table.stream("127.0.0.9", 40000).invalid++;
   const summary = summaryEvent(
-    [{ to: "127.0.0.1:5006", address: "127.0.0.1", sent: 4, sendErrors: 0 }],
+    [{
+      to: "127.0.0.1:5006",
+      address: "127.0.0.1",
+      peer: "b",
+      sent: 9,
+      sendErrors: 0,
+      stream,
+      silentBeforeHeard: false,
+    }],
     table,
     6012.4,
   );
-  assert.equal(summary.sent, 4);
+  assert.equal(summary.sent, 9);
   assert.equal(summary.durationMs, 6012);
-  assert.equal(summary.targets[0]!.received, 3);
+  assert.deepEqual(
+    { ...summary.targets[0]!, elapsedMs: null },
+    {
+      to: "127.0.0.1:5006",
+      address: "127.0.0.1",
+      peer: "b",
+      sent: 9,
+      sendErrors: 0,
+      received: 3,
+      invalid: 1,
+      fromPort: 5006,
+      intervalMs: 2000,
+      missed: 1,
+      lossPercent: 25,
+      duplicates: 0,
+      reordered: 0,
+      jitterMs: 0.012,
+      outages: 0,
+      elapsedMs: null,
+    },
+  );
   assert.deepEqual(summary.sources[1], {
     from: "127.0.0.9",
     messages: 0,
     invalid: 1,
     elapsedMs: null,
+    streams: [{
+      fromPort: 40000,
+      messages: 0,
+      invalid: 1,
+      intervalMs: null,
+      missed: 0,
+      lossPercent: 0,
+      duplicates: 0,
+      reordered: 0,
+      jitterMs: 0,
+      outages: 0,
+      state: "up",
+      elapsedMs: null,
+    }],
   });
   assert.deepEqual(formatSummary(summary), [
     "",
-    "--- 127.0.0.1:5006 udpeer statistics ---",
-    "4 heartbeats sent, 3 received, 1 invalid, 25% loss, 0 send errors, time 6012ms",
+    "--- b 127.0.0.1:5006 udpeer statistics ---",
+    "9 heartbeats sent, 3 received, 1 invalid, 1 missed, 25% loss, 0 send errors, time 6012ms",
+    "0 duplicates, 0 reordered, 0 outages, interval 2000 ms, jitter 0.012 ms",
     "elapsed min/avg/max/mdev = 0.100/0.200/0.300/0.082 ms",
     "--- from 127.0.0.9 ---",
     "0 received, 1 invalid",
   ]);
+});
+
+Deno.test("summaryEvent() gives a target never heard 100% loss and an unknown missed count", () => {
+  const summary = summaryEvent(
+    [{
+      to: "127.0.0.1:40049",
+      address: "127.0.0.1",
+      sent: 6,
+      sendErrors: 0,
+      stream: undefined,
+      silentBeforeHeard: true,
+    }],
+    new SourceTable(),
+    3000,
+  );
+  const target = summary.targets[0]!;
+  assert.deepEqual([target.received, target.missed, target.lossPercent, target.outages], [
+    0,
+    null,
+    100,
+    1,
+  ]);
+  assert.equal(
+    formatSummary(summary)[2],
+    "6 heartbeats sent, 0 received, 0 invalid, 100% loss (nothing came back), 0 send errors, time 3000ms",
+  );
+});
+
+Deno.test("formatSilent() and formatBack() name the peer and use singular wording for one", () => {
+  assert.equal(
+    formatSilent({
+      event: "silent",
+      from: "127.0.0.1",
+      fromPort: 5006,
+      peer: "b",
+      silentForMs: 500,
+      intervalMs: 500,
+    }),
+    "127.0.0.1:5006 (b) silent: no heartbeat for 0.5 s (1 interval)",
+  );
+  assert.equal(
+    formatBack({ event: "back", from: "127.0.0.1", fromPort: 5006, outageMs: 3000, missed: 1 }),
+    "127.0.0.1:5006 back after 3.0 s, 1 heartbeat missed",
+  );
+});
+
+Deno.test("formatMessage() marks a reordered heartbeat and messageJsonLine() carries it", () => {
+  const event = messageEvent(heartbeat(1763700000123), remote, 3, 1763700000123.44);
+  event.reordered = true;
+  assert.equal(formatMessage(event), "127.0.0.1:5006 count=3 time=0.4 ms (reordered) | hi");
+  assert.equal(messageJsonLine(event), jsonLine(event));
+  assert.equal(JSON.parse(messageJsonLine(event)).reordered, true);
 });
 
 Deno.test("formatSummary() says when sources were dropped from the table", () => {

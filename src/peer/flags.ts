@@ -31,6 +31,15 @@ import {
 /** Default port of the heartbeat peer. */
 export const DEFAULT_PEER_PORT = 5005;
 
+/** A target of the peer: where to send, and the name a peers file may give it. */
+export interface PeerTarget extends HostPort {
+  /** Its name, shown as `peer` in events and the summary (SPEC §7). */
+  name?: string;
+}
+
+/** Default of `--down-after`: intervals of quiet that make a stream silent. */
+export const DEFAULT_DOWN_AFTER = 3;
+
 /** Options of the heartbeat peer. */
 export interface PeerOptions extends CommonOptions {
   /** Port to listen on, 0 for any free port. */
@@ -38,7 +47,7 @@ export interface PeerOptions extends CommonOptions {
   /** Local IPv4 address to bind. */
   bind: string;
   /** Targets to send heartbeats to. */
-  targets: HostPort[];
+  targets: PeerTarget[];
   /** Address to write into the header, if forced with `--advertise`. */
   advertise: string | undefined;
   /** Seconds between heartbeats. */
@@ -53,6 +62,10 @@ export interface PeerOptions extends CommonOptions {
   quiet: boolean;
   /** Unix ms at which to send the first heartbeat, or undefined for at once. */
   startAtMs: number | undefined;
+  /** Intervals of quiet after which a stream is reported silent (SPEC §3a). */
+  downAfter: number;
+  /** Show the live full-screen table instead of lines. */
+  watch: boolean;
 }
 
 /** `udpeer peer --help`. */
@@ -76,7 +89,13 @@ Options:
   -m, --message TEXT        the text to send (at most ${MAX_TEXT_BYTES} bytes of UTF-8)
       --timestamp-unit U    s, ms or us: unit of the sent timestamp (default ms)
       --json                one JSON object per line on stdout instead of text
-  -q, --quiet               no line per datagram; the summary only
+  -q, --quiet               no line per datagram; the summary only (silent and
+                            back lines are kept)
+      --down-after N        report a stream silent after N of its intervals
+                            without a heartbeat, and back when it returns
+                            (default ${DEFAULT_DOWN_AFTER})
+  -w, --watch               live full-screen table of every stream, redrawn each
+                            second (stdout must be a terminal); summary at exit
       --start-at TIME       send the first heartbeat at TIME (Unix seconds or ISO
                             8601, in the future), so peers on several hosts start
                             together; says when it will start (default: at once)
@@ -85,15 +104,17 @@ Options:
 
 With no arguments at all: listen on 5005 and send to 127.0.0.1:5005 (a demo that
 shows its own heartbeats). 'udpeer peer' with no flags only listens.
-Ctrl-C (or SIGTERM) prints the summary and exits 0.
+Ctrl-C (or SIGTERM) prints the summary and exits 0; Ctrl-\\ (SIGQUIT) prints the
+summary so far and keeps running. Loss, duplicates, reordering, jitter and
+outages are measured per sender (IP and port) from the heartbeats' timestamps.
 
 Examples:
   udpeer --port 5005 --to 192.0.2.20:5005        two machines, one on each
   udpeer --port 0 --to 127.0.0.1:5005 --count 5  five heartbeats, then a summary
   udpeer --port 5005 --json | jq .               machine-readable events
 
-Exit codes: 0 success, 1 runtime failure (port in use, name not resolved),
-2 usage error.`;
+Exit codes: 0 success, 1 runtime failure (port in use, name not resolved, or a
+--count run in which a target sent nothing back), 2 usage error.`;
 
 const peerFlags: OptionSpec = {
   port: { type: "string", short: "p" },
@@ -106,6 +127,8 @@ const peerFlags: OptionSpec = {
   "timestamp-unit": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   "start-at": { type: "string" },
+  "down-after": { type: "string" },
+  watch: { type: "boolean", short: "w" },
 };
 
 /**
@@ -162,11 +185,21 @@ export function parsePeerArgs(
       }); give a future time`,
     );
   }
+  const downAfter = str("down-after") === undefined
+    ? DEFAULT_DOWN_AFTER
+    : parseCount("--down-after", str("down-after")!);
+  const json = values.json === true;
+  const watch = values.watch === true;
+  if (watch && json) {
+    throw new UsageError("Cannot use --watch with --json: the table is for people; choose one");
+  }
   return {
     startAtMs,
+    downAfter,
+    watch,
     help: values.help === true,
     version: values.version === true,
-    json: values.json === true,
+    json,
     quiet: values.quiet === true,
     port,
     bind,

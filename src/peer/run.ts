@@ -15,45 +15,40 @@
 
 import { lookup } from "node:dns/promises";
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
-import { describeError, StartupError } from "../common/errors.ts";
-import type { HostPort } from "../common/flags.ts";
-import type { PeerOptions } from "./flags.ts";
+import { describeError, StartupError, UsageError } from "../common/errors.ts";
+import type { PeerOptions, PeerTarget } from "./flags.ts";
 import { jsonLine } from "../common/escape.ts";
 import { listenError, receiveDatagram } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
+import { encodeHeartbeat, MAX_DATAGRAM_BYTES, parseIpv4, timestampFromMs } from "../../protocol.ts";
 import {
-  decodeHeartbeat,
-  encodeHeartbeat,
-  MAX_DATAGRAM_BYTES,
-  parseIpv4,
-  timestampFromMs,
-} from "../../protocol.ts";
-import {
+  formatBack,
+  formatDuplicate,
   formatInvalid,
   formatListening,
   formatMessage,
+  formatSilent,
   formatSummary,
   formatWaiting,
-  messageEvent,
+  type ListeningEvent,
   messageJsonLine,
   type PeerEvent,
-  summaryEvent,
   waitingEvent,
 } from "./events.ts";
-import { SourceTable } from "./sources.ts";
+import { PeerMonitor } from "./monitor.ts";
+import { renderWatch, WATCH_ENTER, WATCH_LEAVE, watchRows } from "./watch.ts";
 
-/** A target with its resolved address and counters. */
+/** A target with its resolved address: what the sender needs (the monitor keeps counts). */
 interface Target {
   label: string;
+  name: string | undefined;
   host: string;
   port: number;
   address: string;
   advertise: string;
   needsResolve: boolean;
-  sent: number;
-  sendErrors: number;
 }
 
 /** Current wall-clock time in Unix ms with sub-millisecond resolution. */
@@ -75,8 +70,8 @@ export async function resolveIpv4(host: string): Promise<string> {
   return address;
 }
 
-async function resolveTargets(targets: HostPort[]): Promise<Target[]> {
-  return await Promise.all(targets.map(async ({ host, port }) => {
+async function resolveTargets(targets: PeerTarget[]): Promise<Target[]> {
+  return await Promise.all(targets.map(async ({ host, port, name }) => {
     let address: string;
     try {
       address = await resolveIpv4(host);
@@ -89,13 +84,12 @@ async function resolveTargets(targets: HostPort[]): Promise<Target[]> {
     }
     return {
       label: `${host}:${port}`,
+      name,
       host,
       port,
       address,
       advertise: "",
       needsResolve: false,
-      sent: 0,
-      sendErrors: 0,
     };
   }));
 }
@@ -118,15 +112,184 @@ function readInterfaces(): InterfaceAddress[] | undefined {
   }
 }
 
+/** How often streams and targets are checked for silence. */
+const CHECK_EVERY_MS = 100;
+/** How often `--watch` redraws. */
+const WATCH_EVERY_MS = 1000;
+/** Lines (silent, back, errors) kept under the `--watch` table. */
+const WATCH_NOTES = 6;
+
+/** Where a run's events go: human lines, JSON lines, or notes under the `--watch` table. */
+export interface Reporter {
+  /** Reports one event. */
+  emit(event: PeerEvent): void;
+  /** The notable lines kept for `--watch`, newest last. */
+  readonly notes: readonly string[];
+}
+
+/**
+ * The report step: turns events into output. In `--json` every event is one line; in
+ * human mode `sent` is not echoed and send errors go to stderr; under `--watch` only the
+ * notable lines (silent, back, errors) are kept, for the table, and the summary is printed
+ * as usual after the table is gone.
+ *
+ * @param options `json` and `watch`.
+ * @param line Writes one line to stdout.
+ * @param errorLine Writes one line to stderr.
+ * @returns The reporter.
+ */
+export function createReporter(
+  options: Pick<PeerOptions, "json" | "watch">,
+  line: (text: string) => void,
+  errorLine: (text: string) => void,
+): Reporter {
+  const notes: string[] = [];
+  const note = (text: string): void => {
+    if (notes.push(`${new Date().toISOString().slice(11, 19)} ${text}`) > WATCH_NOTES) {
+      notes.shift();
+    }
+  };
+  const emit = (event: PeerEvent): void => {
+    if (options.json) {
+      return line(event.event === "message" ? messageJsonLine(event) : jsonLine(event));
+    }
+    if (options.watch && event.event !== "summary") {
+      if (event.event === "silent") note(formatSilent(event));
+      else if (event.event === "back") note(formatBack(event));
+      else if (event.event === "error") note(`Cannot send to ${event.to}: ${event.message}`);
+      return;
+    }
+    switch (event.event) {
+      case "listening":
+        return line(formatListening(event));
+      case "message":
+        return line(formatMessage(event));
+      case "duplicate":
+        return line(formatDuplicate(event));
+      case "invalid":
+        return line(formatInvalid(event));
+      case "waiting":
+        return line(formatWaiting(event));
+      case "silent":
+        return line(formatSilent(event));
+      case "back":
+        return line(formatBack(event));
+      case "error":
+        return errorLine(`udpeer: Cannot send to ${event.to}: ${event.message}`);
+      case "summary":
+        return formatSummary(event).forEach(line);
+      case "sent":
+        return; // sends are not echoed in human mode
+    }
+  };
+  return { emit, notes };
+}
+
+/** The schedule step's handle. */
+export interface Schedule {
+  /** Stops sending. */
+  cancel(): void;
+}
+
+/**
+ * The schedule step: heartbeat k goes out at `firstSendAt + k·interval`, so lateness of
+ * one timer does not push back the ones after it. After `count` ticks it waits one more
+ * interval for the replies, then calls `onDone`.
+ *
+ * @param firstSendAt When the first tick is due, on `performance.now()`'s clock.
+ * @param intervalMs Time between ticks.
+ * @param count Ticks before `onDone`, or undefined for no end.
+ * @param onTick Sends one round; awaited before the next is scheduled.
+ * @param onDone Called once, an interval after the last tick.
+ * @returns A handle to cancel the schedule.
+ */
+export function scheduleSends(
+  firstSendAt: number,
+  intervalMs: number,
+  count: number | undefined,
+  onTick: () => Promise<void>,
+  onDone: () => void,
+): Schedule {
+  let tick = 0;
+  let cancelled = false;
+  // Chained, so an interval or a --start-at past 2^31 − 1 ms waits as long as it says.
+  let cancelTimer: CancelTimer | undefined;
+  const run = async (): Promise<void> => {
+    if (cancelled) return;
+    tick++;
+    await onTick();
+    if (cancelled) return;
+    if (count !== undefined && tick >= count) {
+      // Wait one more interval for the replies to the last heartbeats, then stop.
+      cancelTimer = setLongTimeout(onDone, intervalMs);
+      return;
+    }
+    const due = firstSendAt + tick * intervalMs;
+    cancelTimer = setLongTimeout(run, due - performance.now());
+  };
+  cancelTimer = setLongTimeout(run, firstSendAt - performance.now());
+  return {
+    cancel: () => {
+      cancelled = true;
+      cancelTimer?.();
+    },
+  };
+}
+
+/**
+ * The receive step: reads datagrams into one reused buffer and hands each to the monitor
+ * (the account step) until the socket closes or `isStopping()` turns true.
+ *
+ * @param conn The socket.
+ * @param monitor The accounting.
+ * @param isStopping True once the run is stopping: a datagram read then is not counted,
+ * since the summary that closes the run may already be out.
+ * @param onError Told about unexpected receive errors.
+ * @param waitForOutput Resolves when the output can take more (back-pressure), or
+ * undefined when it can already.
+ */
+export async function receiveAll(
+  conn: Deno.DatagramConn,
+  monitor: PeerMonitor,
+  isStopping: () => boolean,
+  onError: (error: unknown) => void,
+  waitForOutput: () => Promise<void> | undefined,
+): Promise<void> {
+  // One buffer for every datagram: receive() would otherwise allocate 64 KiB each time.
+  const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+  while (!isStopping()) {
+    const received = await receiveDatagram(conn, buffer, isStopping, onError);
+    if (received === undefined || isStopping()) return;
+    monitor.receive(received[0], received[1], wallClockMs());
+    const wait = waitForOutput();
+    if (wait !== undefined) await wait;
+  }
+}
+
+/** The terminal's size, or 80×24 when it cannot be read. */
+function terminalSize(): { columns: number; rows: number } {
+  try {
+    return Deno.consoleSize();
+  } catch {
+    return { columns: 80, rows: 24 };
+  }
+}
+
 /**
  * Runs the heartbeat peer until `--count` is done or SIGINT/SIGTERM arrives, then prints
- * the summary.
+ * the summary. SIGQUIT prints the summary so far and keeps running.
  *
  * @param options Parsed command line.
- * @returns The exit code: 0.
+ * @returns The exit code: 0, or 1 when a `--count` run got nothing back from a target.
+ * @throws {UsageError} If `--watch` is given and stdout is not a terminal.
  * @throws {StartupError} If a target does not resolve or the port cannot be bound.
  */
 export async function runPeer(options: PeerOptions): Promise<number> {
+  if (options.watch && !Deno.stdout.isTerminal()) {
+    throw new UsageError(
+      "Cannot use --watch: stdout is not a terminal; run it in a terminal, or use --json to pipe events",
+    );
+  }
   const targets = await resolveTargets(options.targets);
   const conn = listen(options.bind, options.port);
   const port = (conn.addr as Deno.NetAddr).port;
@@ -150,55 +313,30 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       finished();
     },
   });
-  const emit = (event: PeerEvent): void => {
-    if (options.json) {
-      return out.line(event.event === "message" ? messageJsonLine(event) : jsonLine(event));
-    }
-    switch (event.event) {
-      case "listening":
-        return out.line(formatListening(event));
-      case "message":
-        return out.line(formatMessage(event));
-      case "invalid":
-        return out.line(formatInvalid(event));
-      case "waiting":
-        return out.line(formatWaiting(event));
-      case "error":
-        console.error(`udpeer: Cannot send to ${event.to}: ${event.message}`);
-        return;
-      case "summary":
-        return formatSummary(event).forEach((line) => out.line(line));
-      case "sent":
-        return; // sends are not echoed in human mode
-    }
-  };
-  const verbose = !options.quiet;
+  const reporter = createReporter(options, (text) => out.line(text), (text) => console.error(text));
+  const emit = reporter.emit;
+  const verbose = !options.quiet && !options.watch;
+  const intervalMs = options.intervalSeconds * 1000;
+  const monitor = new PeerMonitor({
+    targets: targets.map((t) => ({ to: t.label, address: t.address, port: t.port, name: t.name })),
+    ownIntervalMs: intervalMs,
+    downAfter: options.downAfter,
+    emit,
+    verbose,
+  });
 
-  emit({
+  const listening: ListeningEvent = {
     event: "listening",
     address: options.bind,
     port,
     advertise: targets[0]?.advertise ?? advertiseFor(undefined),
     targets: targets.map((t) => ({ to: t.label, address: t.address, advertise: t.advertise })),
     intervalS: options.intervalSeconds,
-  });
+  };
+  emit(listening);
 
-  // Sending: heartbeat k goes out at firstSendAt + k·interval, so lateness of one timer does
-  // not push back the ones after it.
   const textBytes = new TextEncoder().encode(options.message);
-  const intervalMs = options.intervalSeconds * 1000;
-  // wallClockMs() is timeOrigin + performance.now(), so a wall-clock start maps exactly.
-  const firstSendAt = options.startAtMs === undefined
-    ? startedAt
-    : options.startAtMs - performance.timeOrigin;
-  let tick = 0;
-  if (targets.length > 0 && options.startAtMs !== undefined) {
-    emit(waitingEvent(options.startAtMs, wallClockMs()));
-  }
-  // Chained, so an interval or a --start-at past 2^31 − 1 ms waits as long as it says.
-  let cancelTimer: CancelTimer | undefined;
-
-  const sendTo = async (target: Target): Promise<void> => {
+  const sendTo = async (target: Target, index: number): Promise<void> => {
     const datagram = encodeHeartbeat({
       timestamp: timestampFromMs(wallClockMs(), options.timestampUnit),
       ipv4: target.advertise,
@@ -209,99 +347,90 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       if (target.needsResolve) {
         target.address = await resolveIpv4(target.host);
         target.needsResolve = false;
+        monitor.setAddress(index, target.address);
       }
       await conn.send(datagram, { transport: "udp", hostname: target.address, port: target.port });
-      target.sent++;
-      if (verbose) {
-        emit({ event: "sent", to: target.label, seq: target.sent, bytes: datagram.length });
-      }
+      const seq = monitor.recordSent(index, wallClockMs());
+      if (verbose) emit({ event: "sent", to: target.label, seq, bytes: datagram.length });
     } catch (error) {
       if (stopping) return;
-      target.sendErrors++;
+      monitor.recordSendError(index);
       // A name is looked up again before the next send, in case its address changed.
       if (parseIpv4(target.host) === undefined) target.needsResolve = true;
       emit({ event: "error", to: target.label, message: describeError(error) });
     }
   };
+  // wallClockMs() is timeOrigin + performance.now(), so a wall-clock start maps exactly.
+  const firstSendAt = options.startAtMs === undefined
+    ? startedAt
+    : options.startAtMs - performance.timeOrigin;
+  if (targets.length > 0 && options.startAtMs !== undefined) {
+    emit(waitingEvent(options.startAtMs, wallClockMs()));
+  }
+  const schedule = targets.length === 0 ? undefined : scheduleSends(
+    firstSendAt,
+    intervalMs,
+    options.count,
+    async () => {
+      if (!stopping) await Promise.all(targets.map(sendTo));
+    },
+    () => stop(),
+  );
 
-  const onTick = async (): Promise<void> => {
-    if (stopping) return;
-    tick++;
-    await Promise.all(targets.map(sendTo));
-    if (stopping) return;
-    if (options.count !== undefined && tick >= options.count) {
-      // Wait one more interval for the replies to the last heartbeats, then stop.
-      cancelTimer = setLongTimeout(stop, intervalMs);
-      return;
-    }
-    const due = firstSendAt + tick * intervalMs;
-    cancelTimer = setLongTimeout(onTick, due - performance.now());
+  const checker = setInterval(() => {
+    if (!stopping) monitor.check(wallClockMs());
+  }, CHECK_EVERY_MS);
+  const header = options.watch ? formatListening(listening) : "";
+  const redraw = (): void => {
+    const rows = watchRows(monitor.targets, monitor.table.streams(), wallClockMs());
+    out.line(renderWatch(header, rows, reporter.notes, terminalSize()));
   };
+  let watcher: ReturnType<typeof setInterval> | undefined;
+  if (options.watch) {
+    out.line(WATCH_ENTER);
+    redraw();
+    watcher = setInterval(redraw, WATCH_EVERY_MS);
+  }
 
-  const table = new SourceTable();
-  const receiveLoop = async (): Promise<void> => {
-    // One buffer for every datagram: receive() would otherwise allocate 64 KiB each time.
-    const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
-    while (!stopping) {
-      const received = await receiveDatagram(
-        conn,
-        buffer,
-        () => stopping,
-        (error) =>
-          emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) }),
-      );
-      if (received === undefined) return;
-      const [datagram, remote] = received;
-      // A datagram read after SIGINT/SIGTERM would be reported after the summary, which
-      // closes the run and does not count it.
-      if (stopping) return;
-      const receivedAtMs = wallClockMs();
-      const result = decodeHeartbeat(datagram);
-      if (result.ok) {
-        const stats = table.recordMessage(
-          remote.hostname,
-          receivedAtMs - result.heartbeat.sentAtMs,
-        );
-        if (verbose) emit(messageEvent(result.heartbeat, remote, stats.messages, receivedAtMs));
-      } else {
-        table.recordInvalid(remote.hostname);
-        if (verbose) {
-          emit({
-            event: "invalid",
-            from: remote.hostname,
-            fromPort: remote.port,
-            reason: result.reason,
-            bytes: result.bytes,
-          });
-        }
-      }
-      if (out.full) await out.drained();
-    }
-  };
-
+  const summarise = (): void => emit(monitor.summary(performance.now() - startedAt));
   function stop(): void {
     if (stopping) return;
     stopping = true;
-    cancelTimer?.();
-    const summaryTargets = targets.map(({ label, address, sent, sendErrors }) => ({
-      to: label,
-      address,
-      sent,
-      sendErrors,
-    }));
-    emit(summaryEvent(summaryTargets, table, performance.now() - startedAt));
+    schedule?.cancel();
+    clearInterval(checker);
+    clearInterval(watcher);
+    if (options.watch) out.line(WATCH_LEAVE);
+    summarise();
     finished();
   }
+  const onQuit = (): void => {
+    // As ping does on Ctrl-\: the statistics so far, and the run goes on.
+    if (!stopping && !options.watch) summarise();
+  };
 
   const removeSignalListeners = onStopSignals(stop);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGQUIT", onQuit);
 
-  const receiving = receiveLoop();
-  if (targets.length > 0) cancelTimer = setLongTimeout(onTick, firstSendAt - performance.now());
+  const receiving = receiveAll(
+    conn,
+    monitor,
+    () => stopping,
+    (error) =>
+      emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) }),
+    () => out.full ? out.drained() : undefined,
+  );
   await done;
   removeSignalListeners();
-  cancelTimer?.();
+  if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGQUIT", onQuit);
+  schedule?.cancel();
+  clearInterval(checker);
+  clearInterval(watcher);
   conn.close();
   await receiving;
   await out.flush();
-  return 0;
+  const unanswered = options.count === undefined || out.closed ? [] : monitor.unanswered();
+  for (const target of unanswered) {
+    console.error(`udpeer: ${target.to} sent no heartbeat back during the run`);
+  }
+  return unanswered.length > 0 ? 1 : 0;
 }

@@ -1,7 +1,9 @@
 /**
  * Per-source statistics with a bounded size. Anyone can send a datagram from a forged
  * source address, so the table keeps at most `capacity` sources and drops the least
- * recently seen one first, counting how many it dropped.
+ * recently seen one first, counting how many it dropped. Beside the per-IP counts (SPEC §3)
+ * it keeps the health of each stream, one per source IP and port (SPEC §3a,
+ * {@linkcode StreamHealth}), bounded the same way.
  *
  * @example
  * ```ts
@@ -36,6 +38,12 @@ export interface SourceStats {
   sumSquaresMs: number;
 }
 
+/** The sums a source or a stream keeps of its elapsed times. */
+export type ElapsedSums = Pick<
+  SourceStats,
+  "messages" | "minMs" | "maxMs" | "sumMs" | "sumSquaresMs"
+>;
+
 /** Elapsed-time statistics in ms, as ping prints them. */
 export interface ElapsedSummary {
   /** Smallest. */
@@ -48,16 +56,58 @@ export interface ElapsedSummary {
   mdev: number;
 }
 
+import { StreamHealth, type StreamStats } from "./health.ts";
+
 /** Smallest capacity the spec allows. */
 export const DEFAULT_CAPACITY = 65_536;
 
-/** A table slot: a source's statistics and its neighbours in recency order. */
-interface Entry {
-  stats: SourceStats;
+/** A slot in a recency list: the entries seen just before and just after it. */
+interface Linked<T> {
   /** The entry seen just before this one, undefined for the least recently seen. */
-  older: Entry | undefined;
+  older: T | undefined;
   /** The entry seen just after this one, undefined for the most recently seen. */
-  newer: Entry | undefined;
+  newer: T | undefined;
+}
+
+/** A table slot: a source's statistics and its neighbours in recency order. */
+interface Entry extends Linked<Entry> {
+  stats: SourceStats;
+}
+
+/** A stream slot, listed by recency among all streams. */
+interface StreamEntry extends Linked<StreamEntry> {
+  health: StreamHealth;
+}
+
+/**
+ * A doubly linked list in recency order: touching a known entry relinks two objects and
+ * the least recently seen is always at hand.
+ */
+class RecencyList<T extends Linked<T>> {
+  oldest: T | undefined;
+  newest: T | undefined;
+
+  touch(entry: T): void {
+    if (entry !== this.newest) {
+      this.unlink(entry);
+      this.append(entry);
+    }
+  }
+
+  unlink(entry: T): void {
+    if (entry.older === undefined) this.oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === undefined) this.newest = entry.older;
+    else entry.newer.older = entry.older;
+    entry.older = entry.newer = undefined;
+  }
+
+  append(entry: T): void {
+    entry.older = this.newest;
+    if (this.newest === undefined) this.oldest = entry;
+    else this.newest.newer = entry;
+    this.newest = entry;
+  }
 }
 
 /** A bounded map from source IP to its statistics, least recently seen dropped first. */
@@ -74,8 +124,14 @@ export class SourceTable {
   // datagrams/s; and `keys().next()` to find the oldest walks over every entry deleted
   // since the table was last compacted, several µs per eviction.
   #entries = new Map<string, Entry>();
-  #oldest: Entry | undefined;
-  #newest: Entry | undefined;
+  #recency = new RecencyList<Entry>();
+  /** How many streams were dropped to stay within capacity. */
+  droppedStreams = 0;
+  // Streams by address, then port: two lookups with the strings and numbers the socket
+  // already gave, instead of building an "address:port" key per datagram.
+  #streams = new Map<string, Map<number, StreamEntry>>();
+  #streamCount = 0;
+  #streamRecency = new RecencyList<StreamEntry>();
 
   /**
    * Creates an empty table.
@@ -140,22 +196,108 @@ export class SourceTable {
    */
   all(): SourceStats[] {
     const all: SourceStats[] = [];
-    for (let entry = this.#oldest; entry !== undefined; entry = entry.newer) all.push(entry.stats);
+    for (let entry = this.#recency.oldest; entry !== undefined; entry = entry.newer) {
+      all.push(entry.stats);
+    }
     return all;
+  }
+
+  /** Number of streams in the table. */
+  get streamCount(): number {
+    return this.#streamCount;
+  }
+
+  /**
+   * The health of a stream, created if new, and marked as the most recently seen. The
+   * receive path calls it once per datagram, then records into the result.
+   *
+   * @param address Source IPv4.
+   * @param port Source UDP port.
+   * @returns The stream's mutable health.
+   */
+  stream(address: string, port: number): StreamHealth {
+    let ports = this.#streams.get(address);
+    let entry = ports?.get(port);
+    if (entry !== undefined) {
+      this.#streamRecency.touch(entry);
+      return entry.health;
+    }
+    if (this.#streamCount >= this.capacity) {
+      const oldest = this.#streamRecency.oldest!;
+      this.#streamRecency.unlink(oldest);
+      const oldPorts = this.#streams.get(oldest.health.address)!;
+      oldPorts.delete(oldest.health.port);
+      if (oldPorts.size === 0) this.#streams.delete(oldest.health.address);
+      if (oldPorts === ports && oldPorts.size === 0) ports = undefined;
+      this.#streamCount--;
+      this.droppedStreams++;
+    }
+    if (ports === undefined) {
+      ports = new Map();
+      this.#streams.set(address, ports);
+    }
+    entry = { health: new StreamHealth(address, port), older: undefined, newer: undefined };
+    ports.set(port, entry);
+    this.#streamRecency.append(entry);
+    this.#streamCount++;
+    return entry.health;
+  }
+
+  /**
+   * Looks up a stream without creating it or changing its recency.
+   *
+   * @param address Source IPv4.
+   * @param port Source UDP port.
+   * @returns Its statistics, or undefined if unknown or dropped.
+   */
+  getStream(address: string, port: number): StreamHealth | undefined {
+    return this.#streams.get(address)?.get(port)?.health;
+  }
+
+  /**
+   * Calls `visit` for every stream, least recently seen first, without building a list.
+   *
+   * @param visit Called with each stream's mutable health.
+   */
+  forEachStream(visit: (stream: StreamHealth) => void): void {
+    for (let entry = this.#streamRecency.oldest; entry !== undefined; entry = entry.newer) {
+      visit(entry.health);
+    }
+  }
+
+  /**
+   * Every stream, least recently seen first.
+   *
+   * @returns The streams' mutable health (hand out {@linkcode StreamStats} to readers).
+   */
+  streams(): StreamHealth[] {
+    const all: StreamHealth[] = [];
+    for (let entry = this.#streamRecency.oldest; entry !== undefined; entry = entry.newer) {
+      all.push(entry.health);
+    }
+    return all;
+  }
+
+  /**
+   * The streams of one source IP, in the order they first appeared, read-only.
+   *
+   * @param address Source IPv4.
+   * @returns Its streams' statistics.
+   */
+  streamsOf(address: string): StreamStats[] {
+    const ports = this.#streams.get(address);
+    return ports === undefined ? [] : [...ports.values()].map((entry) => entry.health);
   }
 
   #touch(address: string): SourceStats {
     let entry = this.#entries.get(address);
     if (entry !== undefined) {
-      if (entry !== this.#newest) {
-        this.#unlink(entry);
-        this.#append(entry);
-      }
+      this.#recency.touch(entry);
       return entry.stats;
     }
     if (this.#entries.size >= this.capacity) {
-      const oldest = this.#oldest!;
-      this.#unlink(oldest);
+      const oldest = this.#recency.oldest!;
+      this.#recency.unlink(oldest);
       this.#entries.delete(oldest.stats.address);
       this.dropped++;
     }
@@ -173,23 +315,8 @@ export class SourceTable {
       newer: undefined,
     };
     this.#entries.set(address, entry);
-    this.#append(entry);
+    this.#recency.append(entry);
     return entry.stats;
-  }
-
-  #unlink(entry: Entry): void {
-    if (entry.older === undefined) this.#oldest = entry.newer;
-    else entry.older.newer = entry.newer;
-    if (entry.newer === undefined) this.#newest = entry.older;
-    else entry.newer.older = entry.older;
-    entry.older = entry.newer = undefined;
-  }
-
-  #append(entry: Entry): void {
-    entry.older = this.#newest;
-    if (this.#newest === undefined) this.#oldest = entry;
-    else this.#newest.newer = entry;
-    this.#newest = entry;
   }
 }
 
@@ -209,7 +336,7 @@ export class SourceTable {
  * assert.ok(elapsedSummary(stats)?.avg === 2 && elapsedSummary(stats)?.mdev === 1);
  * ```
  */
-export function elapsedSummary(stats: SourceStats): ElapsedSummary | null {
+export function elapsedSummary(stats: ElapsedSums): ElapsedSummary | null {
   if (stats.messages === 0) return null;
   const avg = stats.sumMs / stats.messages;
   const variance = Math.max(0, stats.sumSquaresMs / stats.messages - avg * avg);

@@ -1,0 +1,383 @@
+/**
+ * The peer's accounting, without any I/O: it takes what the socket received and what the
+ * sender sent, keeps the per-IP counts and per-stream health (SPEC §3, §3a), matches
+ * streams to `--to` targets, and hands events to a callback. The run loop
+ * (`run.ts`) owns the socket, the timers and the output; tests drive this directly with
+ * datagrams and times of their own.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeHeartbeat } from "../../protocol.ts";
+ * import { PeerMonitor } from "./monitor.ts";
+ * import type { PeerEvent } from "./events.ts";
+ * const events: PeerEvent[] = [];
+ * const monitor = new PeerMonitor({
+ *   targets: [{ to: "127.0.0.1:5006", address: "127.0.0.1", port: 5006 }],
+ *   ownIntervalMs: 1000,
+ *   downAfter: 3,
+ *   emit: (event) => events.push(event),
+ * });
+ * for (const k of [0, 1, 3]) {
+ *   const datagram = encodeHeartbeat({ timestamp: 1e12 + k * 1000, ipv4: "127.0.0.1", port: 5006, text: "hi" });
+ *   monitor.receive(datagram, { hostname: "127.0.0.1", port: 5006 }, 1e12 + k * 1000 + 0.3);
+ * }
+ * const [target] = monitor.summary(4000).targets;
+ * assert.ok(target?.received === 3 && target.missed === 1 && target.lossPercent === 25);
+ * ```
+ *
+ * @module
+ */
+
+import { decodeHeartbeat } from "../../protocol.ts";
+import {
+  type BackEvent,
+  messageEvent,
+  type PeerEvent,
+  type Remote,
+  type SilentEvent,
+  type SummaryEvent,
+  summaryEvent,
+} from "./events.ts";
+import {
+  RECORD_BACK,
+  RECORD_DUPLICATE,
+  RECORD_REORDERED,
+  type StreamHealth,
+  type StreamStats,
+} from "./health.ts";
+import { DEFAULT_CAPACITY, SourceTable } from "./sources.ts";
+
+/** A `--to` target as the monitor needs it. */
+export interface TargetSpec {
+  /** The target as given, `HOST:PORT`. */
+  to: string;
+  /** Its resolved IPv4 address. */
+  address: string;
+  /** Its UDP port. */
+  port: number;
+  /** Its name (from a peers file), shown as `peer`. */
+  name?: string | undefined;
+}
+
+/** What the monitor knows about one target; read-only for anyone but the monitor. */
+export interface TargetView {
+  /** The target as given. */
+  readonly to: string;
+  /** Its resolved IPv4 address (the run loop updates it when a name resolves anew). */
+  readonly address: string;
+  /** Its UDP port. */
+  readonly port: number;
+  /** Its name, if it has one. */
+  readonly name: string | undefined;
+  /** Heartbeats sent to it. */
+  readonly sent: number;
+  /** Sends that failed. */
+  readonly sendErrors: number;
+  /** Time of the first send (Unix ms), NaN before it. */
+  readonly firstSentAtMs: number;
+  /** The stream that answers it: by source address and port, else by advertised address. */
+  readonly stream: StreamStats | undefined;
+  /** Whether it was reported silent before it was ever heard. */
+  readonly silentBeforeHeard: boolean;
+}
+
+interface Target {
+  to: string;
+  address: string;
+  port: number;
+  name: string | undefined;
+  sent: number;
+  sendErrors: number;
+  firstSentAtMs: number;
+  stream: StreamHealth | undefined;
+  /** Whether {@linkcode stream} matched by source (an exact match) rather than by header. */
+  bySource: boolean;
+  silentBeforeHeard: boolean;
+  /** Silent now for want of any heartbeat (reset when the first arrives). */
+  neverHeardSilent: boolean;
+}
+
+/** Options of {@linkcode PeerMonitor}. */
+export interface PeerMonitorOptions {
+  /** The `--to` targets. */
+  targets: readonly TargetSpec[];
+  /** This peer's own interval in ms (a target never heard is silent after downAfter × it). */
+  ownIntervalMs: number;
+  /** `--down-after`: intervals of quiet that make a stream silent. */
+  downAfter: number;
+  /** Where events go. */
+  emit: (event: PeerEvent) => void;
+  /** Whether per-datagram events (`message`, `duplicate`, `invalid`) are wanted. Default true. */
+  verbose?: boolean;
+  /** Most sources and most streams kept. Default 65,536. */
+  capacity?: number;
+}
+
+/** Accounting of a heartbeat peer: counts, stream health, targets and events. */
+export class PeerMonitor {
+  /** The bounded table of sources and streams. */
+  readonly table: SourceTable;
+  #targets: Target[];
+  #bySource = new Map<string, Target>();
+  #emit: (event: PeerEvent) => void;
+  #verbose: boolean;
+  #downAfter: number;
+  #ownIntervalMs: number;
+  #peerNames = new WeakMap<StreamStats, string>();
+
+  /**
+   * Creates the monitor of a run.
+   *
+   * @param options Targets, intervals, the event callback.
+   */
+  constructor(options: PeerMonitorOptions) {
+    this.table = new SourceTable(options.capacity ?? DEFAULT_CAPACITY);
+    this.#emit = options.emit;
+    this.#verbose = options.verbose ?? true;
+    this.#downAfter = options.downAfter;
+    this.#ownIntervalMs = options.ownIntervalMs;
+    this.#targets = options.targets.map((spec) => ({
+      to: spec.to,
+      address: spec.address,
+      port: spec.port,
+      name: spec.name,
+      sent: 0,
+      sendErrors: 0,
+      firstSentAtMs: NaN,
+      stream: undefined,
+      bySource: false,
+      silentBeforeHeard: false,
+      neverHeardSilent: false,
+    }));
+    this.#indexTargets();
+  }
+
+  /** The targets, in the order given. */
+  get targets(): readonly TargetView[] {
+    return this.#targets;
+  }
+
+  /**
+   * The target name of a stream, when the stream answers a named target.
+   *
+   * @param stream A stream.
+   * @returns The name, or undefined.
+   */
+  peerOf(stream: StreamStats): string | undefined {
+    return this.#peerNames.get(stream);
+  }
+
+  /**
+   * Notes a heartbeat sent to target `index`.
+   *
+   * @param index The target's position in the list given.
+   * @param atMs When, Unix ms.
+   * @returns How many heartbeats went to it so far (the `seq` of the `sent` event).
+   */
+  recordSent(index: number, atMs: number): number {
+    const target = this.#targets[index]!;
+    if (target.sent === 0) target.firstSentAtMs = atMs;
+    return ++target.sent;
+  }
+
+  /**
+   * Notes a failed send to target `index`.
+   *
+   * @param index The target's position in the list given.
+   */
+  recordSendError(index: number): void {
+    this.#targets[index]!.sendErrors++;
+  }
+
+  /**
+   * Changes a target's address (a name that now resolves elsewhere).
+   *
+   * @param index The target's position.
+   * @param address The new IPv4 address.
+   */
+  setAddress(index: number, address: string): void {
+    const target = this.#targets[index]!;
+    if (target.address === address) return;
+    target.address = address;
+    target.stream = undefined;
+    target.bySource = false;
+    this.#indexTargets();
+  }
+
+  /**
+   * Accounts one received datagram and emits its events. Called once per datagram.
+   *
+   * @param datagram The bytes received.
+   * @param remote Its UDP source.
+   * @param receivedAtMs Arrival time, Unix ms with sub-ms resolution.
+   */
+  receive(datagram: Uint8Array, remote: Remote, receivedAtMs: number): void {
+    const result = decodeHeartbeat(datagram);
+    const { hostname, port } = remote;
+    const stream = this.table.stream(hostname, port);
+    if (!result.ok) {
+      this.table.recordInvalid(hostname);
+      stream.invalid++;
+      if (this.#verbose) {
+        this.#emit({
+          event: "invalid",
+          from: hostname,
+          fromPort: port,
+          reason: result.reason,
+          bytes: result.bytes,
+        });
+      }
+      return;
+    }
+    const heartbeat = result.heartbeat;
+    if (stream.messages === 0) this.#match(stream, heartbeat.ipv4, heartbeat.port, receivedAtMs);
+    const recorded = stream.record(
+      heartbeat.sentAtMs,
+      heartbeat.checksum,
+      receivedAtMs,
+      heartbeat.ipv4,
+      heartbeat.port,
+    );
+    if (recorded & RECORD_DUPLICATE) {
+      if (this.#verbose) {
+        const event = messageEvent(heartbeat, remote, 0, receivedAtMs);
+        this.#emit({
+          event: "duplicate",
+          from: hostname,
+          fromPort: port,
+          sentAt: event.sentAt,
+          bytes: heartbeat.bytes,
+        });
+      }
+      return;
+    }
+    const stats = this.table.recordMessage(hostname, receivedAtMs - heartbeat.sentAtMs);
+    if (recorded & RECORD_BACK) {
+      this.#emitBack(stream, stream.lastOutageMs, stream.lastOutageMissed);
+    }
+    if (this.#verbose) {
+      const event = messageEvent(heartbeat, remote, stats.messages, receivedAtMs);
+      if (recorded & RECORD_REORDERED) event.reordered = true;
+      this.#emit(event);
+    }
+  }
+
+  /**
+   * Looks for streams and targets that have gone quiet and emits one `silent` event for
+   * each new outage. The run loop calls it a few times a second.
+   *
+   * @param nowMs The current time, Unix ms on the receiver's clock.
+   */
+  check(nowMs: number): void {
+    this.table.forEachStream((stream) => {
+      const silentFor = stream.checkSilent(nowMs, this.#downAfter);
+      if (silentFor !== undefined) {
+        this.#emitSilent(
+          stream.address,
+          stream.port,
+          this.peerOf(stream),
+          silentFor,
+          stream.intervalMs!,
+        );
+      }
+    });
+    const threshold = this.#downAfter * this.#ownIntervalMs;
+    for (const target of this.#targets) {
+      if (
+        !target.neverHeardSilent && !target.silentBeforeHeard &&
+        (target.stream === undefined || target.stream.messages === 0) &&
+        nowMs - target.firstSentAtMs >= threshold
+      ) {
+        target.neverHeardSilent = target.silentBeforeHeard = true;
+        this.#emitSilent(target.address, target.port, target.name, threshold, this.#ownIntervalMs);
+      }
+    }
+  }
+
+  /**
+   * The targets from which no heartbeat arrived (a `--count` run then exits 1).
+   *
+   * @returns Their views.
+   */
+  unanswered(): TargetView[] {
+    return this.#targets.filter((target) => (target.stream?.messages ?? 0) === 0);
+  }
+
+  /**
+   * The summary so far.
+   *
+   * @param durationMs Length of the run so far.
+   * @returns The `summary` event.
+   */
+  summary(durationMs: number): SummaryEvent {
+    const counters = this.#targets.map((target) => ({
+      to: target.to,
+      address: target.address,
+      peer: target.name,
+      sent: target.sent,
+      sendErrors: target.sendErrors,
+      stream: target.stream,
+      silentBeforeHeard: target.silentBeforeHeard,
+    }));
+    return summaryEvent(counters, this.table, durationMs, (stream) => this.peerOf(stream));
+  }
+
+  #indexTargets(): void {
+    this.#bySource.clear();
+    for (const target of this.#targets) {
+      const key = `${target.address}:${target.port}`;
+      if (!this.#bySource.has(key)) this.#bySource.set(key, target);
+    }
+  }
+
+  /** A new stream answers a target if it comes from it, or else if its header names it. */
+  #match(stream: StreamHealth, ipv4: string, port: number, atMs: number): void {
+    const bySource = this.#bySource.get(`${stream.address}:${stream.port}`);
+    if (bySource !== undefined) return this.#attach(bySource, stream, true, atMs);
+    const byHeader = this.#bySource.get(`${ipv4}:${port}`);
+    if (byHeader !== undefined && !byHeader.bySource) this.#attach(byHeader, stream, false, atMs);
+  }
+
+  #attach(target: Target, stream: StreamHealth, bySource: boolean, atMs: number): void {
+    target.stream = stream;
+    target.bySource = bySource;
+    if (target.name !== undefined) this.#peerNames.set(stream, target.name);
+    if (target.neverHeardSilent) {
+      // A target reported silent before it ever answered is back with its first heartbeat.
+      target.neverHeardSilent = false;
+      this.#emitBack(stream, atMs - target.firstSentAtMs, 0);
+    }
+  }
+
+  #emitSilent(
+    from: string,
+    fromPort: number,
+    peer: string | undefined,
+    silentForMs: number,
+    intervalMs: number,
+  ): void {
+    const event: SilentEvent = {
+      event: "silent",
+      from,
+      fromPort,
+      ...(peer === undefined ? {} : { peer }),
+      silentForMs: Math.round(silentForMs),
+      intervalMs: Math.round(intervalMs * 1000) / 1000,
+    };
+    this.#emit(event);
+  }
+
+  #emitBack(stream: StreamStats, outageMs: number, missed: number): void {
+    const peer = this.peerOf(stream);
+    const event: BackEvent = {
+      event: "back",
+      from: stream.address,
+      fromPort: stream.port,
+      ...(peer === undefined ? {} : { peer }),
+      outageMs: Math.round(outageMs),
+      missed,
+    };
+    this.#emit(event);
+  }
+}

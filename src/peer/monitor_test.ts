@@ -1,0 +1,130 @@
+// The account step in-process: real datagrams, chosen arrival times, no socket.
+import assert from "node:assert/strict";
+import { encodeHeartbeat } from "../../protocol.ts";
+import type { PeerEvent } from "./events.ts";
+import { PeerMonitor, type TargetSpec } from "./monitor.ts";
+
+const T0 = 1_763_700_000_000;
+
+function monitorOf(
+  targets: TargetSpec[],
+  options: { verbose?: boolean; ownIntervalMs?: number } = {},
+) {
+  const events: PeerEvent[] = [];
+  const monitor = new PeerMonitor({
+    targets,
+    ownIntervalMs: options.ownIntervalMs ?? 1000,
+    downAfter: 3,
+    emit: (event) => events.push(event),
+    verbose: options.verbose ?? true,
+  });
+  return { monitor, events };
+}
+
+/** Heartbeat k of a stream with interval `intervalMs`, as sent from `ipv4:port`. */
+function beat(k: number, intervalMs: number, port: number, ipv4 = "127.0.0.1"): Uint8Array {
+  return encodeHeartbeat({ timestamp: T0 + k * intervalMs, ipv4, port, text: "hb" });
+}
+
+Deno.test("PeerMonitor matches a target by source port, not by IP alone", () => {
+  const { monitor } = monitorOf([
+    { to: "127.0.0.1:40041", address: "127.0.0.1", port: 40041 },
+    { to: "127.0.0.1:40049", address: "127.0.0.1", port: 40049 },
+  ]);
+  for (let k = 0; k < 6; k++) {
+    monitor.recordSent(0, T0 + k * 500);
+    monitor.recordSent(1, T0 + k * 500);
+    monitor.receive(beat(k, 500, 40041), { hostname: "127.0.0.1", port: 40041 }, T0 + k * 500 + 1);
+  }
+  const [answering, silent] = monitor.summary(3000).targets;
+  assert.deepEqual([answering!.sent, answering!.received, answering!.lossPercent], [6, 6, 0]);
+  assert.deepEqual([silent!.sent, silent!.received, silent!.lossPercent], [6, 0, 100]);
+  assert.deepEqual(monitor.unanswered().map((t) => t.to), ["127.0.0.1:40049"]);
+});
+
+Deno.test("PeerMonitor measures a target's loss on its own interval, not against my sends", () => {
+  // I send every 1 s; the other side every 250 ms; nothing is lost.
+  const { monitor } = monitorOf([{ to: "127.0.0.1:5006", address: "127.0.0.1", port: 5006 }]);
+  for (let k = 0; k < 4; k++) monitor.recordSent(0, T0 + k * 1000);
+  for (let k = 0; k < 20; k++) {
+    monitor.receive(beat(k, 250, 5006), { hostname: "127.0.0.1", port: 5006 }, T0 + k * 250 + 1);
+  }
+  const [target] = monitor.summary(5000).targets;
+  assert.deepEqual([target!.sent, target!.received, target!.missed, target!.lossPercent], [
+    4,
+    20,
+    0,
+    0,
+  ]);
+  assert.equal(target!.intervalMs, 250);
+});
+
+Deno.test("PeerMonitor matches a target that sends from another port by its advertised address", () => {
+  const { monitor } = monitorOf([{ to: "127.0.0.1:5006", address: "127.0.0.1", port: 5006 }]);
+  for (let k = 0; k < 3; k++) {
+    monitor.receive(beat(k, 2000, 5006), { hostname: "127.0.0.1", port: 43210 }, T0 + k * 2000 + 1);
+  }
+  const [target] = monitor.summary(6000).targets;
+  assert.deepEqual([target!.received, target!.fromPort, target!.missed], [3, 43210, 0]);
+  assert.deepEqual(monitor.unanswered(), []);
+});
+
+Deno.test("PeerMonitor reports one silent and one back, and keeps them when not verbose", () => {
+  const { monitor, events } = monitorOf(
+    [{ to: "127.0.0.1:5006", address: "127.0.0.1", port: 5006, name: "b" }],
+    { verbose: false },
+  );
+  const from = { hostname: "127.0.0.1", port: 5006 };
+  for (const k of [0, 1, 2, 3]) monitor.receive(beat(k, 2000, 5006), from, T0 + k * 2000 + 1);
+  for (let t = 0; t <= 20_000; t += 100) monitor.check(T0 + 6000 + t);
+  monitor.receive(beat(10, 2000, 5006), from, T0 + 20_000 + 1);
+  assert.deepEqual(events, [
+    {
+      event: "silent",
+      from: "127.0.0.1",
+      fromPort: 5006,
+      peer: "b",
+      silentForMs: 6000,
+      intervalMs: 2000,
+    },
+    { event: "back", from: "127.0.0.1", fromPort: 5006, peer: "b", outageMs: 14000, missed: 6 },
+  ]);
+  const summary = monitor.summary(21_000);
+  assert.deepEqual(summary.targets[0]!.outages, 1);
+  assert.deepEqual(summary.sources[0]!.streams[0]!.peer, "b");
+});
+
+Deno.test("PeerMonitor reports a target that never answered as silent after down-after × my interval", () => {
+  const { monitor, events } = monitorOf(
+    [{ to: "127.0.0.1:5006", address: "127.0.0.1", port: 5006 }],
+    { ownIntervalMs: 500 },
+  );
+  monitor.recordSent(0, T0);
+  monitor.check(T0 + 1499);
+  assert.deepEqual(events, []);
+  monitor.check(T0 + 1500);
+  monitor.check(T0 + 3000);
+  assert.deepEqual(events, [{
+    event: "silent",
+    from: "127.0.0.1",
+    fromPort: 5006,
+    silentForMs: 1500,
+    intervalMs: 500,
+  }]);
+  monitor.receive(beat(0, 500, 5006), { hostname: "127.0.0.1", port: 5006 }, T0 + 4000);
+  assert.deepEqual((events as PeerEvent[]).slice(1).map((e) => e.event), ["back", "message"]);
+});
+
+Deno.test("PeerMonitor reports duplicates apart and does not count them", () => {
+  const { monitor, events } = monitorOf([]);
+  const from = { hostname: "127.0.0.2", port: 7 };
+  for (const k of [0, 1, 1, 2]) monitor.receive(beat(k, 100, 7), from, T0 + k * 100 + 2);
+  assert.deepEqual(events.map((e) => [e.event, e.event === "message" ? e.count : "-"]), [
+    ["message", 1],
+    ["message", 2],
+    ["duplicate", "-"],
+    ["message", 3],
+  ]);
+  const stream = monitor.summary(300).sources[0]!.streams[0]!;
+  assert.deepEqual([stream.messages, stream.duplicates], [3, 1]);
+});
