@@ -254,6 +254,16 @@ export class StreamHealth implements StreamStats {
   ): number {
     let result = RECORD_MESSAGE;
     const newest = this.newestSentAtMs;
+    if (this.state === "silent" && !(sentAtMs <= newest && this.#isRecent(sentAtMs, checksum))) {
+      // Measured before this heartbeat's gap joins the interval's window.
+      this.state = "up";
+      this.lastOutageMs = receivedAtMs - this.lastHeardMs;
+      const interval = this.intervalMs;
+      this.lastOutageMissed = interval === null || !(sentAtMs > newest)
+        ? 0
+        : Math.max(0, roundHalfDown((sentAtMs - newest) / interval) - 1);
+      result |= RECORD_BACK;
+    }
     if (this.messages === 0) {
       this.oldestSentAtMs = this.newestSentAtMs = sentAtMs;
     } else {
@@ -273,15 +283,6 @@ export class StreamHealth implements StreamStats {
       }
     }
     this.#remember(sentAtMs, checksum);
-    if (this.state === "silent") {
-      this.state = "up";
-      this.lastOutageMs = receivedAtMs - this.lastHeardMs;
-      const interval = this.intervalMs;
-      this.lastOutageMissed = interval === null || !(sentAtMs > newest)
-        ? 0
-        : Math.max(0, roundHalfDown((sentAtMs - newest) / interval) - 1);
-      result |= RECORD_BACK;
-    }
     this.messages++;
     this.lastHeardMs = receivedAtMs;
     const transit = receivedAtMs - sentAtMs;
