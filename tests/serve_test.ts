@@ -609,7 +609,9 @@ Deno.test({
       assert.equal(await fresh.ask("fresh"), "FRESH");
       const after = await residentMiB(pid);
       console.log(
-        `opened 1,500 in ${Math.round(openMs)} ms; resident memory of serve: ${before} MiB before, ${peak} MiB with 1,000 open, ${after} MiB after they were closed`,
+        `opened 1,500 in ${
+          Math.round(openMs)
+        } ms; resident memory of serve: ${before} MiB before, ${peak} MiB with 1,000 open, ${after} MiB after they were closed`,
       );
       server.kill("SIGTERM");
       const summary = await server.waitForEvent((e) => e.event === "summary");
