@@ -44,7 +44,7 @@ export interface ListeningEvent {
   address: string;
   /** Bound port (the real one when `--port 0`). */
   port: number;
-  /** Address advertised to the first target (or to any, with no target). */
+  /** Address advertised to the first target; with no target `--advertise` or the bound address. */
   advertise: string;
   /** Each target with the address advertised to it. */
   targets: { to: string; address: string; advertise: string }[];

@@ -13,12 +13,11 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
-import { describeError, StartupError, UsageError } from "../common/errors.ts";
+import { describeError, UsageError } from "../common/errors.ts";
 import type { PeerOptions, PeerTarget } from "./flags.ts";
 import { jsonLine } from "../common/escape.ts";
-import { listenError, receiveDatagram } from "../common/net.ts";
+import { listenError, receiveDatagram, resolveIpv4, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
@@ -56,32 +55,9 @@ export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/**
- * Resolves a host to an IPv4 address: a dotted quad as it is, a name through the system
- * resolver (so /etc/hosts counts).
- *
- * @param host Name or address.
- * @returns The IPv4 address.
- * @throws {Error} If the name does not resolve to an IPv4 address.
- */
-export async function resolveIpv4(host: string): Promise<string> {
-  if (parseIpv4(host) !== undefined) return host;
-  const { address } = await lookup(host, { family: 4 });
-  return address;
-}
-
 async function resolveTargets(targets: PeerTarget[]): Promise<Target[]> {
   return await Promise.all(targets.map(async ({ host, port, name }) => {
-    let address: string;
-    try {
-      address = await resolveIpv4(host);
-    } catch (error) {
-      throw new StartupError(
-        `Cannot resolve --to "${host}": ${
-          describeError(error)
-        }; check the name or give an IPv4 address`,
-      );
-    }
+    const address = await resolveTo(host);
     return {
       label: `${host}:${port}`,
       name,
@@ -103,11 +79,14 @@ function listen(bind: string, port: number): Deno.DatagramConn {
 }
 
 function readInterfaces(): InterfaceAddress[] | undefined {
+  // Without --allow-sys=networkInterfaces the choice falls back to 127.0.0.1; the listening
+  // line shows what is advertised, and --advertise overrides it. querySync asks whether the
+  // permission is granted without prompting, as Deno.networkInterfaces() would on a terminal.
+  const permission = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
+  if (permission.state !== "granted") return undefined;
   try {
     return Deno.networkInterfaces();
   } catch {
-    // Without --allow-sys=networkInterfaces the choice falls back to 127.0.0.1; the
-    // listening line shows what is advertised, and --advertise overrides it.
     return undefined;
   }
 }
@@ -329,7 +308,8 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     event: "listening",
     address: options.bind,
     port,
-    advertise: targets[0]?.advertise ?? advertiseFor(undefined),
+    // Listening only, nothing is advertised: no interface is read for it.
+    advertise: targets[0]?.advertise ?? options.advertise ?? options.bind,
     targets: targets.map((t) => ({ to: t.label, address: t.address, advertise: t.advertise })),
     intervalS: options.intervalSeconds,
   };
