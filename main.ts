@@ -12,7 +12,7 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
-import { StartupError, UsageError } from "./src/common/errors.ts";
+import { describeError, StartupError, UsageError } from "./src/common/errors.ts";
 import { parsePeerArgs, PEER_HELP } from "./src/peer/flags.ts";
 import { runPeer } from "./src/peer/run.ts";
 import { parseServeArgs, SERVE_HELP } from "./src/serve/flags.ts";
@@ -152,8 +152,7 @@ export async function main(args: string[]): Promise<number> {
       console.error(`udpeer: ${error.message}`);
       return 1;
     }
-    const detail = error instanceof Error ? error.message : String(error);
-    console.error(`udpeer: Unexpected failure: ${detail}`);
+    console.error(`udpeer: Unexpected failure: ${describeError(error)}`);
     return 1;
   }
 }

@@ -132,7 +132,8 @@ export function parsePort(flag: string, value: string, min: 0 | 1): number {
  * @param flag The flag name, for the message.
  * @param value The text given, such as `127.0.0.1:5005` or `peer.example:5005`.
  * @returns The host and port.
- * @throws {UsageError} If the port is missing or out of 1..65535, or the host is empty.
+ * @throws {UsageError} If the port is missing or out of 1..65535, the host is empty, looks like
+ * an IPv4 address but is not one, or is 0.0.0.0.
  */
 export function parseHostPort(flag: string, value: string): HostPort {
   const colon = value.lastIndexOf(":");
@@ -143,6 +144,20 @@ export function parseHostPort(flag: string, value: string): HostPort {
   if (host === "" || host.includes(":") || /\s/.test(host)) {
     throw new UsageError(
       `Cannot parse ${flag}: "${value}" needs an IPv4 address or a name before the port`,
+    );
+  }
+  // Digits and dots are never a name: "999.1.1.1" or "10.1" would otherwise go to the
+  // resolver, which fails with a lookup error (or reads "10.1" as 10.0.0.1).
+  if (/^[0-9.]+$/.test(host) && parseIpv4(host) === undefined) {
+    throw new UsageError(
+      `Cannot parse ${flag}: "${host}" is not an IPv4 address (four numbers 0..255, like 192.0.2.1)`,
+    );
+  }
+  if (host === "0.0.0.0") {
+    // Linux delivers a datagram sent to 0.0.0.0 to this host, from 127.0.0.1, and Windows
+    // refuses it: say what is meant instead.
+    throw new UsageError(
+      `Cannot parse ${flag}: 0.0.0.0 means "any address" and is no destination; use 127.0.0.1 for this host`,
     );
   }
   const portText = value.slice(colon + 1);

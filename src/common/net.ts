@@ -41,11 +41,12 @@ export async function resolveIpv4(host: string): Promise<string> {
  *
  * @param host Name or address, as given to `--to`.
  * @returns The IPv4 address.
- * @throws {StartupError} If the name does not resolve (exit code 1).
+ * @throws {StartupError} If the name does not resolve, or resolves to 0.0.0.0 (exit code 1).
  */
 export async function resolveTo(host: string): Promise<string> {
+  let address: string;
   try {
-    return await resolveIpv4(host);
+    address = await resolveIpv4(host);
   } catch (error) {
     throw new StartupError(
       `Cannot resolve --to "${host}": ${
@@ -53,6 +54,13 @@ export async function resolveTo(host: string): Promise<string> {
       }; check the name or give an IPv4 address`,
     );
   }
+  // A hosts file that blocks a name maps it to 0.0.0.0, which is no destination.
+  if (address === "0.0.0.0") {
+    throw new StartupError(
+      `Cannot resolve --to "${host}": it resolves to 0.0.0.0, which is no destination; check the name or give an IPv4 address`,
+    );
+  }
+  return address;
 }
 
 /**
