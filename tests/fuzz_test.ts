@@ -25,9 +25,9 @@ const cases = Number(Deno.env.get("UDPEER_FUZZ_CASES") ?? 100_000);
 // What must never reach a terminal raw: C0, DEL, C1, and what escape.ts also promises to
 // escape (bidirectional controls, line and paragraph separators).
 // deno-lint-ignore no-control-regex
-const rawControl = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const rawControl = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 // deno-lint-ignore no-control-regex
-const jsonRaw = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+const jsonRaw = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /** Reverses escapeForTerminal; throws on a backslash that is not one of its escapes. */
 function unescapeTerminal(text: string): string {

@@ -28,11 +28,13 @@
 // deno-lint-ignore no-control-regex
 export const RAW_CONTROL: RegExp = /[\x00-\x1f\x7f-\x9f]/;
 
-// C0 controls, backslash (so an escape cannot be forged), DEL and C1; bidirectional
-// overrides and isolates (they reorder what follows them on screen) and the Unicode line
-// and paragraph separators.
-// deno-lint-ignore no-control-regex
-const unsafe = /[\x00-\x1f\\\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// Invisible characters that change the layout of what follows them: bidirectional marks,
+// embeddings, overrides and isolates (U+202E shows "txt.exe" as "exe.txt") and the Unicode
+// line and paragraph separators. Escaped on a terminal and in JSON alike.
+const LAYOUT_CONTROLS = "\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069";
+
+// C0 controls, backslash (so an escape cannot be forged), DEL and C1, and the above.
+const unsafe = new RegExp(`[\\x00-\\x1f\\\\\\x7f-\\x9f${LAYOUT_CONTROLS}]`, "g");
 const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\" };
 
 function escapeOne(char: string): string {
@@ -61,11 +63,13 @@ export function escapeForTerminal(text: string): string {
   return unsafe.test(text) ? text.replace(unsafe, escapeOne) : text;
 }
 
-const jsonUnsafe = /[\u007f-\u009f\u2028\u2029]/g;
+const jsonUnsafe = new RegExp(`[\\x7f-\\x9f${LAYOUT_CONTROLS}]`, "g");
 
 /**
  * `JSON.stringify` for one NDJSON line. `JSON.stringify` escapes C0 controls but leaves DEL,
- * C1 and U+2028/U+2029 raw; those are written as `\u007f` … `\u009f`, `\u2028`, `\u2029`.
+ * C1, the bidirectional controls and U+2028/U+2029 raw; those are written as `\u007f` …
+ * `\u009f`, `\u202e`, `\u2028` and so on, so that a line shown by `cat` or `jq -c` looks
+ * like what it holds.
  *
  * @param value The object to serialise.
  * @returns One line of JSON with no raw control character.

@@ -31,6 +31,22 @@ Deno.test("escapeForTerminal() escapes backslash so an escape cannot be forged",
 
 Deno.test("escapeForTerminal() escapes bidi overrides and line separators", () => {
   assert.equal(escapeForTerminal("abc\u202edef\u2066\u2028"), "abc\\u{202e}def\\u{2066}\\u{2028}");
+  assert.equal(escapeForTerminal("\u061c\u200f"), "\\u{61c}\\u{200f}");
+});
+
+// Every bidirectional mark, embedding, override and isolate, and the line separators.
+const layoutControls = [0x61c, 0x200e, 0x200f, 0x2028, 0x2029, 0x202a, 0x202b, 0x202c, 0x202d]
+  .concat([0x202e, 0x2066, 0x2067, 0x2068, 0x2069])
+  .map((code) => String.fromCharCode(code));
+
+Deno.test("jsonLine() escapes bidi controls and line separators as the terminal escaping does", () => {
+  for (const char of layoutControls) {
+    const code = char.charCodeAt(0).toString(16).padStart(4, "0");
+    const line = jsonLine({ text: `txt${char}exe` });
+    assert.equal(line, `{"text":"txt\\u${code}exe"}`);
+    assert.equal(JSON.parse(line).text, `txt${char}exe`);
+    assert.notEqual(escapeForTerminal(char), char, `the terminal escapes U+${code} too`);
+  }
 });
 
 Deno.test("escapeForTerminal() keeps printable Unicode and the default quote unchanged", () => {
