@@ -34,7 +34,8 @@ Deno.test("setLongTimeout() chains steps of at most maxStepMs and fires once, af
   });
   assert.ok(performance.now() - started >= 54, "fired before the delay was over");
   assert.equal(fired, 1);
-  assert.ok(delays.length >= 6, `expected at least 6 steps, got ${delays}`);
+  // Late timers (a loaded machine) need fewer steps, but never one: 55 ms > 10 ms.
+  assert.ok(delays.length >= 2, `expected a chain of steps, got ${delays}`);
   assert.ok(delays.every((delay) => delay <= 10), `a step was longer than 10 ms: ${delays}`);
 });
 
