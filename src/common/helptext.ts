@@ -100,7 +100,7 @@ export function parseHelp(text: string): HelpDoc {
     } else if (first === "Options:") {
       doc.flags = parseFlagBlock(lines.slice(1));
     } else {
-      const heading = first.match(/^([A-Z][\w ]*):$/);
+      const heading = first.match(/^([A-Z][^:]*):$/);
       doc.paragraphs.push(
         heading ? { title: heading[1], lines: lines.slice(1) } : { title: undefined, lines },
       );
