@@ -124,6 +124,14 @@ Deno.test("docs/install.md shows the same deno install command as deno task inst
   assert.equal(shown, expected, "update docs/install.md to the command scripts/install.ts runs");
 });
 
+Deno.test("README and docs/install.md list exactly the permissions of scripts/permissions.ts", async () => {
+  for (const page of ["README.md", "docs/install.md"]) {
+    const text = await Deno.readTextFile(`${repoDir}${page}`);
+    const rows = [...text.matchAll(/^\| `(--allow-[\w=-]+)` +\|/gm)].map((match) => match[1]);
+    assert.deepEqual(rows, [...PERMISSIONS], `${page}: its permissions table`);
+  }
+});
+
 Deno.test("deno task install refuses an unknown flag with one line, exit 2", async () => {
   const { code, stderr } = await run(Deno.execPath(), ["task", "-q", "install", "--prefix", "x"], {
     cwd: repoDir,
