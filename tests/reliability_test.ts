@@ -28,7 +28,7 @@ function datagramLines(peer: UdpeerProcess): number {
 /** The `N received, M invalid` of a human summary's `--- from ADDRESS ---` block. */
 function humanSummary(peer: UdpeerProcess, from: string): { received: number; invalid: number } {
   const at = peer.lines.lastIndexOf(`--- from ${from} ---`);
-  const match = peer.lines[at + 1]?.match(/^(\d+) received, (\d+) invalid$/);
+  const match = peer.lines[at + 1]?.match(/^(\d+) received, (\d+) invalid, time \d+ms$/);
   assert.ok(at >= 0 && match, `no summary for ${from} in:\n${peer.lines.slice(-8).join("\n")}`);
   return { received: Number(match[1]), invalid: Number(match[2]) };
 }

@@ -16,6 +16,7 @@
 import { describeError, StartupError } from "../common/errors.ts";
 import { decodeText } from "../common/lines.ts";
 import { receiveDatagram } from "../common/net.ts";
+import { plural } from "../common/words.ts";
 import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
 import { formatSeconds, roundMs } from "./events.ts";
 import { retryTimeouts } from "./flags.ts";
@@ -167,9 +168,7 @@ function exchanger(
       kind: "no-answer",
       tries,
       waitedMs: roundMs(waitedMs),
-      detail: `no reply to ${tries} ${tries === 1 ? "try" : "tries"} over UDP in ${
-        formatSeconds(waitedMs)
-      }`,
+      detail: `no reply to ${plural(tries, "try", "tries")} over UDP in ${formatSeconds(waitedMs)}`,
     };
   };
 }

@@ -19,6 +19,7 @@
  */
 
 import { escapeForTerminal, jsonLine } from "../common/escape.ts";
+import { plural } from "../common/words.ts";
 import {
   HEADER_BYTES,
   type Heartbeat,
@@ -391,7 +392,7 @@ const reasonText: Record<InvalidReason, string> = {
  * @returns One line naming source, size and reason.
  */
 export function formatInvalid(event: InvalidEvent): string {
-  return `${event.from}:${event.fromPort} invalid datagram: ${event.bytes} bytes, ${
+  return `${event.from}:${event.fromPort} invalid datagram: ${plural(event.bytes, "byte")}, ${
     reasonText[event.reason]
   }`;
 }
@@ -453,7 +454,7 @@ function formatDuration(ms: number): string {
     Math.floor(whole / 60) % 60,
     whole % 60,
   ];
-  if (days > 0) return `${days} ${days === 1 ? "day" : "days"} ${hours} h`;
+  if (days > 0) return `${plural(days, "day")} ${hours} h`;
   if (hours > 0) return `${hours} h ${minutes} min`;
   return `${minutes} min ${seconds} s`;
 }
@@ -488,11 +489,6 @@ export function formatWaiting(event: WaitingEvent): string {
  */
 export function formatDuplicate(event: DuplicateEvent): string {
   return `${event.from}:${event.fromPort} duplicate of the heartbeat sent at ${event.sentAt}, not counted`;
-}
-
-/** `1 interval`, `3 intervals`. */
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 /** A stream as people name it: `127.0.0.1:5006`, or `127.0.0.1:5006 (b)` for a named peer. */
@@ -688,7 +684,11 @@ export function formatSummary(summary: SummaryEvent): string[] {
       : `${target.missed} missed, ${formatPercent(target.lossPercent)} loss`;
     lines.push(
       `--- ${name} udpeer statistics ---`,
-      `${target.sent} heartbeats sent, ${target.received} received, ${target.invalid} invalid, ${loss}, ${target.sendErrors} send errors, time ${summary.durationMs}ms`,
+      `${
+        plural(target.sent, "heartbeat")
+      } sent, ${target.received} received, ${target.invalid} invalid, ${loss}, ${
+        plural(target.sendErrors, "send error")
+      }, time ${summary.durationMs}ms`,
     );
     if (target.missed !== null) lines.push(healthLine(target));
     lines.push(...elapsedLine(target.elapsedMs));
@@ -702,7 +702,7 @@ export function formatSummary(summary: SummaryEvent): string[] {
     others++;
     lines.push(
       `--- from ${source.from} ---`,
-      `${source.messages} received, ${source.invalid} invalid`,
+      `${source.messages} received, ${source.invalid} invalid, time ${summary.durationMs}ms`,
       ...elapsedLine(source.elapsedMs),
     );
     for (const stream of streams) {
@@ -719,7 +719,9 @@ export function formatSummary(summary: SummaryEvent): string[] {
   }
   if (summary.dropped > 0) {
     lines.push(
-      `${summary.dropped} sources dropped from the table (it keeps the ${summary.sources.length} most recently seen)`,
+      `${
+        plural(summary.dropped, "source")
+      } dropped from the table (it keeps the ${summary.sources.length} most recently seen)`,
     );
   }
   return lines;

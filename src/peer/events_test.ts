@@ -163,7 +163,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
     "0 duplicates, 0 reordered, 0 outages, interval 2000 ms, jitter 0.012 ms",
     "elapsed min/avg/max/mdev = 0.100/0.200/0.300/0.082 ms",
     "--- from 127.0.0.9 ---",
-    "0 received, 1 invalid",
+    "0 received, 1 invalid, time 6012ms",
   ]);
 });
 
@@ -224,7 +224,7 @@ Deno.test("formatSummary() says when sources were dropped from the table", () =>
   table.recordInvalid("127.0.0.2");
   table.recordInvalid("127.0.0.3");
   const lines = formatSummary(summaryEvent([], table, 10));
-  assert.match(lines.at(-1)!, /^1 sources dropped from the table/);
+  assert.match(lines.at(-1)!, /^1 source dropped from the table/);
 });
 
 Deno.test("messageJsonLine() gives the same text as jsonLine() of the event", () => {
@@ -250,4 +250,46 @@ Deno.test("messageJsonLine() gives the same text as jsonLine() of the event", ()
       assert.equal(messageJsonLine(event), jsonLine(event), JSON.stringify(text));
     }
   }
+});
+
+Deno.test("formatSummary() says 1 heartbeat, 1 send error and 1 source in the singular", () => {
+  const table = new SourceTable(1);
+  table.recordMessage("127.0.0.2", 0.5);
+  table.recordMessage("127.0.0.3", 0.4); // drops 127.0.0.2
+  const summary = summaryEvent(
+    [{
+      to: "127.0.0.1:5006",
+      address: "127.0.0.1",
+      sent: 1,
+      sendErrors: 1,
+      stream: undefined,
+      silentBeforeHeard: true,
+    }],
+    table,
+    1000,
+  );
+  const lines = formatSummary(summary);
+  assert.equal(
+    lines[2],
+    "1 heartbeat sent, 0 received, 0 invalid, 100% loss (nothing came back), 1 send error, time 1000ms",
+  );
+  assert.equal(lines.at(-1), "1 source dropped from the table (it keeps the 1 most recently seen)");
+});
+
+Deno.test("formatSummary() of a listen-only run with data ends each block's counts with the time", () => {
+  const table = new SourceTable();
+  table.recordMessage("127.0.0.2", 0.5);
+  const lines = formatSummary(summaryEvent([], table, 2970.2));
+  assert.deepEqual(lines.slice(0, 3), [
+    "",
+    "--- from 127.0.0.2 ---",
+    "1 received, 0 invalid, time 2970ms",
+  ]);
+});
+
+Deno.test("formatInvalid() says 1 byte in the singular", () => {
+  assert.equal(
+    formatInvalid({ event: "invalid", from: "127.0.0.1", fromPort: 1, reason: "short", bytes: 1 }),
+    "127.0.0.1:1 invalid datagram: 1 byte, shorter than the 18-byte header",
+  );
 });

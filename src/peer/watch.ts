@@ -20,6 +20,7 @@
  */
 
 import { escapeForTerminal } from "../common/escape.ts";
+import { plural } from "../common/words.ts";
 import type { StreamStats } from "./health.ts";
 
 /** Switches to the alternate screen and hides the cursor. */
@@ -195,7 +196,9 @@ export function renderWatch(
       fit(rowCells(row).map((text, i) => cell(text, COLUMNS[i]![1], COLUMNS[i]![2])).join(" ")),
     );
   }
-  if (shown.length < rows.length) lines.push(`… ${rows.length - shown.length} more streams`);
+  if (shown.length < rows.length) {
+    lines.push(`… ${plural(rows.length - shown.length, "more stream")}`);
+  }
   lines.push(...noteLines);
   return "\x1b[H" + lines.map((line) => line + "\x1b[K").join("\n") + "\x1b[J";
 }

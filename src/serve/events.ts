@@ -16,6 +16,7 @@
  */
 
 import { escapeForTerminal } from "../common/escape.ts";
+import { plural } from "../common/words.ts";
 import type { Mode } from "./modes.ts";
 
 /** Distinct clients remembered for the summary; more are counted as "more than" this. */
@@ -62,10 +63,6 @@ export const PER_REQUEST_EVENTS: ReadonlySet<ServeEvent["event"]> = new Set([
 /** Where a transport sends its events. */
 export type Emit = (event: ServeEvent) => void;
 
-function plural(count: number, one: string, many: string = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`;
-}
-
 function quote(text: string): string {
   return `"${escapeForTerminal(text).replaceAll('"', '\\"')}"`;
 }
@@ -92,7 +89,9 @@ export function formatServeEvent(event: ServeEvent): string[] {
       ];
     case "capped":
       return [
-        `${event.from}:${event.fromPort} refused: ${event.connections} connections open (--max-connections)`,
+        `${event.from}:${event.fromPort} refused: ${
+          plural(event.connections, "connection")
+        } open (--max-connections)`,
       ];
     case "idle-closed":
       return [
