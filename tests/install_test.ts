@@ -157,10 +157,13 @@ async function withTmux<T>(fn: (tmux: (...args: string[]) => Promise<string>) =>
     return result.stdout;
   };
   await tmux("new-session", "-d", "-x", "200", "-y", "50", "bash --norc --noprofile");
+  const socketPath = (await tmux("display-message", "-p", "#{socket_path}")).trim();
   try {
     return await fn(tmux);
   } finally {
     await tmux("kill-server").catch(() => {});
+    // kill-server leaves the socket file behind.
+    await Deno.remove(socketPath).catch(() => {});
   }
 }
 
