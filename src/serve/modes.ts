@@ -54,25 +54,41 @@ export function characters(text: string): string[] {
   return result;
 }
 
+const UPPERCASE = /^\p{Uppercase}$/u;
+const LOWERCASE = /^\p{Lowercase}$/u;
+const CASED = /^\p{Cased}$/u;
+const CASE_IGNORABLE = /^\p{Case_Ignorable}$/u;
+
 /**
- * Uppercases the lowercase letters and lowercases the uppercase ones, one code point at a
- * time (like Python's `str.swapcase`), so no context rule such as Greek final sigma applies.
- * A letter whose case mapping is longer stays expanded (`ß` → `SS`).
+ * Swaps case like Python's `str.swapcase`: a code point with the Unicode property Uppercase
+ * is lowercased, one with Lowercase is uppercased (full mappings: `ß` → `SS`), and any other
+ * is kept, so a titlecase letter such as `ǅ` stays as it is. A capital sigma becomes the
+ * final `ς` where Unicode's Final_Sigma context holds (after a cased letter, not before one,
+ * case-ignorable characters skipped): `ΣΑΣ` → `σας`, as Python gives.
  *
  * @param text Any text.
  * @returns The text with every cased letter swapped.
  */
 export function swapcase(text: string): string {
+  const chars = Array.from(text);
   let result = "";
-  for (const char of text) {
-    const upper = char.toUpperCase();
-    if (upper !== char) {
-      result += upper;
-      continue;
-    }
-    result += char.toLowerCase();
+  for (const [index, char] of chars.entries()) {
+    if (char === "\u03A3") result += finalSigma(chars, index) ? "\u03C2" : "\u03C3";
+    else if (UPPERCASE.test(char)) result += char.toLowerCase();
+    else if (LOWERCASE.test(char)) result += char.toUpperCase();
+    else result += char;
   }
   return result;
+}
+
+/** Unicode's Final_Sigma condition for the capital sigma at `index` (as CPython checks it). */
+function finalSigma(chars: readonly string[], index: number): boolean {
+  let before = index - 1;
+  while (before >= 0 && CASE_IGNORABLE.test(chars[before]!)) before--;
+  if (before < 0 || !CASED.test(chars[before]!)) return false;
+  let after = index + 1;
+  while (after < chars.length && CASE_IGNORABLE.test(chars[after]!)) after++;
+  return after === chars.length || !CASED.test(chars[after]!);
 }
 
 /**
