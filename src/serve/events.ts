@@ -63,8 +63,27 @@ export const PER_REQUEST_EVENTS: ReadonlySet<ServeEvent["event"]> = new Set([
 /** Where a transport sends its events. */
 export type Emit = (event: ServeEvent) => void;
 
-function quote(text: string): string {
-  return `"${escapeForTerminal(text).replaceAll('"', '\\"')}"`;
+
+/** Characters of a request or reply shown in a human line; JSON keeps the whole text. */
+export const SHOWN_CHARACTERS = 200;
+
+const encoder = new TextEncoder();
+
+/**
+ * Quotes network text for a human line: escaped so it cannot drive the terminal, and if
+ * longer than {@linkcode SHOWN_CHARACTERS} code points, cut there and followed by
+ * `… (N bytes)`, N its whole UTF-8 length.
+ *
+ * @param text Any text.
+ * @returns The quoted form, such as `"hello"` or `"xxxx…"… (60000 bytes)`.
+ */
+export function quoteText(text: string): string {
+  // UTF-16 units are at least as many as code points: most texts need no Array.from.
+  const points = text.length <= SHOWN_CHARACTERS ? undefined : Array.from(text);
+  const long = points !== undefined && points.length > SHOWN_CHARACTERS;
+  const shown = long ? points.slice(0, SHOWN_CHARACTERS).join("") : text;
+  const quoted = `"${escapeForTerminal(shown).replaceAll('"', '\\"')}"`;
+  return long ? `${quoted}… (${encoder.encode(text).length} bytes)` : quoted;
 }
 
 /**
@@ -80,7 +99,9 @@ export function formatServeEvent(event: ServeEvent): string[] {
         `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${event.address}:${event.port}; Ctrl-C for the summary`,
       ];
     case "request":
-      return [`${event.from}:${event.fromPort} ${quote(event.text)} -> ${quote(event.reply)}`];
+      return [
+        `${event.from}:${event.fromPort} ${quoteText(event.text)} -> ${quoteText(event.reply)}`,
+      ];
     case "connected":
       return [`${event.from}:${event.fromPort} connected`];
     case "closed":

@@ -1,7 +1,8 @@
 /**
  * `udpeer serve --tcp`: each line is one request and gets one line back, many connections
  * at once. A client's first text that has no newline and then goes quiet for
- * {@linkcode UNTERMINATED_IDLE_MS} is answered as a request too (the classic Python client).
+ * {@linkcode UNTERMINATED_IDLE_MS} is answered as a request too, with no newline added (the
+ * classic Python client).
  * At most `--max-connections` are served at once (one more is closed as soon as it is
  * accepted), and a connection that sends nothing for `--idle-timeout` is closed, so memory
  * stays bounded: each open connection holds at most a read buffer and one partial line.
@@ -234,7 +235,11 @@ async function readChunk(context: ServeContext, connection: Connection): Promise
   return await reading;
 }
 
-/** Replies to one request line (`terminated`: it ended with a newline). */
+/**
+ * Replies to one request. A line (`terminated`) gets a line back, with the same line end;
+ * text that ended by the idle rule or at the end of input gets its reply without one, as
+ * the textbook Python server sends it. The request counts once its reply is written.
+ */
 async function answer(
   context: ServeContext,
   connection: Connection,
@@ -246,9 +251,10 @@ async function answer(
   const [body, crlf] = terminated ? stripCr(line) : [line, false];
   const text = decodeText(body);
   const reply = transform(options.mode, text);
+  const end = terminated ? (crlf ? "\r\n" : "\n") : "";
+  await writeAll(connection.conn, encoder.encode(reply + end));
   connection.requests++;
   tally.request(from.from, from.fromPort);
-  await writeAll(connection.conn, encoder.encode(reply + (crlf ? "\r\n" : "\n")));
   emit({ event: "request", ...from, text, reply });
   if (out.full) await out.drained();
 }

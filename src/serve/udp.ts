@@ -64,7 +64,10 @@ async function receiveRequests(context: ServeContext, conn: Deno.DatagramConn): 
   }
 }
 
-/** Replies to one request; false if the server stopped meanwhile. */
+/**
+ * Replies to one request; false if the server stopped meanwhile. A reply that cannot be
+ * sent is an error, not a served request.
+ */
 async function answer(
   context: ServeContext,
   conn: Deno.DatagramConn,
@@ -75,7 +78,6 @@ async function answer(
   const from = { from: remote.hostname, fromPort: remote.port };
   const reply = transform(options.mode, text);
   const bytes = encoder.encode(reply);
-  tally.request(remote.hostname, remote.port);
   if (bytes.length > MAX_DATAGRAM_BYTES) {
     emit({
       event: "error",
@@ -83,14 +85,16 @@ async function answer(
       message:
         `Cannot reply: the reply is ${bytes.length} bytes, at most ${MAX_DATAGRAM_BYTES} fit in one datagram`,
     });
-  } else {
-    try {
-      await conn.send(bytes, remote);
-    } catch (error) {
-      if (stopping()) return false;
-      emit({ event: "error", ...from, message: `Cannot reply: ${describeError(error)}` });
-    }
+    return true;
   }
+  try {
+    await conn.send(bytes, remote);
+  } catch (error) {
+    if (stopping()) return false;
+    emit({ event: "error", ...from, message: `Cannot reply: ${describeError(error)}` });
+    return true;
+  }
+  tally.request(remote.hostname, remote.port);
   emit({ event: "request", ...from, text, reply });
   return true;
 }
