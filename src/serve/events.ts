@@ -63,7 +63,6 @@ export const PER_REQUEST_EVENTS: ReadonlySet<ServeEvent["event"]> = new Set([
 /** Where a transport sends its events. */
 export type Emit = (event: ServeEvent) => void;
 
-
 /** Characters of a request or reply shown in a human line; JSON keeps the whole text. */
 export const SHOWN_CHARACTERS = 200;
 
