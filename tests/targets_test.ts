@@ -1,5 +1,5 @@
 // --to as a user types it (SPEC §2): what is refused before anything is sent, and one
-// wording of a name that does not resolve in every subcommand that takes --to.
+// wording of the same start-up failure in every subcommand.
 import assert from "node:assert/strict";
 import { assertUsageError, freePort, runUdpeer, startUdpeer } from "./_helpers/testing.ts";
 import { encodeHeartbeat } from "../protocol.ts";
@@ -58,4 +58,23 @@ Deno.test("--json escapes bidi controls and line separators in received text, as
   const line = peer.lines.find((l) => l.includes('"event":"message"'))!;
   assert.doesNotMatch(line, /[\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
   assert.match(line, /invoice\\u202eexe\.txt \\u2066isolate\\u2069 \\u200fmark\\u2028line/);
+});
+
+Deno.test("peer and serve word a port in use and a --bind of another machine the same way", async () => {
+  const holder = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
+  try {
+    const port = `${(holder.addr as Deno.NetAddr).port}`;
+    const peer = await runUdpeer(["--port", port]);
+    const serve = await runUdpeer(["serve", "--port", port]);
+    assert.equal(peer.code, 1);
+    assert.equal(serve.code, 1);
+    assert.match(peer.stderr, /^udpeer: Cannot listen on UDP 0\.0\.0\.0:\d+: the port is in use;/);
+    assert.equal(serve.stderr, peer.stderr);
+  } finally {
+    holder.close();
+  }
+  const peer = await runUdpeer(["--port", "0", "--bind", "192.0.2.9"]);
+  const serve = await runUdpeer(["serve", "--port", "0", "--bind", "192.0.2.9"]);
+  assert.equal(peer.code, 1);
+  assert.equal(serve.stderr, peer.stderr);
 });

@@ -59,11 +59,20 @@ Deno.test("--interval 1e9 sends one heartbeat in 2 s and no TimeoutOverflowWarni
   assert.doesNotMatch(peer.stderr, /TimeoutOverflow/);
 });
 
-Deno.test("--start-at 40 days ahead says when and sends nothing in 2 s", async () => {
+Deno.test("--start-at 40 days ahead says when, even with --quiet, and sends nothing in 2 s", async () => {
   await using target = counter();
   const startAt = new Date(Date.now() + 40 * 86_400_000);
   await using peer = startUdpeer(
-    ["--port", "0", "--to", `127.0.0.1:${target.port}`, "--start-at", startAt.toISOString()],
+    // --quiet keeps the waiting line: it is no per-datagram line.
+    [
+      "--port",
+      "0",
+      "--to",
+      `127.0.0.1:${target.port}`,
+      "--start-at",
+      startAt.toISOString(),
+      "--quiet",
+    ],
   );
   await peer.waitUntil(() => peer.lines.some((line) => line.startsWith("waiting until")));
   await sleep(2000);
@@ -112,12 +121,14 @@ Deno.test("--start-at a few seconds ahead prints a waiting event, then starts on
   assert.deepEqual(kinds.slice(0, 2), ["listening", "waiting"]);
 });
 
-Deno.test("--start-at in the past exits 2 naming the flag", async () => {
+Deno.test("--start-at in the past or past the year 275760 exits 2 naming the flag", async () => {
   await assertUsageError(
     ["--to", "127.0.0.1:9", "--start-at", "2020-01-01T00:00:00Z"],
     "--start-at",
   );
   await assertUsageError(["--to", "127.0.0.1:9", "--start-at", "1"], "--start-at");
+  // Beyond what a Date holds: once an "Unexpected failure: Invalid time value", exit 1.
+  await assertUsageError(["--to", "127.0.0.1:9", "--start-at", "99999999999999"], "--start-at");
 });
 
 Deno.test("chat --timeout 3000000 with no server waits without spinning", async () => {

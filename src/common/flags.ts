@@ -233,5 +233,9 @@ export function parseTime(flag: string, value: string): number {
       `Cannot parse ${flag}: "${value}" is not Unix seconds or an ISO 8601 time like 2026-11-21T05:00:00Z`,
     );
   }
+  // A Date holds ±8.64e15 ms (year 275760); past that no time can be shown or waited for.
+  if (Number.isNaN(new Date(ms).getTime())) {
+    throw new UsageError(`Cannot parse ${flag}: "${value}" is after the year 275760`);
+  }
   return ms;
 }
