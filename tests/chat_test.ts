@@ -10,6 +10,8 @@ import {
   assertUsageError,
   commandWorks,
   freePort,
+  repoDir,
+  runFlags,
   runUdpeer,
   startUdpeer,
   type UdpeerProcess,
@@ -364,7 +366,7 @@ Deno.test("chat does not print a late reply to a resent line as the next line's 
   assert.deepEqual(client.lines, ["A", "B"]);
 });
 
-Deno.test("chat escapes control characters in a reply", async () => {
+Deno.test("chat prints a reply as received when stdout is piped, control characters included", async () => {
   await using server = new TestUdpServer((request, self) =>
     self.reply("\x1b[2Jcleared\u009b", request.from)
   );
@@ -372,7 +374,16 @@ Deno.test("chat escapes control characters in a reply", async () => {
   await client.write("x\n");
   await client.closeStdin();
   assert.equal((await client.exited()).code, 0);
-  assert.deepEqual(client.lines, ["\\x1b[2Jcleared\\x9b"]);
+  assert.deepEqual(client.lines, ["\x1b[2Jcleared\u009b"]);
+});
+
+Deno.test("chat sends a line with spaces around exit as text", async () => {
+  await using server = upperServer();
+  await using client = chat(server.port);
+  await client.write(" exit \nexit \nhello\nexit\nnever\n");
+  assert.equal((await client.exited()).code, 0);
+  assert.deepEqual(server.received.map((r) => r.text), [" exit ", "exit ", "hello"]);
+  assert.deepEqual(client.lines, [" EXIT ", "EXIT ", "HELLO"]);
 });
 
 Deno.test("chat --json prints one reply event per line", async () => {
@@ -530,6 +541,90 @@ threading.Event().wait(30)
       child.kill("SIGKILL");
       await child.status;
       await child.stdout.cancel().catch(() => {});
+    }
+  },
+});
+
+const tmux = await commandWorks("tmux", ["-V"]);
+
+/** Runs a tmux command on the test's own server socket and returns its stdout. */
+async function tmuxRun(socket: string, args: string[]): Promise<string> {
+  const output = await new Deno.Command("tmux", {
+    args: ["-L", socket, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`tmux ${args.join(" ")}: ${decoder.decode(output.stderr)}`);
+  }
+  return decoder.decode(output.stdout);
+}
+
+Deno.test({
+  name:
+    "chat on a terminal says the server does not answer, gives the prompt back, and escapes replies",
+  ignore: !tmux,
+  fn: async () => {
+    // "silent" gets no answer; anything else gets a reply with an escape sequence in it.
+    await using server = new TestUdpServer((request, self) => {
+      if (request.text !== "silent") self.reply(`${request.text}:\x1b[31mred`, request.from);
+    });
+    const socket = `udpeer-chat-test-${Deno.pid}`;
+    const quoted = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+    const command = [
+      Deno.execPath(),
+      ...runFlags,
+      `${repoDir}main.ts`,
+      "chat",
+      "--to",
+      `127.0.0.1:${server.port}`,
+      "--timeout",
+      "0.1",
+      "--retries",
+      "2",
+    ].map(quoted).join(" ");
+    const pane = () => tmuxRun(socket, ["capture-pane", "-p", "-t", "chat"]);
+    const waitFor = async (what: (text: string) => boolean, label: string): Promise<string> => {
+      for (let i = 0; i < 100; i++) {
+        const text = await pane();
+        if (what(text)) return text;
+        await sleep(100);
+      }
+      throw new Error(`Timed out waiting for ${label}:\n${await pane()}`);
+    };
+    const type = async (text: string) => {
+      await tmuxRun(socket, ["send-keys", "-t", "chat", "-l", text]);
+      await tmuxRun(socket, ["send-keys", "-t", "chat", "Enter"]);
+    };
+    const lastLine = (text: string) => text.trimEnd().split("\n").at(-1);
+    try {
+      await tmuxRun(socket, [
+        "new-session",
+        "-d",
+        "-s",
+        "chat",
+        "-x",
+        "200",
+        "-y",
+        "40",
+        `NO_COLOR=1 ${command}; echo "EXIT=$?"; sleep 30`,
+      ]);
+      await waitFor((text) => lastLine(text) === ">", "the first prompt");
+      await type("silent");
+      const silent = await waitFor(
+        (text) => text.includes("does not answer") && lastLine(text) === ">",
+        "the no-answer line and the prompt again",
+      );
+      assert.match(silent, /udpeer: The server at 127\.0\.0\.1:\d+ does not answer \(no reply/);
+      assert.ok(!silent.includes("EXIT="), silent);
+      await type("after");
+      const escaped = await waitFor((text) => text.includes("after:"), "the next reply");
+      assert.ok(escaped.includes("after:\\x1b[31mred"), escaped);
+      await type("exit");
+      await waitFor((text) => text.includes("EXIT="), "the end of the session");
+      assert.match(await pane(), /EXIT=0/);
+    } finally {
+      await tmuxRun(socket, ["kill-server"]).catch(() => {});
     }
   },
 });

@@ -6,9 +6,12 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { formatChatEvent } from "./events.ts";
- * const view = { interactive: false, retries: 5, label: "127.0.0.1:12000" };
+ * const view = { interactive: false, escape: true, retries: 5, label: "127.0.0.1:12000" };
  * const reply = { event: "reply", text: "hi", reply: "HI", from: "127.0.0.1", fromPort: 12000, tries: 1, rttMs: 0.2 } as const;
  * assert.deepEqual(formatChatEvent(reply, view), { stdout: "HI" });
+ * const bell = { ...reply, reply: "\x07" };
+ * assert.deepEqual(formatChatEvent(bell, view), { stdout: "\\x07" }); // escaped on a terminal
+ * assert.deepEqual(formatChatEvent(bell, { ...view, escape: false }), { stdout: "\x07" });
  * ```
  *
  * @module
@@ -41,6 +44,11 @@ export type ChatEmit = (event: ChatEvent) => void;
 export interface ChatView {
   /** stdin is a terminal: a person waits and wants feedback on retries. */
   interactive: boolean;
+  /**
+   * stdout is a terminal: control characters in a reply are escaped so the server cannot
+   * drive it. Piped, a reply is printed as received, so a script gets text it can compare.
+   */
+  escape: boolean;
   /** Tries per line, for `try 2/5`. */
   retries: number;
   /** The server as given, `HOST:PORT`. */
@@ -80,7 +88,7 @@ export function formatChatEvent(
 ): { stdout?: string; stderr?: string } {
   switch (event.event) {
     case "reply":
-      return { stdout: escapeForTerminal(event.reply) };
+      return { stdout: view.escape ? escapeForTerminal(event.reply) : event.reply };
     case "retry":
       // Feedback while a person waits; a script sees only replies and the final error.
       if (!view.interactive) return {};

@@ -62,11 +62,13 @@ Options:
   -h, --help           show this help
   -V, --version        show the version
 
-A line 'exit', end of input (Ctrl-D) or Ctrl-C ends the session with exit code 0.
-Empty lines are skipped. With stdin a terminal there is a prompt; piped, there is none
-and each reply is one line on stdout. Only replies from HOST:PORT count; a reply that
-arrives before the next line is sent is stale and dropped.
-If the server does not answer any try of a line: one line on stderr, exit code 1.
+A line that is exactly 'exit', end of input (Ctrl-D) or Ctrl-C ends the session with
+exit code 0. Empty lines are skipped. With stdin a terminal there is a prompt; piped,
+there is none and each reply is printed as received. On a terminal, control characters
+in a reply are escaped. Only replies from HOST:PORT count; a reply that arrives before
+the next line is sent is stale and dropped.
+If the server does not answer any try of a line: one line on stderr; then, at a
+terminal, the prompt for the next line; with piped input, exit code 1.
 
 Examples:
   udpeer chat --to 127.0.0.1:12000

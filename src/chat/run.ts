@@ -49,7 +49,8 @@ export async function runChat(options: ChatOptions): Promise<number> {
     session?.close(); // ends a wait for a reply at once
   };
   const out = new LineWriter(Deno.stdout, { onClosed: stop });
-  const emit = printer(options, out, { interactive, retries: options.retries, label });
+  const escape = Deno.stdout.isTerminal();
+  const emit = printer(options, out, { interactive, escape, retries: options.retries, label });
   const counters = { resent: 0, ignored: 0 };
   const context: ChatContext = { options, address, label, emit, stopped: () => stopped, counters };
 
@@ -106,7 +107,11 @@ function stdinReader(
   };
 }
 
-/** Sends each line of input and prints its reply, until the end, `exit` or no answer. */
+/**
+ * Sends each line of input and prints its reply, until the end or `exit`. A line the server
+ * does not answer ends a piped session with exit code 1; at a terminal it is said, and the
+ * prompt comes back for the next line.
+ */
 async function converse(
   context: ChatContext,
   session: Session,
@@ -124,7 +129,7 @@ async function converse(
       if (interactive) out.line(""); // the shell prompt starts on a new line
       break;
     }
-    if (line.trim() === "exit") break;
+    if (line === "exit") break; // " exit " is text to send, as any other line
     if (line === "") continue;
     const tooLong = session.tooLong(line);
     if (tooLong !== undefined) {
@@ -138,6 +143,7 @@ async function converse(
       emit({ event: "no-answer", to: label, tries: outcome.tries, waitedMs: outcome.waitedMs });
       await out.flush();
       console.error(`udpeer: The server at ${label} does not answer (${outcome.detail})`);
+      if (interactive) continue;
       return { code: 1, lines, replies };
     }
     replies++;
