@@ -121,7 +121,7 @@ Deno.test("--start-at a few seconds ahead prints a waiting event, then starts on
   assert.deepEqual(kinds.slice(0, 2), ["listening", "waiting"]);
 });
 
-Deno.test("--start-at in the past or past the year 275760 exits 2 naming the flag", async () => {
+Deno.test("--start-at in the past, past the year 275760 or without --to exits 2 naming the flag", async () => {
   await assertUsageError(
     ["--to", "127.0.0.1:9", "--start-at", "2020-01-01T00:00:00Z"],
     "--start-at",
@@ -129,6 +129,11 @@ Deno.test("--start-at in the past or past the year 275760 exits 2 naming the fla
   await assertUsageError(["--to", "127.0.0.1:9", "--start-at", "1"], "--start-at");
   // Beyond what a Date holds: once an "Unexpected failure: Invalid time value", exit 1.
   await assertUsageError(["--to", "127.0.0.1:9", "--start-at", "99999999999999"], "--start-at");
+  // Listening only, there is nothing to start.
+  await assertUsageError(
+    ["peer", "--start-at", `${Math.ceil(Date.now() / 1000) + 60}`],
+    "--start-at",
+  );
 });
 
 Deno.test("chat --timeout 3000000 with no server waits without spinning", async () => {

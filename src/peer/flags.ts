@@ -185,6 +185,10 @@ export function parsePeerArgs(
       }); give a future time`,
     );
   }
+  if (startAtMs !== undefined && targets.length === 0) {
+    // Else a listen-only peer would take the flag and wait for nothing, silently.
+    throw new UsageError("Cannot use --start-at without --to: there is nothing to send");
+  }
   const downAfter = str("down-after") === undefined
     ? DEFAULT_DOWN_AFTER
     : parseCount("--down-after", str("down-after")!);
