@@ -4,15 +4,18 @@
  *
  * ```sh
  * deno run --config=deno.json --allow-net bench/bare_receiver.ts --port 0
+ * deno run --config=deno.json --allow-net bench/bare_receiver.ts --port 0 --depth 4
  * ```
  *
- * It reads into one reused buffer as udpeer does; `--default-buffer` lets `receive()`
- * allocate its own 65,507 bytes for each datagram instead.
+ * It reads into one reused buffer as udpeer does, one `receive()` at a time. `--depth N`
+ * counts through `datagramReceiver()` of src/common/net.ts instead, N receives in flight;
+ * `--default-buffer` lets `receive()` allocate its own 65,507 bytes for each datagram.
  *
  * @module
  */
 
 import { MAX_DATAGRAM_BYTES } from "../protocol.ts";
+import { datagramReceiver } from "../src/common/net.ts";
 import { numberFlag } from "./lib.ts";
 
 const conn = Deno.listenDatagram({
@@ -20,9 +23,7 @@ const conn = Deno.listenDatagram({
   hostname: "127.0.0.1",
   port: numberFlag(Deno.args, "--port", 0),
 });
-const buffer = Deno.args.includes("--default-buffer")
-  ? undefined
-  : new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+const depth = numberFlag(Deno.args, "--depth", 0);
 let count = 0;
 
 Deno.addSignalListener("SIGTERM", () => {
@@ -31,11 +32,19 @@ Deno.addSignalListener("SIGTERM", () => {
 });
 console.log(JSON.stringify({ event: "listening", port: (conn.addr as Deno.NetAddr).port }));
 
-while (true) {
-  try {
-    await conn.receive(buffer);
-    count++;
-  } catch (error) {
-    if (error instanceof Deno.errors.BadResource) break;
+if (depth > 0) {
+  const receiver = datagramReceiver(conn, { depth, isClosed: () => false, onError: () => {} });
+  while (await receiver.next() !== undefined) count++;
+} else {
+  const buffer = Deno.args.includes("--default-buffer")
+    ? undefined
+    : new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+  while (true) {
+    try {
+      await conn.receive(buffer);
+      count++;
+    } catch (error) {
+      if (error instanceof Deno.errors.BadResource) break;
+    }
   }
 }

@@ -1,8 +1,9 @@
 /**
  * Socket plumbing shared by the peer, `serve` and `chat`: one wording for a socket that
  * cannot be opened or a name that does not resolve, one list of the socket errors that only
- * mean the other side went away, and one receive step that rides out the errors a UDP socket
- * reports about earlier sends.
+ * mean the other side went away, one receive step that rides out the errors a UDP socket
+ * reports about earlier sends, and a receiver that keeps several receives in flight on one
+ * socket for a loop that must keep up with a flood.
  *
  * @example
  * ```ts
@@ -167,4 +168,153 @@ export async function receiveDatagram(
       await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
     }
   }
+}
+
+/** Bytes of each receive buffer: the largest UDP payload, 65,507, plus one. */
+export const RECEIVE_BUFFER_BYTES = 65_508;
+
+/** How many `receive()` calls a {@linkcode DatagramReceiver} keeps in flight by default. */
+export const DEFAULT_RECEIVE_DEPTH = 4;
+
+/** Options of {@linkcode datagramReceiver}. */
+export interface DatagramReceiverOptions {
+  /** `receive()` calls kept in flight, each with a buffer of its own; 1 or more. */
+  depth?: number;
+  /** True once the caller is stopping; an error then ends the receiving. */
+  isClosed: () => boolean;
+  /** Told about each unexpected error (the receiver tries again after 100 ms). */
+  onError: (error: unknown) => void;
+}
+
+/** Datagrams from one socket, one at a time, in the order the socket delivered them. */
+export interface DatagramReceiver {
+  /**
+   * The next datagram and its source, or undefined once the socket is closed (and at every
+   * call after that). The datagram is a view into one of the receiver's buffers, valid until
+   * the next call: copy it to keep it.
+   */
+  next(): Promise<[Uint8Array, Deno.NetAddr] | undefined>;
+}
+
+/** One receive in flight, with its own buffer and what it settled to. */
+interface Slot {
+  buffer: Uint8Array;
+  data: Uint8Array | undefined;
+  addr: Deno.NetAddr | undefined;
+  error: unknown;
+  /** Issues this slot's receive again. */
+  arm: () => void;
+}
+
+/**
+ * A receiver that keeps `depth` `receive()` calls in flight on `conn`. Each `receive()`
+ * waits on a round trip through Deno's runtime (the op is polled on the event loop, then
+ * its promise resolves on a later turn); with one call in flight nobody reads the socket
+ * during that round trip, and under a flood the kernel's receive buffer fills and drops.
+ * With several in flight the next datagram is often already read when the loop asks.
+ *
+ * Datagrams come out in the order their receives completed, which is the order the socket
+ * delivered them; not in the order the receives were issued: Deno hands a datagram to the
+ * receive issued last, here (net_test.ts checks the order). Errors are handled as
+ * {@linkcode receiveDatagram} handles them; a receive in flight when the socket closes
+ * settles with `Interrupted`, and the next one with `BadResource`, which ends it.
+ *
+ * @param conn The socket.
+ * @param options Depth, the closing test and the error callback.
+ * @returns The receiver.
+ * @throws {RangeError} If depth is not a whole number of at least 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { datagramReceiver } from "./net.ts";
+ * const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * const receiver = datagramReceiver(conn, { isClosed: () => false, onError: () => {} });
+ * await conn.send(new Uint8Array([1]), conn.addr);
+ * await conn.send(new Uint8Array([2]), conn.addr);
+ * assert.deepEqual((await receiver.next())?.[0], new Uint8Array([1]));
+ * assert.deepEqual((await receiver.next())?.[0], new Uint8Array([2]));
+ * conn.close();
+ * assert.equal(await receiver.next(), undefined);
+ * ```
+ */
+export function datagramReceiver(
+  conn: Deno.DatagramConn,
+  options: DatagramReceiverOptions,
+): DatagramReceiver {
+  const depth = options.depth ?? DEFAULT_RECEIVE_DEPTH;
+  if (!Number.isInteger(depth) || depth < 1) {
+    throw new RangeError(
+      `Cannot use a receive depth of ${depth}: give a whole number of 1 or more`,
+    );
+  }
+  // Slots whose receive has settled, in the order they settled; `ready[readyHead]` is next.
+  const ready: Slot[] = [];
+  let readyHead = 0;
+  let wake: (() => void) | undefined;
+  const settled = (slot: Slot): void => {
+    ready.push(slot);
+    if (wake !== undefined) {
+      const resolve = wake;
+      wake = undefined;
+      resolve();
+    }
+  };
+  const makeSlot = (): Slot => {
+    const slot: Slot = {
+      buffer: new Uint8Array(RECEIVE_BUFFER_BYTES),
+      data: undefined,
+      addr: undefined,
+      error: undefined,
+      arm: () => void conn.receive(slot.buffer).then(onData, onError),
+    };
+    // Made once per slot, not once per datagram.
+    const onData = ([data, addr]: [Uint8Array, Deno.Addr]): void => {
+      slot.data = data;
+      slot.addr = addr as Deno.NetAddr;
+      settled(slot);
+    };
+    const onError = (error: unknown): void => {
+      slot.error = error;
+      settled(slot);
+    };
+    return slot;
+  };
+  for (let i = 0; i < depth; i++) makeSlot().arm();
+  // The slot whose datagram the caller holds: its receive is issued again on the next call,
+  // once the caller is done with its buffer.
+  let held: Slot | undefined;
+  let ended = false;
+
+  const next = async (): Promise<[Uint8Array, Deno.NetAddr] | undefined> => {
+    if (held !== undefined) {
+      held.arm();
+      held = undefined;
+    }
+    while (!ended) {
+      if (readyHead === ready.length) {
+        ready.length = readyHead = 0;
+        await new Promise<void>((resolve) => wake = resolve);
+        continue;
+      }
+      const slot = ready[readyHead++]!;
+      const { data, addr, error } = slot;
+      slot.data = slot.addr = slot.error = undefined;
+      if (data !== undefined && addr !== undefined) {
+        held = slot;
+        return [data, addr];
+      }
+      if (options.isClosed() || error instanceof Deno.errors.BadResource) {
+        ended = true;
+        break;
+      }
+      if (!isHarmlessSocketError(error)) {
+        options.onError(error);
+        await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
+      }
+      slot.arm();
+    }
+    return undefined;
+  };
+  return { next };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StartupError } from "./errors.ts";
-import { listenError, receiveDatagram } from "./net.ts";
+import { datagramReceiver, listenError, receiveDatagram } from "./net.ts";
 
 Deno.test("receiveDatagram() returns a datagram and its source, then undefined once closed", async () => {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -34,5 +34,96 @@ Deno.test("listenError() names the problem and the fix for each kind of failure"
     const result = listenError("UDP", "0.0.0.0", 5005, error);
     assert.ok(result instanceof StartupError);
     assert.match(result.message, expected);
+  }
+});
+
+/** A datagram carrying `n` as 4 bytes, big-endian. */
+function numbered(n: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, n);
+  return bytes;
+}
+
+Deno.test("datagramReceiver() yields every datagram in the order it was sent, 8 receives in flight", async () => {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const sender = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    // 150 wait in the socket before the receiver starts, so that its first receives all
+    // complete at once; 150 more arrive after it has read 100. (The socket's buffer holds
+    // ~256 small datagrams, and a sender in this process would outrun the reader.)
+    for (let n = 0; n < 150; n++) await sender.send(numbered(n), conn.addr);
+    const receiver = datagramReceiver(conn, {
+      depth: 8,
+      isClosed: () => false,
+      onError: (error) => assert.fail(`no error expected: ${error}`),
+    });
+    const seen: number[] = [];
+    const receive = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const received = await receiver.next();
+        assert.ok(received, `datagram ${seen.length} arrived`);
+        const [data, addr] = received;
+        assert.equal(addr.port, (sender.addr as Deno.NetAddr).port);
+        seen.push(new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0));
+      }
+    };
+    await receive(100);
+    for (let n = 150; n < 300; n++) await sender.send(numbered(n), conn.addr);
+    await receive(200);
+    assert.deepEqual(seen, Array.from({ length: 300 }, (_, n) => n));
+  } finally {
+    conn.close();
+    sender.close();
+  }
+});
+
+Deno.test("datagramReceiver() keeps a datagram intact until the next call, in a buffer of its own", async () => {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const receiver = datagramReceiver(conn, { depth: 2, isClosed: () => false, onError: () => {} });
+    await conn.send(numbered(1), conn.addr);
+    const first = await receiver.next();
+    // More datagrams arrive while the caller still holds the first.
+    await conn.send(numbered(2), conn.addr);
+    await conn.send(numbered(3), conn.addr);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(first?.[0], numbered(1));
+    const second = await receiver.next();
+    assert.deepEqual(second?.[0], numbered(2));
+    assert.notEqual(second?.[0].buffer, first?.[0].buffer);
+    assert.deepEqual((await receiver.next())?.[0], numbered(3));
+  } finally {
+    conn.close();
+  }
+});
+
+Deno.test("datagramReceiver() ends with undefined when the socket closes under receives in flight", async () => {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  let closed = false;
+  const errors: unknown[] = [];
+  const receiver = datagramReceiver(conn, {
+    depth: 4,
+    isClosed: () => closed,
+    onError: (error) => errors.push(error),
+  });
+  const pending = receiver.next();
+  closed = true;
+  conn.close();
+  assert.equal(await pending, undefined);
+  assert.equal(await receiver.next(), undefined, "and at every call after that");
+  assert.deepEqual(errors, []);
+});
+
+Deno.test("datagramReceiver() rejects a depth below 1 with a message naming the fix", () => {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    for (const depth of [0, -1, 1.5]) {
+      assert.throws(
+        () => datagramReceiver(conn, { depth, isClosed: () => false, onError: () => {} }),
+        /Cannot use a receive depth of .*: give a whole number of 1 or more/,
+      );
+    }
+  } finally {
+    conn.close();
   }
 });
