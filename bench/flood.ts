@@ -13,6 +13,9 @@
  * in flight, which reaches 140,000–170,000/s. Every batch carries a fresh timestamp, so
  * receivers compute real elapsed times.
  *
+ * `--sources N` sends each datagram from another source address (127.16.0.0, 127.16.0.1 …,
+ * N of them), as a flood of forged sources would; `--count` and `--rate` bound it.
+ *
  * @module
  */
 
@@ -47,6 +50,16 @@ export interface FloodOptions {
   seconds: number;
   /** Use Deno's send even where sendmmsg is available. */
   denoOnly?: boolean;
+  /**
+   * Send each datagram from a different source address, 127.16.0.0 onward, cycling after
+   * this many (sendmmsg only: the address goes in an IP_PKTINFO control message; every
+   * 127.0.0.0/8 address is local on Linux, so no privilege is needed).
+   */
+  sources?: number;
+  /** Stop after this many datagrams (else only the time limit stops it). */
+  count?: number;
+  /** At most this many datagrams a second (else as fast as it can). */
+  rate?: number;
 }
 
 const text = new TextEncoder().encode(DEFAULT_MESSAGE);
@@ -90,6 +103,13 @@ const IOVEC_BYTES = 16;
 const MMSGHDR_BYTES = 64;
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
+// struct cmsghdr (16) + struct in_pktinfo (12), padded: CMSG_SPACE(12) = 32, CMSG_LEN(12) = 28.
+const CMSG_SPACE_BYTES = 32;
+const CMSG_LEN_BYTES = 28;
+const IPPROTO_IP = 0;
+const IP_PKTINFO = 8;
+/** First forged source address, 127.16.0.0, as a number. */
+const FIRST_SOURCE = (127 << 24 | 16 << 16) >>> 0;
 
 /**
  * Floods with libc's `sendmmsg`, `BATCH` datagrams per system call.
@@ -111,7 +131,8 @@ export function floodWithSendmmsg(options: FloodOptions): FloodResult {
   // it never moves: [sockaddr_in][iovec × BATCH][mmsghdr × BATCH][datagram × BATCH].
   const iovecs = SOCKADDR_IN_BYTES;
   const headers = iovecs + BATCH * IOVEC_BYTES;
-  const payloads = headers + BATCH * MMSGHDR_BYTES;
+  const controls = headers + BATCH * MMSGHDR_BYTES;
+  const payloads = controls + BATCH * CMSG_SPACE_BYTES;
   const memory = new ArrayBuffer(payloads + BATCH * datagramBytes);
   const bytes = new Uint8Array(memory);
   const view = new DataView(memory);
@@ -128,16 +149,40 @@ export function floodWithSendmmsg(options: FloodOptions): FloodResult {
     view.setUint32(header + 8, SOCKADDR_IN_BYTES, true); // msg_namelen
     view.setBigUint64(header + 16, base + BigInt(iovec), true); // msg_iov
     view.setBigUint64(header + 24, 1n, true); // msg_iovlen
+    if (options.sources !== undefined) {
+      const control = controls + i * CMSG_SPACE_BYTES;
+      view.setBigUint64(header + 32, base + BigInt(control), true); // msg_control
+      view.setBigUint64(header + 40, BigInt(CMSG_SPACE_BYTES), true); // msg_controllen
+      view.setBigUint64(control, BigInt(CMSG_LEN_BYTES), true); // cmsg_len
+      view.setInt32(control + 8, IPPROTO_IP, true); // cmsg_level
+      view.setInt32(control + 12, IP_PKTINFO, true); // cmsg_type
+      // in_pktinfo at control + 16: ipi_ifindex 0, ipi_spec_dst (the source) set per send.
+    }
   }
+  let nextSource = 0;
   const headersPointer = Deno.UnsafePointer.create(base + BigInt(headers));
   const started = performance.now();
   const end = started + options.seconds * 1000;
+  const limit = options.count ?? Infinity;
   let sent = 0;
   try {
-    while (performance.now() < end) {
+    while (performance.now() < end && sent < limit) {
+      if (options.rate !== undefined) {
+        // Hold back until this batch is due at the given rate.
+        const due = started + sent / options.rate * 1000;
+        while (performance.now() < due) { /* spin: timers are too coarse at this rate */ }
+      }
       const datagram = heartbeat(0);
       for (let i = 0; i < BATCH; i++) bytes.set(datagram, payloads + i * datagramBytes);
-      const n = libc.symbols.sendmmsg(fd, headersPointer, BATCH, 0);
+      if (options.sources !== undefined) {
+        for (let i = 0; i < BATCH; i++) {
+          const source = FIRST_SOURCE + nextSource;
+          nextSource = (nextSource + 1) % options.sources;
+          view.setUint32(controls + i * CMSG_SPACE_BYTES + 20, source); // ipi_spec_dst
+        }
+      }
+      const count = Math.min(BATCH, limit - sent);
+      const n = libc.symbols.sendmmsg(fd, headersPointer, count, 0);
       if (n < 0) throw new Error("sendmmsg failed");
       sent += n;
     }
@@ -162,6 +207,9 @@ export async function flood(options: FloodOptions): Promise<FloodResult> {
   }
   const ffi = Deno.build.os === "linux" && !options.denoOnly &&
     (await Deno.permissions.query({ name: "ffi" })).state === "granted";
+  if (!ffi && options.sources !== undefined) {
+    throw new Error("Cannot forge sources without sendmmsg: run on Linux with --allow-ffi");
+  }
   return ffi ? floodWithSendmmsg(options) : await floodWithDeno(options);
 }
 
@@ -169,7 +217,9 @@ if (import.meta.main) {
   const to = Deno.args[Deno.args.indexOf("--to") + 1] ?? "";
   const match = to.match(/^([\d.]+):(\d+)$/);
   if (!Deno.args.includes("--to") || !match) {
-    console.error("Usage: flood.ts --to 127.0.0.1:PORT [--seconds S] [--deno]");
+    console.error(
+      "Usage: flood.ts --to 127.0.0.1:PORT [--seconds S] [--deno] [--sources N] [--count N] [--rate R]",
+    );
     Deno.exit(2);
   }
   const result = await flood({
@@ -177,6 +227,9 @@ if (import.meta.main) {
     port: Number(match[2]),
     seconds: numberFlag(Deno.args, "--seconds", 2),
     denoOnly: Deno.args.includes("--deno"),
+    ...(Deno.args.includes("--sources") ? { sources: numberFlag(Deno.args, "--sources", 0) } : {}),
+    ...(Deno.args.includes("--count") ? { count: numberFlag(Deno.args, "--count", 0) } : {}),
+    ...(Deno.args.includes("--rate") ? { rate: numberFlag(Deno.args, "--rate", 0) } : {}),
   });
   console.log(JSON.stringify(result));
 }

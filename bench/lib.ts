@@ -196,6 +196,33 @@ export function udpCounters(): UdpCounters {
 }
 
 /**
+ * Datagrams the kernel dropped for the UDP socket bound to `port` on 127.0.0.1 or 0.0.0.0,
+ * because its receive buffer was full: the last column of /proc/net/udp, counted from the
+ * socket's creation. Unlike RcvbufErrors it counts no other program's traffic.
+ *
+ * @param port The socket's local port.
+ * @returns The count, or NaN if no such socket is listed.
+ */
+export function socketDrops(port: number): number {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n")) {
+    // sl, local_address (0100007F:1F90), rem_address, …, drops last.
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(local)) return Number(fields.at(-1));
+  }
+  return NaN;
+}
+
+/**
+ * The 1-minute load average of the machine, from /proc/loadavg.
+ *
+ * @returns Runnable processes averaged over the last minute.
+ */
+export function loadAverage(): number {
+  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+}
+
+/**
  * Resolves after `ms` milliseconds.
  *
  * @param ms How long.

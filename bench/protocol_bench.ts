@@ -15,7 +15,7 @@
  *   datagram is shown both ways, into a new array and into a reused one.
  *
  * ```sh
- * deno bench protocol_bench.ts
+ * deno bench bench/protocol_bench.ts
  * ```
  *
  * `bench/run.ts` runs this file with `--json` and turns the averages into GB/s and ns.

@@ -1,25 +1,33 @@
 /**
- * Receive throughput of the whole program. The same flood of valid heartbeats
- * (`bench/flood.ts`) goes, in turn and in the same run, to four receivers on loopback:
+ * Receive throughput of the whole program, measured at saturation. The same flood of valid
+ * heartbeats (`bench/flood.ts`) goes, in turn and in the same round, to these receivers on
+ * loopback:
  *
- * - (a) `bare`: `bench/bare_receiver.ts`, a `Deno.listenDatagram` loop that only counts;
+ * - (a) `bare`: `bench/bare_receiver.ts`, a `Deno.listenDatagram` loop that only counts,
+ *   one `receive()` at a time: the baseline;
+ * - (a′) `bare4`: the same loop through `datagramReceiver()` (src/common/net.ts) with 4
+ *   receives in flight, to show what that mechanism is worth (not a target);
  * - (b) `quiet`: `udpeer peer --quiet`;
  * - (c) `json`: `udpeer peer --json`, stdout to a file;
  * - (d) `human`: `udpeer peer`, human lines, stdout to a file.
  *
- * Each receiver counts what it processed (udpeer: the summary's messages after SIGTERM;
- * bare: the count it prints). The rounds rotate the order, and each ratio to (a) is taken
- * within a round, then the median over the rounds is reported, so drift of a shared machine
- * cancels out. /proc/net/snmp's RcvbufErrors before and after each flood says how many
- * datagrams the kernel dropped because the receiver did not read them in time; for (c) and
- * (d) the lines in the file are counted against the summary to check that no output was
- * lost at exit.
+ * A ratio of receivers means something only when each receives more than it can handle, so
+ * every round starts with (a) and checks that the kernel dropped datagrams for its socket
+ * (the `drops` column of /proc/net/udp, for that socket alone): at least 1% of what was
+ * sent. If it did not, the flood was the bottleneck, and the round is flooded again by two
+ * sender processes at once (and so are the rounds after it); a round still unsaturated is
+ * reported as such and left out of the medians. Within each counted round every receiver's
+ * processed/s and CPU time per datagram (user + system, every thread, from /proc/<pid>/stat,
+ * over the flood and the drain after it) are divided by (a)'s; the medians of those ratios
+ * are reported. For (c) and (d) the lines in the file are counted against the summary to
+ * check that no output was lost at exit. The load average is recorded beside each round.
  *
  * ```sh
  * deno run -A bench/throughput.ts --rounds 3 --seconds 2
+ * deno run -A bench/throughput.ts --quick        # one round of 1 s floods
  * ```
  *
- * (`-A` because Deno reads /proc/<pid>/stat and /proc/net/snmp only with all permissions.)
+ * (`-A` because Deno reads /proc/<pid>/stat and /proc/net/* only with all permissions.)
  *
  * @module
  */
@@ -28,19 +36,20 @@ import type { FloodResult } from "./flood.ts";
 import {
   cpuTimeMs,
   formatNumber,
+  loadAverage,
   median,
   numberFlag,
   scriptCommand,
   sleep,
+  socketDrops,
   spawnToFile,
   stopChild,
-  udpCounters,
   udpeerCommand,
   waitForFirstLine,
 } from "./lib.ts";
 
-/** The four receivers, in the order of the issue. */
-export type ReceiverName = "bare" | "quiet" | "json" | "human";
+/** The receivers, in the order of the issue, and the bare loop with receives in flight. */
+export type ReceiverName = "bare" | "bare4" | "quiet" | "json" | "human";
 
 interface Receiver {
   name: ReceiverName;
@@ -57,6 +66,10 @@ interface Receiver {
 const listenArgs = ["peer", "--bind", "127.0.0.1", "--port", "0"];
 const humanCount = (tail: string): number =>
   Number(tail.match(/^--- from 127\.0\.0\.1 ---\n(\d+) received/m)?.[1] ?? NaN);
+const bareCount = (tail: string): number => Number(tail.match(/\{"count":(\d+)\}/)?.[1] ?? NaN);
+
+/** Share of the datagrams sent that (a) must have lost for a round to count as saturated. */
+export const SATURATION_DROP_SHARE = 0.01;
 
 const receivers: Receiver[] = [
   {
@@ -64,7 +77,14 @@ const receivers: Receiver[] = [
     label: "(a) bare Deno.listenDatagram loop",
     args: scriptCommand("bare_receiver.ts", ["--allow-net"], ["--port", "0"]),
     ready: /"port":(\d+)/,
-    count: (tail) => Number(tail.match(/\{"count":(\d+)\}/)?.[1] ?? NaN),
+    count: bareCount,
+  },
+  {
+    name: "bare4",
+    label: "(a′) bare loop, 4 receives in flight",
+    args: scriptCommand("bare_receiver.ts", ["--allow-net"], ["--port", "0", "--depth", "4"]),
+    ready: /"port":(\d+)/,
+    count: bareCount,
   },
   {
     name: "quiet",
@@ -96,7 +116,9 @@ const receivers: Receiver[] = [
 
 /** One flood into one receiver. */
 export interface ThroughputRun {
-  /** Datagrams the flood handed to the kernel. */
+  /** Flood processes sending at once. */
+  floods: number;
+  /** Datagrams the floods handed to the kernel. */
   sent: number;
   /** sent / length of the flood. */
   sentPerSecond: number;
@@ -104,8 +126,8 @@ export interface ThroughputRun {
   processed: number;
   /** processed / length of the flood. */
   perSecond: number;
-  /** RcvbufErrors during the flood (every socket of the machine). */
-  kernelDrops: number;
+  /** Datagrams the kernel dropped for this receiver's socket. */
+  socketDrops: number;
   /** CPU time of the receiver per processed datagram, µs. */
   cpuMicrosPerDatagram: number;
   /** For file output: per-datagram lines equal the summary's count; else undefined. */
@@ -114,18 +136,42 @@ export interface ThroughputRun {
   method: string;
 }
 
-/** The result of one receiver over every round. */
+/** One round: every receiver flooded once, (a) first. */
+export interface ThroughputRound {
+  /** 1-minute load average when the round started. */
+  load: number;
+  /** Flood processes sending at once. */
+  floods: number;
+  /** (a) lost at least {@linkcode SATURATION_DROP_SHARE} of what was sent. */
+  saturated: boolean;
+  /** The run of each receiver. */
+  runs: Partial<Record<ReceiverName, ThroughputRun>>;
+}
+
+/** The result of one receiver over the counted (saturated) rounds. */
 export interface ReceiverResult {
   /** Which. */
   name: ReceiverName;
   /** Its description. */
   label: string;
-  /** One run per round. */
+  /** One run per counted round. */
   runs: ThroughputRun[];
   /** Median processed per second. */
   perSecond: number;
   /** Median over the rounds of processed/s ÷ (a)'s processed/s in the same round. */
   ratioToBare: number;
+  /** Median CPU µs per datagram. */
+  cpuMicrosPerDatagram: number;
+  /** Median over the rounds of CPU µs/datagram ÷ (a)'s in the same round. */
+  cpuRatioToBare: number;
+}
+
+/** Everything {@linkcode measureThroughput} found. */
+export interface ThroughputResult {
+  /** Every round, saturated or not. */
+  rounds: ThroughputRound[];
+  /** Per receiver, over the saturated rounds only. */
+  receivers: ReceiverResult[];
 }
 
 /** Options of {@linkcode measureThroughput}. */
@@ -136,6 +182,8 @@ export interface ThroughputOptions {
   seconds: number;
   /** Folder for the output files (deleted after each run). */
   dir: string;
+  /** Only these receivers ((a) always runs). */
+  only?: ReceiverName[];
   /** Called with a line of progress. */
   log?: (line: string) => void;
 }
@@ -167,35 +215,48 @@ async function readTail(path: string, bytes = 16_384): Promise<string> {
   return new TextDecoder().decode(buffer.subarray(0, offset));
 }
 
+/** Runs `floods` flood.ts processes at once against `port`; sums what they sent. */
+async function floodPort(port: number, seconds: number, floods: number): Promise<FloodResult> {
+  const results = await Promise.all(
+    Array.from({ length: floods }, async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: scriptCommand("flood.ts", ["--allow-net", "--allow-ffi"], [
+          "--to",
+          `127.0.0.1:${port}`,
+          "--seconds",
+          String(seconds),
+        ]),
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!output.success) {
+        throw new Error(`flood.ts failed: ${new TextDecoder().decode(output.stderr)}`);
+      }
+      return JSON.parse(new TextDecoder().decode(output.stdout)) as FloodResult;
+    }),
+  );
+  const sent = results.reduce((sum, r) => sum + r.sent, 0);
+  const longest = Math.max(...results.map((r) => r.seconds));
+  return { sent, seconds: longest, rate: sent / longest, method: results[0]!.method };
+}
+
 async function runOnce(
   receiver: Receiver,
   seconds: number,
+  floods: number,
   path: string,
 ): Promise<ThroughputRun> {
   const { child } = spawnToFile(receiver.args, path);
   try {
     const port = Number((await waitForFirstLine(path, receiver.ready))[1]);
     await sleep(200);
-    const before = udpCounters();
+    const dropsBefore = socketDrops(port);
     const cpuBefore = cpuTimeMs(child.pid);
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: scriptCommand("flood.ts", ["--allow-net", "--allow-ffi"], [
-        "--to",
-        `127.0.0.1:${port}`,
-        "--seconds",
-        String(seconds),
-      ]),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const cpuAfter = cpuTimeMs(child.pid);
-    if (!output.success) {
-      throw new Error(`flood.ts failed: ${new TextDecoder().decode(output.stderr)}`);
-    }
-    const flood: FloodResult = JSON.parse(new TextDecoder().decode(output.stdout));
+    const flood = await floodPort(port, seconds, floods);
     // Let the receiver drain its socket buffer before counting.
     await sleep(300);
-    const after = udpCounters();
+    const cpuAfter = cpuTimeMs(child.pid);
+    const dropsAfter = socketDrops(port);
     const status = await stopChild(child);
     const tail = await readTail(path);
     const processed = receiver.count(tail);
@@ -214,11 +275,12 @@ async function runOnce(
       outputComplete = (await countLines(path)) - 1 - trailing === processed;
     }
     return {
+      floods,
       sent: flood.sent,
       sentPerSecond: flood.rate,
       processed,
       perSecond: processed / flood.seconds,
-      kernelDrops: after.RcvbufErrors - before.RcvbufErrors,
+      socketDrops: dropsAfter - dropsBefore,
       cpuMicrosPerDatagram: (cpuAfter - cpuBefore) * 1000 / processed,
       outputComplete,
       method: flood.method,
@@ -230,65 +292,106 @@ async function runOnce(
   }
 }
 
-/**
- * Floods each receiver once per round and reports medians and ratios to (a).
- *
- * @param options Rounds, flood length and a scratch folder.
- * @returns One result per receiver, (a) first.
- */
-export async function measureThroughput(options: ThroughputOptions): Promise<ReceiverResult[]> {
-  const runs = new Map<ReceiverName, ThroughputRun[]>(receivers.map((r) => [r.name, []]));
-  for (let round = 0; round < options.rounds; round++) {
-    // Rotate the order so that no receiver always follows the same one.
-    const order = receivers.map((_, i) => receivers[(i + round) % receivers.length]!);
-    for (const receiver of order) {
-      const path = `${options.dir}/${receiver.name}-${round}.out`;
-      const run = await runOnce(receiver, options.seconds, path);
-      runs.get(receiver.name)!.push(run);
-      options.log?.(
-        `round ${round + 1} ${receiver.name}: ${formatNumber(run.perSecond)}/s of ${
-          formatNumber(run.sentPerSecond)
-        }/s sent, ${formatNumber(run.kernelDrops)} dropped by the kernel`,
-      );
-    }
-  }
-  const bare = runs.get("bare")!;
-  return receivers.map((receiver) => {
-    const own = runs.get(receiver.name)!;
-    return {
-      name: receiver.name,
-      label: receiver.label,
-      runs: own,
-      perSecond: median(own.map((run) => run.perSecond)),
-      ratioToBare: median(own.map((run, round) => run.perSecond / bare[round]!.perSecond)),
-    };
-  });
+function isSaturated(run: ThroughputRun): boolean {
+  return run.socketDrops >= SATURATION_DROP_SHARE * run.sent;
 }
 
 /**
- * The results as Markdown table rows.
+ * Floods each receiver once per round, (a) first, and reports the medians of the ratios to
+ * (a) over the rounds in which (a) was saturated.
  *
- * @param results From {@linkcode measureThroughput}.
- * @returns Lines of a table with a header.
+ * @param options Rounds, flood length and a scratch folder.
+ * @returns Every round, and per receiver the medians over the saturated ones.
  */
-export function throughputTable(results: ReceiverResult[]): string[] {
+export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputResult> {
+  const [bare, ...others] = receivers.filter((r) =>
+    r.name === "bare" || (options.only ?? receivers.map((r) => r.name)).includes(r.name)
+  );
+  const log = options.log ?? (() => {});
+  const describe = (name: string, run: ThroughputRun) =>
+    `${name}: ${formatNumber(run.perSecond)}/s processed of ${
+      formatNumber(run.sentPerSecond)
+    }/s sent by ${run.floods} flood(s), ${formatNumber(run.socketDrops)} dropped by the kernel, ${
+      formatNumber(run.cpuMicrosPerDatagram, 2)
+    } µs CPU/datagram`;
+  const rounds: ThroughputRound[] = [];
+  let floods = 1;
+  for (let round = 0; round < options.rounds; round++) {
+    const load = loadAverage();
+    let bareRun = await runOnce(bare!, options.seconds, floods, `${options.dir}/bare-${round}.out`);
+    log(`round ${round + 1} (load ${load}) ${describe("bare", bareRun)}`);
+    if (!isSaturated(bareRun) && floods === 1) {
+      // The flood, not the receiver, was the bottleneck: flood from two processes.
+      floods = 2;
+      log(`round ${round + 1}: (a) not saturated; flooding from ${floods} processes from now on`);
+      bareRun = await runOnce(bare!, options.seconds, floods, `${options.dir}/bare-${round}.out`);
+      log(`round ${round + 1} (load ${loadAverage()}) ${describe("bare", bareRun)}`);
+    }
+    const saturated = isSaturated(bareRun);
+    const runs: ThroughputRound["runs"] = { bare: bareRun };
+    if (!saturated) {
+      log(`round ${round + 1}: (a) NOT saturated even so; the round is left out`);
+    } else {
+      // Rotate the order of the others so that none always follows the same one.
+      for (let i = 0; i < others.length; i++) {
+        const receiver = others[(i + round) % others.length]!;
+        const path = `${options.dir}/${receiver.name}-${round}.out`;
+        const run = await runOnce(receiver, options.seconds, floods, path);
+        runs[receiver.name] = run;
+        log(`round ${round + 1} ${describe(receiver.name, run)}`);
+      }
+    }
+    rounds.push({ load, floods, saturated, runs });
+  }
+  const counted = rounds.filter((r) => r.saturated);
+  return {
+    rounds,
+    receivers: [bare!, ...others].map((receiver) => {
+      const pairs = counted.map((r) => [r.runs[receiver.name]!, r.runs.bare!] as const);
+      return {
+        name: receiver.name,
+        label: receiver.label,
+        runs: pairs.map(([run]) => run),
+        perSecond: median(pairs.map(([run]) => run.perSecond)),
+        ratioToBare: median(pairs.map(([run, base]) => run.perSecond / base.perSecond)),
+        cpuMicrosPerDatagram: median(pairs.map(([run]) => run.cpuMicrosPerDatagram)),
+        cpuRatioToBare: median(
+          pairs.map(([run, base]) => run.cpuMicrosPerDatagram / base.cpuMicrosPerDatagram),
+        ),
+      };
+    }),
+  };
+}
+
+/**
+ * The results as Markdown: one line on the rounds, then a table with a header.
+ *
+ * @param result From {@linkcode measureThroughput}.
+ * @returns Lines.
+ */
+export function throughputTable(result: ThroughputResult): string[] {
+  const counted = result.rounds.filter((r) => r.saturated).length;
   const lines = [
-    "| receiver | processed/s (median) | vs (a) | sent/s | kernel drops/run | CPU µs/datagram | output complete |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    `Rounds: ${counted} of ${result.rounds.length} saturated and counted (load ${
+      result.rounds.map((r) => r.load).join(", ")
+    }; flood processes ${result.rounds.map((r) => r.floods).join(", ")}).`,
+    "",
+    "| receiver | processed/s | vs (a) | CPU µs/datagram | CPU vs (a) | sent/s | kernel drops/run | output complete |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ];
-  for (const result of results) {
-    const complete = result.runs.every((run) => run.outputComplete === undefined)
+  for (const receiver of result.receivers) {
+    const complete = receiver.runs.every((run) => run.outputComplete === undefined)
       ? "–"
-      : result.runs.every((run) => run.outputComplete)
+      : receiver.runs.every((run) => run.outputComplete)
       ? "yes"
       : "NO";
     lines.push(
-      `| ${result.label} | ${formatNumber(result.perSecond)} | ${
-        formatNumber(result.ratioToBare * 100)
-      }% | ${formatNumber(median(result.runs.map((run) => run.sentPerSecond)))} | ${
-        formatNumber(median(result.runs.map((run) => run.kernelDrops)))
-      } | ${
-        formatNumber(median(result.runs.map((run) => run.cpuMicrosPerDatagram)), 2)
+      `| ${receiver.label} | ${formatNumber(receiver.perSecond)} | ${
+        formatNumber(receiver.ratioToBare * 100)
+      }% | ${formatNumber(receiver.cpuMicrosPerDatagram, 2)} | ${
+        formatNumber(receiver.cpuRatioToBare, 2)
+      }× | ${formatNumber(median(receiver.runs.map((run) => run.sentPerSecond)))} | ${
+        formatNumber(median(receiver.runs.map((run) => run.socketDrops)))
       } | ${complete} |`,
     );
   }
@@ -296,15 +399,20 @@ export function throughputTable(results: ReceiverResult[]): string[] {
 }
 
 if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  const onlyIndex = Deno.args.indexOf("--only");
+  const only = onlyIndex >= 0 ? Deno.args[onlyIndex + 1]!.split(",") as ReceiverName[] : undefined;
   const dir = await Deno.makeTempDir({ prefix: "udpeer-bench-" });
   try {
-    const results = await measureThroughput({
-      rounds: numberFlag(Deno.args, "--rounds", 3),
-      seconds: numberFlag(Deno.args, "--seconds", 2),
+    const result = await measureThroughput({
+      rounds: numberFlag(Deno.args, "--rounds", quick ? 1 : 3),
+      seconds: numberFlag(Deno.args, "--seconds", quick ? 1 : 2),
       dir,
+      ...(only ? { only } : {}),
       log: (line) => console.error(line),
     });
-    console.log(throughputTable(results).join("\n"));
+    console.log(throughputTable(result).join("\n"));
+    if (Deno.args.includes("--json")) console.log(JSON.stringify(result));
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
