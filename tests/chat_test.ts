@@ -597,6 +597,7 @@ Deno.test({
       await tmuxRun(socket, ["send-keys", "-t", "chat", "Enter"]);
     };
     const lastLine = (text: string) => text.trimEnd().split("\n").at(-1);
+    let socketPath = "";
     try {
       await tmuxRun(socket, [
         "new-session",
@@ -609,6 +610,7 @@ Deno.test({
         "40",
         `NO_COLOR=1 ${command}; echo "EXIT=$?"; sleep 30`,
       ]);
+      socketPath = (await tmuxRun(socket, ["display-message", "-p", "#{socket_path}"])).trim();
       await waitFor((text) => lastLine(text) === ">", "the first prompt");
       await type("silent");
       const silent = await waitFor(
@@ -625,6 +627,8 @@ Deno.test({
       assert.match(await pane(), /EXIT=0/);
     } finally {
       await tmuxRun(socket, ["kill-server"]).catch(() => {});
+      // kill-server leaves the socket file behind.
+      if (socketPath !== "") await Deno.remove(socketPath).catch(() => {});
     }
   },
 });
