@@ -128,16 +128,16 @@ export function watchRows(
 
 const COLUMNS: [title: string, width: number, align: "left" | "right"][] = [
   ["SOURCE", 21, "left"],
-  ["PEER", 12, "left"],
+  ["PEER", 10, "left"],
   ["STATE", 7, "left"],
-  ["COUNT", 8, "right"],
-  ["LOSS", 7, "right"],
-  ["LAST", 9, "right"],
-  ["MIN", 9, "right"],
-  ["AVG", 9, "right"],
-  ["MAX", 9, "right"],
-  ["JITTER", 8, "right"],
-  ["HEARD", 8, "right"],
+  ["COUNT", 7, "right"],
+  ["LOSS", 6, "right"],
+  ["LAST", 8, "right"],
+  ["MIN", 8, "right"],
+  ["AVG", 8, "right"],
+  ["MAX", 8, "right"],
+  ["JITTER", 7, "right"],
+  ["HEARD", 7, "right"],
 ];
 
 function cell(text: string, width: number, align: "left" | "right"): string {
@@ -183,7 +183,7 @@ export function renderWatch(
     line.length > size.columns ? line.slice(0, Math.max(0, size.columns - 1)) + "…" : line;
   const lines = [
     fit(header),
-    "",
+    fit("elapsed (LAST MIN AVG MAX) and JITTER in ms, HEARD: time since the last heartbeat"),
     fit(COLUMNS.map(([title, width, align]) => cell(title, width, align)).join(" ")),
   ];
   const noteLines = notes.length === 0 ? [] : ["", ...notes.map((note) => fit(note))];
