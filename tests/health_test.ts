@@ -38,7 +38,7 @@ interface TargetJson {
 
 interface SummaryJson {
   targets: TargetJson[];
-  sources: { from: string; messages: number; streams: StreamJson[] }[];
+  sources: { from: string; messages: number; duplicates: number; streams: StreamJson[] }[];
 }
 
 const summaries = (events: JsonEvent[]) =>
@@ -119,7 +119,9 @@ Deno.test("through a lossy relay the receiver's missed, duplicates, reordered an
   assert.equal(relay.forwarded, 18);
   receiver.kill("SIGINT");
   assert.equal((await receiver.exited()).code, 0);
-  const stream = lastSummary(receiver.events).sources[0]!.streams[0]!;
+  const source = lastSummary(receiver.events).sources[0]!;
+  assert.deepEqual([source.messages, source.duplicates], [17, 1]);
+  const stream = source.streams[0]!;
   assert.equal(stream.fromPort, relay.port);
   assert.deepEqual(
     [stream.messages, stream.missed, stream.lossPercent, stream.duplicates, stream.reordered],

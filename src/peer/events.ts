@@ -215,6 +215,8 @@ export interface SourceSummary {
   messages: number;
   /** Invalid datagrams. */
   invalid: number;
+  /** Repeated heartbeats, not counted as messages. */
+  duplicates: number;
   /** Elapsed statistics, null with no valid message. */
   elapsedMs: ElapsedSummary | null;
   /** Its streams, one per source port. */
@@ -592,6 +594,7 @@ export function summaryEvent(
     from: stats.address,
     messages: stats.messages,
     invalid: stats.invalid,
+    duplicates: stats.duplicates,
     elapsedMs: roundedElapsed(stats),
     streams: table.streamsOf(stats.address).map((stream): StreamSummary => {
       const peer = peerOf(stream);
@@ -702,7 +705,10 @@ export function formatSummary(summary: SummaryEvent): string[] {
     others++;
     lines.push(
       `--- from ${source.from} ---`,
-      `${source.messages} received, ${source.invalid} invalid, time ${summary.durationMs}ms`,
+      // Duplicates only when there were some: they are rare, and never a message.
+      `${source.messages} received, ${source.invalid} invalid, ${
+        source.duplicates > 0 ? `${plural(source.duplicates, "duplicate")}, ` : ""
+      }time ${summary.durationMs}ms`,
       ...elapsedLine(source.elapsedMs),
     );
     for (const stream of streams) {

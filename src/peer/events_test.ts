@@ -140,6 +140,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
     from: "127.0.0.9",
     messages: 0,
     invalid: 1,
+    duplicates: 0,
     elapsedMs: null,
     streams: [{
       fromPort: 40000,

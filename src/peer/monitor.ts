@@ -240,6 +240,7 @@ export class PeerMonitor {
       heartbeat.port,
     );
     if (recorded & RECORD_DUPLICATE) {
+      this.table.recordDuplicate(hostname);
       if (this.#verbose) {
         const event = messageEvent(heartbeat, remote, 0, receivedAtMs);
         this.#emit({

@@ -28,6 +28,8 @@ export interface SourceStats {
   messages: number;
   /** Invalid datagrams received. */
   invalid: number;
+  /** Repeated heartbeats (SPEC §3a), counted apart from messages. */
+  duplicates: number;
   /** Smallest elapsed time in ms (Infinity until a message arrives). */
   minMs: number;
   /** Largest elapsed time in ms (-Infinity until a message arrives). */
@@ -190,6 +192,18 @@ export class SourceTable {
   }
 
   /**
+   * Counts a repeated heartbeat, which is not a message.
+   *
+   * @param address Source IPv4.
+   * @returns The source's statistics after the update.
+   */
+  recordDuplicate(address: string): SourceStats {
+    const stats = this.#touch(address);
+    stats.duplicates++;
+    return stats;
+  }
+
+  /**
    * All sources, least recently seen first.
    *
    * @returns The statistics of every source in the table.
@@ -306,6 +320,7 @@ export class SourceTable {
         address,
         messages: 0,
         invalid: 0,
+        duplicates: 0,
         minMs: Infinity,
         maxMs: -Infinity,
         sumMs: 0,
