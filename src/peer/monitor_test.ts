@@ -1,7 +1,7 @@
 // The account step in-process: real datagrams, chosen arrival times, no socket.
 import assert from "node:assert/strict";
 import { encodeHeartbeat } from "../../protocol.ts";
-import type { PeerEvent } from "./events.ts";
+import { formatSummary, type PeerEvent } from "./events.ts";
 import { PeerMonitor, type TargetSpec } from "./monitor.ts";
 
 const T0 = 1_763_700_000_000;
@@ -125,6 +125,9 @@ Deno.test("PeerMonitor reports duplicates apart and does not count them", () => 
     ["duplicate", "-"],
     ["message", 3],
   ]);
-  const stream = monitor.summary(300).sources[0]!.streams[0]!;
+  const summary = monitor.summary(300);
+  const stream = summary.sources[0]!.streams[0]!;
   assert.deepEqual([stream.messages, stream.duplicates], [3, 1]);
+  assert.equal(summary.sources[0]!.duplicates, 1);
+  assert.ok(formatSummary(summary).includes("3 received, 0 invalid, 1 duplicate, time 300ms"));
 });
