@@ -47,10 +47,12 @@ export interface ListeningEvent {
   port: number;
   /** Address advertised to the first target; with no target `--advertise` or the bound address. */
   advertise: string;
-  /** Each target with the address advertised to it. */
-  targets: { to: string; address: string; advertise: string }[];
+  /** Each target with the address advertised to it, and its name from a peers file. */
+  targets: { to: string; address: string; advertise: string; peer?: string }[];
   /** Seconds between heartbeats. */
   intervalS: number;
+  /** Where `--metrics` serves `GET /metrics`, `ADDR:PORT`, when it is on. */
+  metrics?: string;
 }
 
 /** `waiting`: a `--start-at` in the future; nothing is sent until then. */
@@ -99,6 +101,8 @@ export interface MessageEvent {
   bytes: number;
   /** Present and true when it is older than the newest heartbeat of its stream (SPEC §3a). */
   reordered?: true;
+  /** The name of the target this stream answers, from a peers file. */
+  peer?: string;
 }
 
 /** `duplicate`: a heartbeat seen before (same timestamp and checksum); not a message. */
@@ -161,14 +165,28 @@ export interface InvalidEvent {
   bytes: number;
 }
 
-/** `error`: a send failed; the peer goes on. */
+/** `error`: a send failed, or a peers file could not be read again; the peer goes on. */
 export interface ErrorEvent {
   /** Always `"error"`. */
   event: "error";
-  /** The target as given. */
-  to: string;
+  /** The target as given (a send failed). */
+  to?: string;
+  /** The peers file (it could not be read again on SIGHUP; the old list stays). */
+  peers?: string;
   /** What went wrong. */
   message: string;
+}
+
+/** `reload`: SIGHUP read the peers file again (SPEC §7). */
+export interface ReloadEvent {
+  /** Always `"reload"`. */
+  event: "reload";
+  /** Targets started, `HOST:PORT`. */
+  added: string[];
+  /** Targets stopped, `HOST:PORT`. */
+  removed: string[];
+  /** Targets now, `--to` ones included. */
+  targets: number;
 }
 
 /** The health figures of a stream as the summary gives them (SPEC §3a). */
@@ -294,6 +312,7 @@ export type PeerEvent =
   | SilentEvent
   | BackEvent
   | ErrorEvent
+  | ReloadEvent
   | SummaryEvent;
 
 const round3 = (value: number): number => Math.round(value * 1000) / 1000;
@@ -352,7 +371,9 @@ export function messageEvent(
  */
 export function formatMessage(event: MessageEvent): string {
   const source = `${event.from}:${event.fromPort}`;
-  let line = `${source} count=${event.count} time=${event.elapsedMs.toFixed(1)} ms`;
+  let line = `${event.peer === undefined ? source : streamName(event)} count=${event.count} time=${
+    event.elapsedMs.toFixed(1)
+  } ms`;
   if (event.reordered) line += " (reordered)";
   if (event.unit === "s") line += " (sender's clock in whole seconds)";
   if (event.elapsedMs < 0) line += " (negative: the clocks disagree)";
@@ -379,7 +400,8 @@ export function messageJsonLine(event: MessageEvent): string {
     ',"elapsedMs":' + JSON.stringify(event.elapsedMs) +
     ',"unit":' + JSON.stringify(event.unit) +
     ',"advertised":' + JSON.stringify(event.advertised) +
-    ',"bytes":' + event.bytes + (event.reordered ? ',"reordered":true}' : "}");
+    ',"bytes":' + event.bytes + (event.reordered ? ',"reordered":true' : "") +
+    (event.peer === undefined ? "}" : ',"peer":' + JSON.stringify(event.peer) + "}");
 }
 
 const reasonText: Record<InvalidReason, string> = {
@@ -406,11 +428,15 @@ export function formatInvalid(event: InvalidEvent): string {
  * @returns Where udpeer listens, what it advertises and where it sends.
  */
 export function formatListening(event: ListeningEvent): string {
-  const listen = `udpeer listening on ${event.address}:${event.port}`;
+  const metrics = event.metrics === undefined ? "" : `, metrics on http://${event.metrics}/metrics`;
+  const listen = `udpeer listening on ${event.address}:${event.port}${metrics}`;
   if (event.targets.length === 0) return `${listen}, not sending (no --to); Ctrl-C to stop`;
-  const targets = event.targets.map((target) =>
-    target.to.startsWith(`${target.address}:`) ? target.to : `${target.to} (${target.address})`
-  );
+  const targets = event.targets.map((target) => {
+    const named = target.peer === undefined
+      ? target.to
+      : `${target.to} (${escapeForTerminal(target.peer)})`;
+    return target.to.startsWith(`${target.address}:`) ? named : `${named} (${target.address})`;
+  });
   const advertised = [...new Set(event.targets.map((target) => target.advertise))].join(", ");
   return `${listen}, advertising ${advertised}; sending to ${
     targets.join(", ")
@@ -731,4 +757,18 @@ export function formatSummary(summary: SummaryEvent): string[] {
     );
   }
   return lines;
+}
+
+/**
+ * The human line for a reload of the peers file.
+ *
+ * @param event The `reload` event.
+ * @returns One line, for example `peers reloaded: 3 targets; added 10.0.0.4:5005; removed none`.
+ */
+export function formatReload(event: ReloadEvent): string {
+  const list = (items: string[]): string =>
+    items.length === 0 ? "none" : escapeForTerminal(items.join(", "));
+  return `peers reloaded: ${event.targets} target${event.targets === 1 ? "" : "s"}; added ${
+    list(event.added)
+  }; removed ${list(event.removed)}`;
 }

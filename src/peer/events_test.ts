@@ -6,6 +6,7 @@ import {
   formatInvalid,
   formatListening,
   formatMessage,
+  formatReload,
   formatSilent,
   formatSummary,
   messageEvent,
@@ -218,6 +219,45 @@ Deno.test("formatMessage() marks a reordered heartbeat and messageJsonLine() car
   assert.equal(formatMessage(event), "127.0.0.1:5006 count=3 time=0.4 ms (reordered) | hi");
   assert.equal(messageJsonLine(event), jsonLine(event));
   assert.equal(JSON.parse(messageJsonLine(event)).reordered, true);
+});
+
+Deno.test("formatMessage() names a peers-file target and messageJsonLine() carries it as peer", () => {
+  const event = messageEvent(heartbeat(1763700000123), remote, 3, 1763700000123.44);
+  event.reordered = true;
+  event.peer = "web-1";
+  assert.equal(formatMessage(event), "127.0.0.1:5006 (web-1) count=3 time=0.4 ms (reordered) | hi");
+  assert.equal(messageJsonLine(event), jsonLine(event));
+  assert.equal(JSON.parse(messageJsonLine(event)).peer, "web-1");
+});
+
+Deno.test("formatListening() names peers-file targets and says where the metrics are", () => {
+  const line = formatListening({
+    event: "listening",
+    address: "0.0.0.0",
+    port: 5005,
+    advertise: "127.0.0.1",
+    targets: [
+      { to: "127.0.0.1:5006", address: "127.0.0.1", advertise: "127.0.0.1", peer: "b" },
+      { to: "localhost:5007", address: "127.0.0.1", advertise: "127.0.0.1" },
+    ],
+    intervalS: 2,
+    metrics: "127.0.0.1:15005",
+  });
+  assert.equal(
+    line,
+    "udpeer listening on 0.0.0.0:5005, metrics on http://127.0.0.1:15005/metrics, advertising 127.0.0.1; sending to 127.0.0.1:5006 (b), localhost:5007 (127.0.0.1) every 2 s; Ctrl-C for the summary",
+  );
+});
+
+Deno.test("formatReload() lists what a reload started and stopped", () => {
+  assert.equal(
+    formatReload({ event: "reload", added: ["10.0.0.4:5005"], removed: [], targets: 3 }),
+    "peers reloaded: 3 targets; added 10.0.0.4:5005; removed none",
+  );
+  assert.equal(
+    formatReload({ event: "reload", added: [], removed: ["a:1", "b\x1b:2"], targets: 1 }),
+    "peers reloaded: 1 target; added none; removed a:1, b\\x1b:2",
+  );
 });
 
 Deno.test("formatSummary() says when sources were dropped from the table", () => {

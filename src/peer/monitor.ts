@@ -29,7 +29,7 @@
  * @module
  */
 
-import { decodeHeartbeat } from "../../protocol.ts";
+import { decodeHeartbeat, type InvalidReason } from "../../protocol.ts";
 import {
   type BackEvent,
   messageEvent,
@@ -112,6 +112,27 @@ export interface PeerMonitorOptions {
   verbose?: boolean;
   /** Most sources and most streams kept. Default 65,536. */
   capacity?: number;
+  /**
+   * Told of every heartbeat counted (duplicates are not), with its elapsed time: the
+   * metrics' delay histogram. Undefined (the default) costs nothing.
+   */
+  onHeartbeat?: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
+}
+
+function newTarget(spec: TargetSpec): Target {
+  return {
+    to: spec.to,
+    address: spec.address,
+    port: spec.port,
+    name: spec.name,
+    sent: 0,
+    sendErrors: 0,
+    firstSentAtMs: NaN,
+    stream: undefined,
+    bySource: false,
+    silentBeforeHeard: false,
+    neverHeardSilent: false,
+  };
 }
 
 /** Accounting of a heartbeat peer: counts, stream health, targets and events. */
@@ -125,6 +146,9 @@ export class PeerMonitor {
   #downAfter: number;
   #ownIntervalMs: number;
   #peerNames = new WeakMap<StreamStats, string>();
+  #onHeartbeat: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
+  /** Invalid datagrams received, by reason, from every source (evicted ones included). */
+  readonly invalidByReason: Record<InvalidReason, number> = { short: 0, checksum: 0 };
 
   /**
    * Creates the monitor of a run.
@@ -137,20 +161,48 @@ export class PeerMonitor {
     this.#verbose = options.verbose ?? true;
     this.#downAfter = options.downAfter;
     this.#ownIntervalMs = options.ownIntervalMs;
-    this.#targets = options.targets.map((spec) => ({
-      to: spec.to,
-      address: spec.address,
-      port: spec.port,
-      name: spec.name,
-      sent: 0,
-      sendErrors: 0,
-      firstSentAtMs: NaN,
-      stream: undefined,
-      bySource: false,
-      silentBeforeHeard: false,
-      neverHeardSilent: false,
-    }));
+    this.#onHeartbeat = options.onHeartbeat;
+    this.#targets = options.targets.map(newTarget);
     this.#indexTargets();
+  }
+
+  /**
+   * Replaces the list of targets (a peers file read again on SIGHUP), matching old and new
+   * by `to`: a kept target keeps its counters and its stream, and takes its new name; a new
+   * one starts from nothing, answered at once by a stream already heard from its address
+   * and port (or advertising them); a removed one is forgotten, its stream stays in the
+   * table as any sender's would.
+   *
+   * @param specs The new list, in order; the run loop sends by the same positions.
+   */
+  replaceTargets(specs: readonly TargetSpec[]): void {
+    const old = new Map(this.#targets.map((target) => [target.to, target]));
+    this.#targets = specs.map((spec) => {
+      const target = old.get(spec.to);
+      old.delete(spec.to);
+      if (target === undefined) return newTarget(spec);
+      target.name = spec.name;
+      if (target.stream !== undefined) this.#nameStream(target.stream, spec.name);
+      return target;
+    });
+    for (const removed of old.values()) {
+      if (removed.stream !== undefined) this.#peerNames.delete(removed.stream);
+    }
+    this.#indexTargets();
+    for (const target of this.#targets) {
+      if (target.stream !== undefined) continue;
+      const bySource = this.table.getStream(target.address, target.port);
+      if (bySource !== undefined && bySource.messages > 0) {
+        this.#attach(target, bySource, true, NaN);
+        continue;
+      }
+      const key = `${target.address}:${target.port}`;
+      let byHeader: StreamHealth | undefined;
+      this.table.forEachStream((stream) => {
+        if (stream.messages > 0 && stream.advertised === key) byHeader = stream;
+      });
+      if (byHeader !== undefined) this.#attach(target, byHeader, false, NaN);
+    }
   }
 
   /** The targets, in the order given. */
@@ -217,6 +269,7 @@ export class PeerMonitor {
     const { hostname, port } = remote;
     const stream = this.table.stream(hostname, port);
     if (!result.ok) {
+      this.invalidByReason[result.reason]++;
       this.table.recordInvalid(hostname);
       stream.invalid++;
       if (this.#verbose) {
@@ -254,12 +307,15 @@ export class PeerMonitor {
       return;
     }
     const stats = this.table.recordMessage(hostname, receivedAtMs - heartbeat.sentAtMs);
+    this.#onHeartbeat?.(stream, receivedAtMs - heartbeat.sentAtMs);
     if (recorded & RECORD_BACK) {
       this.#emitBack(stream, stream.lastOutageMs, stream.lastOutageMissed);
     }
     if (this.#verbose) {
       const event = messageEvent(heartbeat, remote, stats.messages, receivedAtMs);
       if (recorded & RECORD_REORDERED) event.reordered = true;
+      const peer = this.#peerNames.get(stream);
+      if (peer !== undefined) event.peer = peer;
       this.#emit(event);
     }
   }
@@ -343,12 +399,17 @@ export class PeerMonitor {
   #attach(target: Target, stream: StreamHealth, bySource: boolean, atMs: number): void {
     target.stream = stream;
     target.bySource = bySource;
-    if (target.name !== undefined) this.#peerNames.set(stream, target.name);
+    this.#nameStream(stream, target.name);
     if (target.neverHeardSilent) {
       // A target reported silent before it ever answered is back with its first heartbeat.
       target.neverHeardSilent = false;
       this.#emitBack(stream, atMs - target.firstSentAtMs, 0);
     }
+  }
+
+  #nameStream(stream: StreamStats, name: string | undefined): void {
+    if (name === undefined) this.#peerNames.delete(stream);
+    else this.#peerNames.set(stream, name);
   }
 
   #emitSilent(

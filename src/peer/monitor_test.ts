@@ -131,3 +131,56 @@ Deno.test("PeerMonitor reports duplicates apart and does not count them", () => 
   assert.equal(summary.sources[0]!.duplicates, 1);
   assert.ok(formatSummary(summary).includes("3 received, 0 invalid, 1 duplicate, time 300ms"));
 });
+
+Deno.test("PeerMonitor.replaceTargets() keeps the counters of kept targets and starts added ones", () => {
+  const { monitor } = monitorOf([
+    { to: "127.0.0.1:40041", address: "127.0.0.1", port: 40041, name: "a" },
+    { to: "127.0.0.1:40042", address: "127.0.0.1", port: 40042 },
+  ]);
+  for (let k = 0; k < 4; k++) {
+    monitor.recordSent(0, T0 + k * 500);
+    monitor.recordSent(1, T0 + k * 500);
+    for (const port of [40041, 40043]) {
+      monitor.receive(beat(k, 500, port), { hostname: "127.0.0.1", port }, T0 + k * 500 + 1);
+    }
+  }
+  // 40042 goes, 40043 (already heard, not yet a target) comes, 40041 is renamed.
+  monitor.replaceTargets([
+    { to: "127.0.0.1:40043", address: "127.0.0.1", port: 40043, name: "c" },
+    { to: "127.0.0.1:40041", address: "127.0.0.1", port: 40041, name: "a2" },
+  ]);
+  assert.deepEqual(monitor.targets.map((t) => [t.to, t.name, t.sent]), [
+    ["127.0.0.1:40043", "c", 0],
+    ["127.0.0.1:40041", "a2", 4],
+  ]);
+  // The added target is answered at once by the stream it already had.
+  assert.equal(monitor.targets[0]!.stream?.messages, 4);
+  assert.equal(monitor.peerOf(monitor.targets[0]!.stream!), "c");
+  assert.equal(monitor.peerOf(monitor.targets[1]!.stream!), "a2");
+  monitor.recordSent(1, T0 + 2000);
+  const targets = monitor.summary(3000).targets;
+  assert.deepEqual(targets.map((t) => [t.to, t.peer, t.sent, t.received]), [
+    ["127.0.0.1:40043", "c", 0, 4],
+    ["127.0.0.1:40041", "a2", 5, 4],
+  ]);
+});
+
+Deno.test("PeerMonitor counts invalid datagrams by reason and tells onHeartbeat of counted ones", () => {
+  const seen: [number, number][] = [];
+  const monitor = new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+    onHeartbeat: (stream, elapsedMs) => seen.push([stream.port, elapsedMs]),
+  });
+  const remote = { hostname: "127.0.0.1", port: 40041 };
+  monitor.receive(new Uint8Array(5), remote, T0);
+  const corrupt = beat(0, 500, 40041);
+  corrupt[19]! ^= 1;
+  monitor.receive(corrupt, remote, T0);
+  monitor.receive(beat(0, 500, 40041), remote, T0 + 2);
+  monitor.receive(beat(0, 500, 40041), remote, T0 + 3); // a duplicate: not counted
+  assert.deepEqual(monitor.invalidByReason, { short: 1, checksum: 1 });
+  assert.deepEqual(seen, [[40041, 2]]);
+});

@@ -280,6 +280,18 @@ export class SourceTable {
   }
 
   /**
+   * Every stream, most recently seen first, one at a time: a reader that wants only the
+   * newest few (the metrics' bounded series) stops early.
+   *
+   * @returns The streams' mutable health (hand out {@linkcode StreamStats} to readers).
+   */
+  *streamsNewestFirst(): Generator<StreamHealth> {
+    for (let entry = this.#streamRecency.newest; entry !== undefined; entry = entry.older) {
+      yield entry.health;
+    }
+  }
+
+  /**
    * Every stream, least recently seen first.
    *
    * @returns The streams' mutable health (hand out {@linkcode StreamStats} to readers).
