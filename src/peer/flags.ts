@@ -15,6 +15,8 @@
 
 import { DEFAULT_MESSAGE, MAX_TEXT_BYTES, type TimestampUnit } from "../../protocol.ts";
 import { UsageError } from "../common/errors.ts";
+import { DEFAULT_MAX_SOURCES } from "./metrics.ts";
+import { DEFAULT_METRICS_PORT, type ListenAddress, parseListenAddress } from "./metrics_server.ts";
 import {
   type CommonOptions,
   type HostPort,
@@ -66,6 +68,12 @@ export interface PeerOptions extends CommonOptions {
   downAfter: number;
   /** Show the live full-screen table instead of lines. */
   watch: boolean;
+  /** `--peers FILE`: more targets, read at start and on SIGHUP (SPEC §7). */
+  peersFile: string | undefined;
+  /** `--metrics [ADDR:]PORT`: where to serve `GET /metrics`, if anywhere. */
+  metrics: ListenAddress | undefined;
+  /** `--metrics-max-sources N`: streams other than targets with series of their own. */
+  metricsMaxSources: number;
 }
 
 /** `udpeer peer --help`. */
@@ -94,6 +102,14 @@ Options:
       --down-after N        report a stream silent after N of its intervals
                             without a heartbeat, and back when it returns
                             (default ${DEFAULT_DOWN_AFTER})
+      --peers FILE          more targets, one HOST:PORT [NAME] a line (# comments);
+                            SIGHUP reads the file again without a restart
+      --metrics [ADDR:]PORT
+                            serve Prometheus metrics at GET /metrics; a bare port
+                            listens on 127.0.0.1 only (${DEFAULT_METRICS_PORT} is a good choice)
+      --metrics-max-sources N
+                            streams besides the targets with series of their own,
+                            the most recent; the rest are summed (default ${DEFAULT_MAX_SOURCES})
   -w, --watch               live full-screen table of every stream, redrawn each
                             second (stdout must be a terminal); summary at exit
       --start-at TIME       send the first heartbeat at TIME (Unix seconds or ISO
@@ -112,6 +128,7 @@ Examples:
   udpeer --port 5005 --to 192.0.2.20:5005        two machines, one on each
   udpeer --port 0 --to 127.0.0.1:5005 --count 5  five heartbeats, then a summary
   udpeer --port 5005 --json | jq .               machine-readable events
+  udpeer --peers hosts.txt --metrics ${DEFAULT_METRICS_PORT}      many hosts, watched by Prometheus
 
 Exit codes: 0 success, 1 runtime failure (port in use, name not resolved, or a
 --count run in which a target sent nothing back), 2 usage error.`;
@@ -129,6 +146,9 @@ const peerFlags: OptionSpec = {
   "start-at": { type: "string" },
   "down-after": { type: "string" },
   watch: { type: "boolean", short: "w" },
+  peers: { type: "string" },
+  metrics: { type: "string" },
+  "metrics-max-sources": { type: "string" },
 };
 
 /**
@@ -161,8 +181,10 @@ export function parsePeerArgs(
     ? 2
     : parseSeconds("--interval", str("interval")!, 0.001);
   const count = str("count") === undefined ? undefined : parseCount("--count", str("count")!);
-  if (count !== undefined && targets.length === 0) {
-    throw new UsageError("Cannot use --count without --to: there is nothing to send");
+  const peersFile = str("peers");
+  if (peersFile === "") throw new UsageError("Cannot use --peers: the file name is empty");
+  if (count !== undefined && targets.length === 0 && peersFile === undefined) {
+    throw new UsageError("Cannot use --count without --to or --peers: there is nothing to send");
   }
   const message = str("message") ?? DEFAULT_MESSAGE;
   const messageBytes = new TextEncoder().encode(message).length;
@@ -192,6 +214,21 @@ export function parsePeerArgs(
   const downAfter = str("down-after") === undefined
     ? DEFAULT_DOWN_AFTER
     : parseCount("--down-after", str("down-after")!);
+  const metrics = str("metrics") === undefined
+    ? undefined
+    : parseListenAddress("--metrics", str("metrics")!);
+  const maxSourcesText = str("metrics-max-sources");
+  if (maxSourcesText !== undefined && metrics === undefined) {
+    throw new UsageError("Cannot use --metrics-max-sources without --metrics");
+  }
+  if (maxSourcesText !== undefined && !/^[0-9]{1,9}$/.test(maxSourcesText)) {
+    throw new UsageError(
+      `Cannot parse --metrics-max-sources: "${maxSourcesText}" is not a whole number ≥ 0`,
+    );
+  }
+  const metricsMaxSources = maxSourcesText === undefined
+    ? DEFAULT_MAX_SOURCES
+    : Number(maxSourcesText);
   const json = values.json === true;
   const watch = values.watch === true;
   if (watch && json) {
@@ -201,6 +238,9 @@ export function parsePeerArgs(
     startAtMs,
     downAfter,
     watch,
+    peersFile,
+    metrics,
+    metricsMaxSources,
     help: values.help === true,
     version: values.version === true,
     json,

@@ -138,6 +138,45 @@ export function diffPeers(before: readonly PeerEntry[], after: readonly PeerEntr
 }
 
 /**
+ * The peer's whole list of targets: the `--to` ones first, in order, then the peers file's
+ * that are not already among them. A file entry for a `--to` target gives it its name.
+ *
+ * @param fromFlags The `--to` targets.
+ * @param fromFile The peers file's targets.
+ * @returns One target per `HOST:PORT`, each with its name if it has one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mergeTargets } from "./peers_file.ts";
+ * const merged = mergeTargets(
+ *   [{ host: "10.0.0.1", port: 5005 }],
+ *   [{ host: "10.0.0.1", port: 5005, name: "a", line: 1 }, { host: "10.0.0.2", port: 5005, line: 2 }],
+ * );
+ * assert.deepEqual(merged, [{ host: "10.0.0.1", port: 5005, name: "a" }, { host: "10.0.0.2", port: 5005 }]);
+ * ```
+ */
+export function mergeTargets(
+  fromFlags: readonly HostPort[],
+  fromFile: readonly PeerEntry[],
+): (HostPort & { name?: string })[] {
+  const named = (peer: HostPort, name: string | undefined): HostPort & { name?: string } =>
+    name === undefined
+      ? { host: peer.host, port: peer.port }
+      : { host: peer.host, port: peer.port, name };
+  const fileByKey = new Map(fromFile.map((peer) => [peerKey(peer), peer]));
+  const flagKeys = new Set<string>();
+  const merged = fromFlags.map((peer) => {
+    flagKeys.add(peerKey(peer));
+    return named(peer, fileByKey.get(peerKey(peer))?.name);
+  });
+  for (const peer of fromFile) {
+    if (!flagKeys.has(peerKey(peer))) merged.push(named(peer, peer.name));
+  }
+  return merged;
+}
+
+/**
  * Reads and parses a peers file: the I/O edge of {@linkcode parsePeersFile}.
  *
  * @param path The file, as given to `--peers`.

@@ -16,7 +16,7 @@
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
 import { describeError, UsageError } from "../common/errors.ts";
 import type { PeerOptions, PeerTarget } from "./flags.ts";
-import { jsonLine } from "../common/escape.ts";
+import { escapeForTerminal, jsonLine } from "../common/escape.ts";
 import { listenError, receiveDatagram, resolveIpv4, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
@@ -28,6 +28,7 @@ import {
   formatInvalid,
   formatListening,
   formatMessage,
+  formatReload,
   formatSilent,
   formatSummary,
   formatWaiting,
@@ -36,7 +37,12 @@ import {
   type PeerEvent,
   waitingEvent,
 } from "./events.ts";
-import { PeerMonitor } from "./monitor.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { renderMetrics } from "./metrics.ts";
+import { createMetricsRecorder } from "./metrics_recorder.ts";
+import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
+import { PeerMonitor, type TargetSpec } from "./monitor.ts";
+import { loadPeersFile, mergeTargets, type PeerEntry } from "./peers_file.ts";
 import { renderWatch, WATCH_ENTER, WATCH_LEAVE, watchRows } from "./watch.ts";
 
 /** A target with its resolved address: what the sender needs (the monitor keeps counts). */
@@ -56,18 +62,29 @@ export function wallClockMs(): number {
 }
 
 async function resolveTargets(targets: PeerTarget[]): Promise<Target[]> {
-  return await Promise.all(targets.map(async ({ host, port, name }) => {
-    const address = await resolveTo(host);
-    return {
-      label: `${host}:${port}`,
-      name,
-      host,
-      port,
-      address,
-      advertise: "",
-      needsResolve: false,
-    };
-  }));
+  return await Promise.all(
+    targets.map(async (target) => newTarget(target, await resolveTo(target.host))),
+  );
+}
+
+function newTarget(
+  { host, port, name }: { host: string; port: number; name?: string | undefined },
+  address: string,
+): Target {
+  return {
+    label: `${host}:${port}`,
+    name,
+    host,
+    port,
+    address,
+    advertise: "",
+    needsResolve: false,
+  };
+}
+
+/** What the monitor needs of a target. */
+function targetSpec(target: Target): TargetSpec {
+  return { to: target.label, address: target.address, port: target.port, name: target.name };
 }
 
 function listen(bind: string, port: number): Deno.DatagramConn {
@@ -135,7 +152,8 @@ export function createReporter(
     if (options.watch && event.event !== "summary") {
       if (event.event === "silent") note(formatSilent(event));
       else if (event.event === "back") note(formatBack(event));
-      else if (event.event === "error") note(`Cannot send to ${event.to}: ${event.message}`);
+      else if (event.event === "reload") note(formatReload(event));
+      else if (event.event === "error") note(describeFailure(event));
       return;
     }
     switch (event.event) {
@@ -153,8 +171,10 @@ export function createReporter(
         return line(formatSilent(event));
       case "back":
         return line(formatBack(event));
+      case "reload":
+        return line(formatReload(event));
       case "error":
-        return errorLine(`udpeer: Cannot send to ${event.to}: ${event.message}`);
+        return errorLine(`udpeer: ${describeFailure(event)}`);
       case "summary":
         return formatSummary(event).forEach(line);
       case "sent":
@@ -162,6 +182,13 @@ export function createReporter(
     }
   };
   return { emit, notes };
+}
+
+/** The human wording of an `error` event: a failed send, or a peers file not read again. */
+function describeFailure(event: { to?: string; peers?: string; message: string }): string {
+  return event.peers === undefined
+    ? `Cannot send to ${event.to}: ${event.message}`
+    : `Cannot reload --peers "${escapeForTerminal(event.peers)}": ${event.message}`;
 }
 
 /** The schedule step's handle. */
@@ -269,7 +296,9 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       "Cannot use --watch: stdout is not a terminal; run it in a terminal, or use --json to pipe events",
     );
   }
-  const targets = await resolveTargets(options.targets);
+  const peersFile = options.peersFile;
+  const fromFile = peersFile === undefined ? [] : await loadPeersFile(peersFile);
+  let targets = await resolveTargets(mergeTargets(options.targets, fromFile));
   const conn = listen(options.bind, options.port);
   const port = (conn.addr as Deno.NetAddr).port;
   const startedAt = performance.now();
@@ -296,13 +325,26 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const emit = reporter.emit;
   const verbose = !options.quiet && !options.watch;
   const intervalMs = options.intervalSeconds * 1000;
+  const recorder = options.metrics === undefined ? undefined : createMetricsRecorder();
   const monitor = new PeerMonitor({
-    targets: targets.map((t) => ({ to: t.label, address: t.address, port: t.port, name: t.name })),
+    targets: targets.map(targetSpec),
     ownIntervalMs: intervalMs,
     downAfter: options.downAfter,
     emit,
     verbose,
+    onHeartbeat: recorder?.observe,
   });
+  let metricsServer: MetricsServer | undefined;
+  if (options.metrics !== undefined) {
+    const render = (): string =>
+      renderMetrics(recorder!.snapshot(monitor, denoJson.version, options.metricsMaxSources));
+    try {
+      metricsServer = serveMetrics(options.metrics, render);
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+  }
 
   const listening: ListeningEvent = {
     event: "listening",
@@ -310,8 +352,16 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     port,
     // Listening only, nothing is advertised: no interface is read for it.
     advertise: targets[0]?.advertise ?? options.advertise ?? options.bind,
-    targets: targets.map((t) => ({ to: t.label, address: t.address, advertise: t.advertise })),
+    targets: targets.map((t) => ({
+      to: t.label,
+      address: t.address,
+      advertise: t.advertise,
+      ...(t.name === undefined ? {} : { peer: t.name }),
+    })),
     intervalS: options.intervalSeconds,
+    ...(metricsServer === undefined
+      ? {}
+      : { metrics: `${metricsServer.hostname}:${metricsServer.port}` }),
   };
   emit(listening);
 
@@ -344,18 +394,78 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const firstSendAt = options.startAtMs === undefined
     ? startedAt
     : options.startAtMs - performance.timeOrigin;
-  if (targets.length > 0 && options.startAtMs !== undefined) {
+  // With a peers file the schedule runs even while the list is empty: a reload may fill it.
+  const sends = targets.length > 0 || peersFile !== undefined;
+  if (sends && options.startAtMs !== undefined) {
     emit(waitingEvent(options.startAtMs, wallClockMs()));
   }
-  const schedule = targets.length === 0 ? undefined : scheduleSends(
+  // The round of sends in flight: a reload waits for it, since sends name targets by position.
+  let sending: Promise<unknown> = Promise.resolve();
+  const schedule = !sends ? undefined : scheduleSends(
     firstSendAt,
     intervalMs,
     options.count,
     async () => {
-      if (!stopping) await Promise.all(targets.map(sendTo));
+      if (!stopping) await (sending = Promise.all(targets.map(sendTo)));
     },
     () => stop(),
   );
+
+  // SIGHUP: read the peers file again (SPEC §7). One reload at a time, in arrival order.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async (path: string): Promise<void> => {
+    let entries: PeerEntry[];
+    try {
+      entries = await loadPeersFile(path);
+    } catch (error) {
+      if (stopping) return;
+      const detail = error instanceof Error ? error.message : String(error);
+      emit({
+        event: "error",
+        peers: path,
+        message: `${detail}; the ${targets.length} targets stay as they were`,
+      });
+      return;
+    }
+    const current = new Map(targets.map((target) => [target.label, target]));
+    const next = await Promise.all(
+      mergeTargets(options.targets, entries).map(async (spec): Promise<Target> => {
+        const kept = current.get(`${spec.host}:${spec.port}`);
+        if (kept !== undefined) return { ...kept, name: spec.name };
+        try {
+          const target = newTarget(spec, await resolveTo(spec.host));
+          target.advertise = advertiseFor(target.address);
+          return target;
+        } catch (error) {
+          // Added all the same: each send tries the name again and reports the failure.
+          emit({
+            event: "error",
+            to: `${spec.host}:${spec.port}`,
+            message: describeError(error),
+          });
+          const target = newTarget(spec, "0.0.0.0");
+          target.needsResolve = true;
+          target.advertise = advertiseFor(undefined);
+          return target;
+        }
+      }),
+    );
+    await sending;
+    if (stopping) return;
+    const nextLabels = new Set(next.map((target) => target.label));
+    const removed = targets.filter((target) => !nextLabels.has(target.label));
+    targets = next;
+    monitor.replaceTargets(targets.map(targetSpec));
+    emit({
+      event: "reload",
+      added: next.filter((target) => !current.has(target.label)).map((target) => target.label),
+      removed: removed.map((target) => target.label),
+      targets: targets.length,
+    });
+  };
+  const onHangup = (): void => {
+    if (peersFile !== undefined && !stopping) reloading = reloading.then(() => reload(peersFile));
+  };
 
   const checker = setInterval(() => {
     if (!stopping) monitor.check(wallClockMs());
@@ -390,6 +500,9 @@ export async function runPeer(options: PeerOptions): Promise<number> {
 
   const removeSignalListeners = onStopSignals(stop);
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGQUIT", onQuit);
+  // Without --peers SIGHUP keeps its default: the process ends, as most programs do.
+  const hangup = peersFile !== undefined && Deno.build.os !== "windows";
+  if (hangup) Deno.addSignalListener("SIGHUP", onHangup);
 
   const receiving = receiveAll(
     conn,
@@ -402,6 +515,9 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   await done;
   removeSignalListeners();
   if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGQUIT", onQuit);
+  if (hangup) Deno.removeSignalListener("SIGHUP", onHangup);
+  await reloading;
+  await metricsServer?.shutdown();
   schedule?.cancel();
   clearInterval(checker);
   clearInterval(watcher);

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { encodeHeartbeat } from "../../protocol.ts";
+import { createMetricsRecorder } from "./metrics_recorder.ts";
+import { PeerMonitor } from "./monitor.ts";
+
+const T0 = 1_763_700_000_000;
+
+function setUp() {
+  const recorder = createMetricsRecorder();
+  const monitor = new PeerMonitor({
+    targets: [
+      { to: "127.0.0.1:40041", address: "127.0.0.1", port: 40041, name: "a" },
+      { to: "peer.example:40042", address: "127.0.0.1", port: 40042 },
+    ],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+    onHeartbeat: recorder.observe,
+  });
+  const send = (k: number, port: number, hostname = "127.0.0.1", delayMs = 0.4): void => {
+    const datagram = encodeHeartbeat({ timestamp: T0 + k * 1000, ipv4: hostname, port, text: "" });
+    monitor.receive(datagram, { hostname, port }, T0 + k * 1000 + delayMs);
+  };
+  return { recorder, monitor, send };
+}
+
+Deno.test("snapshot() shows targets first, a target never heard as down, and the newest others", () => {
+  const { recorder, monitor, send } = setUp();
+  for (const k of [0, 1, 2, 3]) send(k, 40041);
+  for (let i = 1; i <= 5; i++) send(0, 50000, `127.0.1.${i}`);
+  const snapshot = recorder.snapshot(monitor, "9.9.9", 2);
+  assert.deepEqual(
+    snapshot.streams.map((s) => [s.source, s.target, s.peer, s.received, s.up]),
+    [
+      ["127.0.0.1:40041", "127.0.0.1:40041", "a", 4, true],
+      ["127.0.0.1:40042", "peer.example:40042", undefined, 0, false],
+      ["127.0.1.5:50000", undefined, undefined, 1, true],
+      ["127.0.1.4:50000", undefined, undefined, 1, true],
+    ],
+  );
+  assert.equal(snapshot.other?.streams, 3);
+  assert.equal(snapshot.other?.received, 3);
+  assert.equal(snapshot.streams[0]!.delay.count, 4);
+  assert.equal(snapshot.streams[0]!.lastHeartbeatSeconds, (T0 + 3000.4) / 1000);
+  assert.deepEqual(snapshot.targets, [
+    { target: "127.0.0.1:40041", peer: "a", sent: 0, sendErrors: 0 },
+    { target: "peer.example:40042", sent: 0, sendErrors: 0 },
+  ]);
+});
+
+Deno.test("snapshot() never lets missed go down, though a late heartbeat lowers the count", () => {
+  const { recorder, monitor, send } = setUp();
+  for (const k of [0, 1, 3, 4]) send(k, 40041);
+  const missed = () => recorder.snapshot(monitor, "x", 10).streams[0]!.missed;
+  assert.equal(missed(), 1);
+  send(2, 40041); // the gap is filled: the stream now says 0 missed, 1 reordered
+  assert.equal(monitor.targets[0]!.stream!.missed, 0);
+  assert.equal(missed(), 1);
+  assert.equal(recorder.snapshot(monitor, "x", 10).streams[0]!.reordered, 1);
+});
+
+Deno.test("observe() puts a negative delay (the clocks disagree) in the le=0 bucket", () => {
+  const { recorder, monitor, send } = setUp();
+  send(0, 40041, "127.0.0.1", -5);
+  send(1, 40041, "127.0.0.1", 3);
+  const delay = recorder.snapshot(monitor, "x", 10).streams[0]!.delay;
+  assert.equal(delay.counts[0], 1);
+  assert.equal(delay.count, 2);
+  assert.ok(Math.abs(delay.sum - (-0.005 + 0.003)) < 1e-9);
+});

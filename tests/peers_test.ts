@@ -1,0 +1,190 @@
+/**
+ * `--peers FILE` end to end (SPEC §7): the real program as a subprocess on loopback, its
+ * targets in a file the test writes, read back through `--json`. A bad line at start is a
+ * usage error naming `FILE:LINE`; SIGHUP re-reads the file, starting added targets,
+ * stopping removed ones and keeping the statistics of the others; a broken file on reload
+ * keeps the old list and reports an `error`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  assertUsageError,
+  freePort,
+  type JsonEvent,
+  runUdpeer,
+  startUdpeer,
+  type UdpeerProcess,
+} from "./_helpers/testing.ts";
+
+async function withPeersFile<T>(fn: (path: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "udpeer-peers-" });
+  try {
+    return await fn(`${dir}/hosts.txt`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The `sent` events to `to` so far, from index `from` of the events on (`events` parses anew). */
+function sentTo(peer: UdpeerProcess, to: string, from = 0): JsonEvent[] {
+  return peer.events.slice(from).filter((e) => e.event === "sent" && e.to === to);
+}
+
+Deno.test("--peers with a bad line exits 2 naming the file and the line", async () => {
+  await withPeersFile(async (path) => {
+    await Deno.writeTextFile(path, "# two hosts\n127.0.0.1:5006 b\n127.0.0.1 c\n");
+    await assertUsageError(["--port", "0", "--peers", path], `${path}:3:`);
+    const { stderr } = await runUdpeer(["--port", "0", "--peers", path]);
+    assert.equal(
+      stderr.split("\n")[0],
+      `udpeer: ${path}:3: Cannot parse target: "127.0.0.1" has no port (write HOST:PORT)`,
+    );
+
+    await Deno.writeTextFile(path, "127.0.0.1:5006 b\n127.0.0.1:5007 b\n");
+    await assertUsageError(["--port", "0", "--peers", path], `${path}:2: name "b" is already used`);
+  });
+});
+
+Deno.test("--peers with a file that cannot be read exits 1 with one line", async () => {
+  const path = `/nonexistent-${crypto.randomUUID()}/hosts.txt`;
+  const { code, stdout, stderr } = await runUdpeer(["--port", "0", "--peers", path]);
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.equal(stderr, `udpeer: Cannot read --peers "${path}": no such file\n`);
+});
+
+Deno.test("--peers targets are added to --to and their names show in JSON and human lines", async () => {
+  await withPeersFile(async (path) => {
+    const portB = freePort();
+    const portC = freePort();
+    await Deno.writeTextFile(path, `127.0.0.1:${portB} b   # a named peer\n`);
+    await using b = startUdpeer(["--port", `${portB}`, "--json", "--interval", "0.05"]);
+    await b.waitForEvent((e) => e.event === "listening");
+    const { code, stdout, stderr } = await runUdpeer([
+      "--port",
+      "0",
+      "--peers",
+      path,
+      "--to",
+      `127.0.0.1:${portC}`,
+      "--interval",
+      "0.05",
+      "--count",
+      "3",
+      "--json",
+    ]);
+    // Nothing listens on portC: a --count run exits 1 when a target never answered.
+    assert.equal(code, 1, stderr);
+    const events: JsonEvent[] = stdout.split("\n").map((line) => JSON.parse(line));
+    const listening = events.find((e) => e.event === "listening")!;
+    assert.deepEqual(
+      (listening.targets as JsonEvent[]).map((t) => [t.to, t.peer]),
+      [[`127.0.0.1:${portC}`, undefined], [`127.0.0.1:${portB}`, "b"]],
+    );
+    const summary = events.find((e) => e.event === "summary")!;
+    const targets = summary.targets as JsonEvent[];
+    assert.deepEqual(targets.map((t) => [t.to, t.peer, t.sent]), [
+      [`127.0.0.1:${portC}`, undefined, 3],
+      [`127.0.0.1:${portB}`, "b", 3],
+    ]);
+    await b.waitUntil(
+      () => b.events.filter((e) => e.event === "message").length === 3,
+      5_000,
+      "b to receive the 3 heartbeats sent to the peers file's target",
+    );
+
+    const human = await runUdpeer([
+      "--port",
+      "0",
+      "--peers",
+      path,
+      "--interval",
+      "0.05",
+      "--count",
+      "2",
+    ]);
+    assert.match(human.stdout, new RegExp(`127\\.0\\.0\\.1:${portB} \\(b\\)`));
+  });
+});
+
+Deno.test("SIGHUP re-reads --peers: added targets start, removed ones stop, kept ones keep counting", async () => {
+  await withPeersFile(async (path) => {
+    const portA = freePort();
+    const portB = freePort();
+    const portC = freePort();
+    const b = `127.0.0.1:${portB}`;
+    const c = `127.0.0.1:${portC}`;
+    const common = ["--interval", "0.05", "--json"];
+    await using peerB = startUdpeer([
+      "--port",
+      `${portB}`,
+      "--to",
+      `127.0.0.1:${portA}`,
+      ...common,
+    ]);
+    await using peerC = startUdpeer([
+      "--port",
+      `${portC}`,
+      "--to",
+      `127.0.0.1:${portA}`,
+      ...common,
+    ]);
+    await Deno.writeTextFile(path, `${b} b\n`);
+    await using a = startUdpeer(["--port", `${portA}`, "--peers", path, ...common]);
+    await a.waitUntil(() => sentTo(a, b).length >= 5, 10_000, "5 heartbeats to b");
+
+    // Add c.
+    await Deno.writeTextFile(path, `${b} b\n${c} c\n`);
+    const seqBefore = sentTo(a, b).at(-1)!.seq as number;
+    a.kill("SIGHUP");
+    const added = await a.waitForEvent((e) => e.event === "reload");
+    assert.deepEqual(added, { event: "reload", added: [c], removed: [], targets: 2 });
+    const afterAdd = a.events.findIndex((e) => e.event === "reload");
+    await a.waitUntil(() => sentTo(a, c, afterAdd).length >= 3, 10_000, "heartbeats to c");
+    // b kept its statistics: its sequence goes on from where it was.
+    const seqsB = sentTo(a, b, afterAdd).map((e) => e.seq as number);
+    assert.ok(seqsB.length > 0 && seqsB[0]! > seqBefore, `b's seq restarted: ${seqsB}`);
+    assert.deepEqual(sentTo(a, c, afterAdd).slice(0, 3).map((e) => e.seq), [1, 2, 3]);
+    await a.waitUntil(
+      () => a.events.some((e) => e.event === "message" && e.fromPort === portC),
+      10_000,
+      "a heartbeat from c",
+    );
+
+    // Remove b.
+    await Deno.writeTextFile(path, `# b is gone\n${c} c\n`);
+    a.kill("SIGHUP");
+    await a.waitUntil(() => a.events.filter((e) => e.event === "reload").length === 2);
+    const removed = a.events.filter((e) => e.event === "reload")[1]!;
+    assert.deepEqual(removed, { event: "reload", added: [], removed: [b], targets: 1 });
+    const afterRemove = a.events.findLastIndex((e) => e.event === "reload");
+    await a.waitUntil(() => sentTo(a, c, afterRemove).length >= 5, 10_000, "5 more to c");
+    // At most one heartbeat to b was already on its way when the reload came.
+    assert.ok(sentTo(a, b, afterRemove).length <= 1, "b is still sent heartbeats");
+
+    // A broken file: an error naming the line, and the old list stays.
+    await Deno.writeTextFile(path, `${c} c\n${b} b\nnot-a-target\n`);
+    a.kill("SIGHUP");
+    const error = await a.waitForEvent((e) => e.event === "error");
+    assert.match(error.message as string, new RegExp(`^${path}:3: Cannot parse target`));
+    const afterError = a.events.findIndex((e) => e.event === "error");
+    await a.waitUntil(() => sentTo(a, c, afterError).length >= 3, 10_000, "c after the error");
+    assert.equal(sentTo(a, b, afterError).length, 0, "the broken file's b was not started");
+    assert.equal(a.events.filter((e) => e.event === "reload").length, 2);
+
+    // Both ends really exchanged heartbeats with A.
+    for (const peer of [peerB, peerC]) {
+      assert.ok(peer.events.some((e) => e.event === "message" && e.fromPort === portA));
+    }
+    a.kill("SIGTERM");
+    assert.equal((await a.exited()).code, 0, a.stderr);
+    const summary = a.events.find((e) => e.event === "summary")!;
+    const targets = summary.targets as JsonEvent[];
+    assert.deepEqual(targets.map((t) => [t.to, t.peer]), [[c, "c"]]);
+    // c's figures cover the whole time it was a target: every heartbeat sent to it.
+    assert.equal(targets[0]!.sent, sentTo(a, c).length);
+    assert.ok((targets[0]!.received as number) > 0);
+  });
+});
