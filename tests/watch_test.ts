@@ -52,6 +52,7 @@ Deno.test({
       `--to=127.0.0.1:${silentPort}`,
       "--interval=0.2",
     ].map(quote).join(" ");
+    let socketPath = "";
     await tmux(
       socket,
       "new-session",
@@ -65,6 +66,7 @@ Deno.test({
       `NO_COLOR=1 ${command}; echo EXIT=$?; sleep 60`,
     );
     try {
+      socketPath = (await tmux(socket, "display-message", "-p", "#{socket_path}")).trim();
       const row = new RegExp(`^127\\.0\\.0\\.1:${port} +up +\\d+ +0% `, "m");
       const table = await waitForScreen(
         socket,
@@ -106,6 +108,8 @@ Deno.test({
       );
     } finally {
       await tmux(socket, "kill-server").catch(() => {});
+      // kill-server leaves the socket file behind.
+      if (socketPath !== "") await Deno.remove(socketPath).catch(() => {});
     }
   },
 });

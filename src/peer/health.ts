@@ -355,7 +355,10 @@ export class StreamHealth implements StreamStats {
     const sent = this.#recentSent;
     if (sent === undefined) return this.#firstSent === sentAtMs && this.#firstChecksum === checksum;
     const checksums = this.#recentChecksum!;
-    for (let i = 0; i < this.#recentCount; i++) {
+    // Newest first: a repeat usually follows its original closely (a flood that sends one
+    // datagram many times, a link that duplicates), so the scan ends at once.
+    for (let n = 0, i = this.#recentNext; n < this.#recentCount; n++) {
+      i = i === 0 ? RECENT_WINDOW - 1 : i - 1;
       if (sent[i] === sentAtMs && checksums[i] === checksum) return true;
     }
     return false;
