@@ -30,11 +30,13 @@
 
 import type { StreamStats } from "./health.ts";
 import {
-  boundStreams,
+  addToOther,
   type DelayHistogram,
   type MetricsSnapshot,
   newDelayHistogram,
+  newOtherStreams,
   observeDelay,
+  type OtherStreams,
   type StreamMetrics,
 } from "./metrics.ts";
 import type { PeerMonitor } from "./monitor.ts";
@@ -85,17 +87,21 @@ export function createMetricsRecorder(): MetricsRecorder {
     }
     return found;
   };
+  const missedOf = (stream: StreamStats, own: Extras | undefined): number => {
+    let missed = stream.missed;
+    if (own !== undefined) {
+      if (missed < own.missedShown) missed = own.missedShown;
+      own.missedShown = missed;
+    }
+    return missed;
+  };
   const metricsOf = (
     stream: StreamStats,
     target: string | undefined,
     peer: string | undefined,
   ): StreamMetrics => {
     const own = extras.get(stream);
-    let missed = stream.missed;
-    if (own !== undefined) {
-      if (missed < own.missedShown) missed = own.missedShown;
-      own.missedShown = missed;
-    }
+    const missed = missedOf(stream, own);
     return {
       source: `${stream.address}:${stream.port}`,
       ...(target === undefined ? {} : { target }),
@@ -139,11 +145,27 @@ export function createMetricsRecorder(): MetricsRecorder {
           delay: NO_DELAY,
         };
       });
-      const others = function* (): Generator<StreamMetrics> {
-        for (const stream of monitor.table.streamsNewestFirst()) {
-          if (!answering.has(stream)) yield metricsOf(stream, undefined, undefined);
+      // The newest others get series of their own; the rest are summed as they come, with
+      // no object made for each (a flood of forged sources fills the table).
+      const streams = targetStreams;
+      let shown = 0;
+      let other: OtherStreams | undefined;
+      for (const stream of monitor.table.streamsNewestFirst()) {
+        if (answering.has(stream)) continue;
+        if (shown < maxSources) {
+          streams.push(metricsOf(stream, undefined, undefined));
+          shown++;
+          continue;
         }
-      };
+        const own = extras.get(stream);
+        addToOther(other ??= newOtherStreams(), {
+          received: stream.messages,
+          missed: missedOf(stream, own),
+          duplicates: stream.duplicates,
+          reordered: stream.reordered,
+          delay: own?.delay ?? NO_DELAY,
+        });
+      }
       return {
         version,
         targets: monitor.targets.map((target) => ({
@@ -152,7 +174,8 @@ export function createMetricsRecorder(): MetricsRecorder {
           sent: target.sent,
           sendErrors: target.sendErrors,
         })),
-        ...boundStreams(targetStreams, others(), maxSources),
+        streams,
+        other,
         invalid: monitor.invalidByReason,
         sourcesEvicted: monitor.table.dropped,
       };

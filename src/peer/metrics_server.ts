@@ -4,8 +4,9 @@
  * `--allow-net`.
  *
  * A scrape runs on the same thread as the receive loop, so the render function must be
- * cheap and bounded (linear in the series, see `metrics.ts`): a scrape is then one short
- * task between two datagrams, never a stall.
+ * cheap and bounded (linear in the series, see `metrics.ts`), and a large body goes out
+ * chunk by chunk: the body is pulled one chunk at a time as the socket takes it, and the
+ * receive loop runs between two chunks.
  *
  * @example
  * ```ts
@@ -73,14 +74,15 @@ export function parseListenAddress(flag: string, value: string): ListenAddress {
  * Starts the metrics endpoint.
  *
  * @param address Where to listen.
- * @param render Returns the body of a scrape; called once per `GET /metrics`.
+ * @param render Returns the body of a scrape, whole or in chunks; called once per
+ * `GET /metrics`.
  * @param flag The flag the address came from, for messages.
  * @returns The running server.
  * @throws {StartupError} If the address cannot be bound (port in use, address not local).
  */
 export function serveMetrics(
   address: ListenAddress,
-  render: () => string,
+  render: () => string | Iterable<string>,
   flag = "--metrics",
 ): MetricsServer {
   const handler = (request: Request): Response => {
@@ -94,9 +96,26 @@ export function serveMetrics(
         headers: { allow: "GET, HEAD" },
       });
     }
-    return new Response(request.method === "HEAD" ? null : render(), {
-      headers: { "content-type": METRICS_CONTENT_TYPE },
-    });
+    const headers = { "content-type": METRICS_CONTENT_TYPE };
+    if (request.method === "HEAD") return new Response(null, { headers });
+    const body = render();
+    if (typeof body === "string") return new Response(body, { headers });
+    const chunks = body[Symbol.iterator]();
+    const encoder = new TextEncoder();
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        // One chunk per pull: the next is made only when the socket took the last.
+        pull(controller) {
+          const next = chunks.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(next.value));
+        },
+        cancel() {
+          chunks.return?.();
+        },
+      }, { highWaterMark: 0 }),
+      { headers },
+    );
   };
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {

@@ -60,6 +60,25 @@ Deno.test("serveMetrics() answers GET /metrics with a fresh render and 404 elsew
   }
 });
 
+Deno.test("serveMetrics() sends a body given in chunks whole, making each chunk as it is asked", async () => {
+  let made = 0;
+  const chunks = function* (): Generator<string> {
+    for (let i = 0; i < 50; i++) {
+      made++;
+      yield `line ${i}\n`;
+    }
+  };
+  const server = serveMetrics({ hostname: "127.0.0.1", port: 0 }, chunks);
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    const expected = Array.from({ length: 50 }, (_, i) => `line ${i}\n`).join("");
+    assert.equal(await response.text(), expected);
+    assert.equal(made, 50);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("serveMetrics() fails at start with one line when the port is taken", async () => {
   const first = serveMetrics({ hostname: "127.0.0.1", port: 0 }, () => "");
   try {

@@ -7,6 +7,7 @@ import {
   newDelayHistogram,
   observeDelay,
   renderMetrics,
+  renderMetricsChunks,
   type StreamMetrics,
 } from "./metrics.ts";
 
@@ -224,6 +225,18 @@ Deno.test("renderMetrics() stays within targets + max sources + 1 streams under 
   );
   assert.equal(sources.size, 1 + 1_000 + 1);
   assert.ok(sources.has("other") && sources.has("10.255.0.1:5005"));
+});
+
+Deno.test("renderMetricsChunks() gives the same text as renderMetrics() in chunks of whole lines", () => {
+  const others = Array.from({ length: 50 }, (_, i) => stream(`10.0.1.${i}:5005`, { received: i }));
+  const snap = snapshot(boundStreams([], others, 40));
+  const chunks = [...renderMetricsChunks(snap, 100)];
+  assert.ok(chunks.length > 10, `${chunks.length} chunks`);
+  for (const chunk of chunks) {
+    assert.ok(chunk.endsWith("\n"));
+    assert.ok(chunk.split("\n").length - 1 <= 100 + 20, "a chunk is at most one histogram over");
+  }
+  assert.equal(chunks.join(""), renderMetrics(snap));
 });
 
 Deno.test({

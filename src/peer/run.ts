@@ -38,7 +38,7 @@ import {
   waitingEvent,
 } from "./events.ts";
 import denoJson from "../../deno.json" with { type: "json" };
-import { renderMetrics } from "./metrics.ts";
+import { renderMetricsChunks } from "./metrics.ts";
 import { createMetricsRecorder } from "./metrics_recorder.ts";
 import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { PeerMonitor, type TargetSpec } from "./monitor.ts";
@@ -336,8 +336,8 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   });
   let metricsServer: MetricsServer | undefined;
   if (options.metrics !== undefined) {
-    const render = (): string =>
-      renderMetrics(recorder!.snapshot(monitor, denoJson.version, options.metricsMaxSources));
+    const render = (): Iterable<string> =>
+      renderMetricsChunks(recorder!.snapshot(monitor, denoJson.version, options.metricsMaxSources));
     try {
       metricsServer = serveMetrics(options.metrics, render);
     } catch (error) {
