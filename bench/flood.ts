@@ -10,8 +10,10 @@
  * core then sends 320,000–360,000 datagrams/s over loopback on an otherwise idle 2-core
  * machine, more than `Deno.listenDatagram` receives, so the receivers are measured at
  * saturation. Otherwise (or with `--deno`) it sends with `Deno.DatagramConn.send`, 32 sends
- * in flight, which reaches 140,000–170,000/s. Every batch carries a fresh timestamp, so
- * receivers compute real elapsed times.
+ * in flight, which reaches 140,000–170,000/s. With sendmmsg every datagram carries its own
+ * timestamp, in microseconds, one more than the last at least: udpeer counts a repeated
+ * timestamp and checksum as a duplicate, not as a message, so a batch of identical
+ * datagrams would measure its duplicate check rather than its receive path.
  *
  * `--sources N` sends each datagram from another source address (127.16.0.0, 127.16.0.1 …,
  * N of them), as a flood of forged sources would; `--count` and `--rate` bound it.
@@ -19,7 +21,13 @@
  * @module
  */
 
-import { DEFAULT_MESSAGE, encodeHeartbeat, HEADER_BYTES } from "../protocol.ts";
+import {
+  DEFAULT_MESSAGE,
+  encodeHeartbeat,
+  encodeHeartbeatInto,
+  HEADER_BYTES,
+  type HeartbeatFields,
+} from "../protocol.ts";
 import { numberFlag } from "./lib.ts";
 
 /** Datagrams per `sendmmsg` call, or sends in flight at once. */
@@ -160,6 +168,13 @@ export function floodWithSendmmsg(options: FloodOptions): FloodResult {
     }
   }
   let nextSource = 0;
+  // One view per datagram of the batch, made once.
+  const slots = Array.from(
+    { length: BATCH },
+    (_, i) => bytes.subarray(payloads + i * datagramBytes, payloads + (i + 1) * datagramBytes),
+  );
+  const fields: HeartbeatFields = { timestamp: 0, ipv4: "127.0.0.1", port: 0, text };
+  let lastStamp = 0;
   const headersPointer = Deno.UnsafePointer.create(base + BigInt(headers));
   const started = performance.now();
   const end = started + options.seconds * 1000;
@@ -172,8 +187,11 @@ export function floodWithSendmmsg(options: FloodOptions): FloodResult {
         const due = started + sent / options.rate * 1000;
         while (performance.now() < due) { /* spin: timers are too coarse at this rate */ }
       }
-      const datagram = heartbeat(0);
-      for (let i = 0; i < BATCH; i++) bytes.set(datagram, payloads + i * datagramBytes);
+      const nowUs = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+      for (let i = 0; i < BATCH; i++) {
+        lastStamp = fields.timestamp = Math.max(nowUs, lastStamp + 1);
+        encodeHeartbeatInto(slots[i]!, fields);
+      }
       if (options.sources !== undefined) {
         for (let i = 0; i < BATCH; i++) {
           const source = FIRST_SOURCE + nextSource;

@@ -17,10 +17,11 @@ const TICKS_PER_SECOND = 100;
  * The command line that runs `main.ts` with exactly the permissions of the `start` task.
  *
  * @param args Arguments to udpeer.
+ * @param main The main.ts to run: this checkout's unless given.
  * @returns Arguments for `deno`.
  */
-export function udpeerCommand(args: string[]): string[] {
-  return [...runFlags, `${repoDir}main.ts`, ...args];
+export function udpeerCommand(args: string[], main = `${repoDir}main.ts`): string[] {
+  return [...runFlags, main, ...args];
 }
 
 /**

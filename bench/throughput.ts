@@ -25,6 +25,7 @@
  * ```sh
  * deno run -A bench/throughput.ts --rounds 3 --seconds 2
  * deno run -A bench/throughput.ts --quick        # one round of 1 s floods
+ * deno run -A bench/throughput.ts --only quiet,json --candidate ../other-checkout
  * ```
  *
  * (`-A` because Deno reads /proc/<pid>/stat and /proc/net/* only with all permissions.)
@@ -39,6 +40,7 @@ import {
   loadAverage,
   median,
   numberFlag,
+  repoDir,
   scriptCommand,
   sleep,
   socketDrops,
@@ -48,8 +50,19 @@ import {
   waitForFirstLine,
 } from "./lib.ts";
 
-/** The receivers, in the order of the issue, and the bare loop with receives in flight. */
-export type ReceiverName = "bare" | "bare4" | "quiet" | "json" | "human";
+/**
+ * The receivers, in the order of the issue, and the bare loop with receives in flight;
+ * names ending in `*` run a candidate checkout's main.ts (`--candidate DIR`).
+ */
+export type ReceiverName =
+  | "bare"
+  | "bare4"
+  | "quiet"
+  | "json"
+  | "human"
+  | "quiet*"
+  | "json*"
+  | "human*";
 
 interface Receiver {
   name: ReceiverName;
@@ -71,6 +84,35 @@ const bareCount = (tail: string): number => Number(tail.match(/\{"count":(\d+)\}
 /** Share of the datagrams sent that (a) must have lost for a round to count as saturated. */
 export const SATURATION_DROP_SHARE = 0.01;
 
+const udpeerReceivers = (main: string, mark: "" | "*"): Receiver[] => [
+  {
+    name: `quiet${mark}`,
+    label: `(b${mark}) udpeer --quiet`,
+    args: udpeerCommand([...listenArgs, "--quiet"], main),
+    ready: /listening on [\d.]+:(\d+)/,
+    count: humanCount,
+  },
+  {
+    name: `json${mark}`,
+    label: `(c${mark}) udpeer --json > file`,
+    args: udpeerCommand([...listenArgs, "--json"], main),
+    ready: /"port":(\d+)/,
+    count: (tail) => {
+      const summary = tail.trimEnd().split("\n").at(-1) ?? "";
+      return JSON.parse(summary).sources?.[0]?.messages ?? NaN;
+    },
+    isMessageLine: (line) => line.startsWith('{"event":"message"'),
+  },
+  {
+    name: `human${mark}`,
+    label: `(d${mark}) udpeer > file`,
+    args: udpeerCommand(listenArgs, main),
+    ready: /listening on [\d.]+:(\d+)/,
+    count: humanCount,
+    isMessageLine: (line) => line.includes(" count="),
+  },
+];
+
 const receivers: Receiver[] = [
   {
     name: "bare",
@@ -86,32 +128,7 @@ const receivers: Receiver[] = [
     ready: /"port":(\d+)/,
     count: bareCount,
   },
-  {
-    name: "quiet",
-    label: "(b) udpeer --quiet",
-    args: udpeerCommand([...listenArgs, "--quiet"]),
-    ready: /listening on [\d.]+:(\d+)/,
-    count: humanCount,
-  },
-  {
-    name: "json",
-    label: "(c) udpeer --json > file",
-    args: udpeerCommand([...listenArgs, "--json"]),
-    ready: /"port":(\d+)/,
-    count: (tail) => {
-      const summary = tail.trimEnd().split("\n").at(-1) ?? "";
-      return JSON.parse(summary).sources?.[0]?.messages ?? NaN;
-    },
-    isMessageLine: (line) => line.startsWith('{"event":"message"'),
-  },
-  {
-    name: "human",
-    label: "(d) udpeer > file",
-    args: udpeerCommand(listenArgs),
-    ready: /listening on [\d.]+:(\d+)/,
-    count: humanCount,
-    isMessageLine: (line) => line.includes(" count="),
-  },
+  ...udpeerReceivers(`${repoDir}main.ts`, ""),
 ];
 
 /** One flood into one receiver. */
@@ -184,20 +201,26 @@ export interface ThroughputOptions {
   dir: string;
   /** Only these receivers ((a) always runs). */
   only?: ReceiverName[];
+  /** Also run the main.ts of another checkout, as (b*), (c*) and (d*), to compare. */
+  candidate?: string;
   /** Called with a line of progress. */
   log?: (line: string) => void;
 }
 
-/** Counts newline bytes in a file without holding all of it. */
-async function countLines(path: string): Promise<number> {
+/** Counts the lines of a file that `isMatch` accepts, without holding all of it. */
+async function countMatchingLines(
+  path: string,
+  isMatch: (line: string) => boolean,
+): Promise<number> {
+  let count = 0;
+  let rest = "";
   using file = await Deno.open(path);
-  const buffer = new Uint8Array(1 << 20);
-  let lines = 0;
-  while (true) {
-    const n = await file.read(buffer);
-    if (n === null) return lines;
-    for (let i = 0; i < n; i++) if (buffer[i] === 10) lines++;
+  for await (const chunk of file.readable.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) if (isMatch(line)) count++;
   }
+  return count + (rest !== "" && isMatch(rest) ? 1 : 0);
 }
 
 /** The last `bytes` of a file as text. */
@@ -266,13 +289,8 @@ async function runOnce(
     }
     let outputComplete: boolean | undefined;
     if (receiver.isMessageLine) {
-      // Lines after the last message line are the summary; the first line is `listening`.
-      const tailLines = tail.trimEnd().split("\n");
-      let trailing = 0;
-      while (trailing < tailLines.length && !receiver.isMessageLine(tailLines.at(-1 - trailing)!)) {
-        trailing++;
-      }
-      outputComplete = (await countLines(path)) - 1 - trailing === processed;
+      // Other lines (listening, silent/back, the summary) are not counted.
+      outputComplete = (await countMatchingLines(path, receiver.isMessageLine)) === processed;
     }
     return {
       floods,
@@ -304,8 +322,11 @@ function isSaturated(run: ThroughputRun): boolean {
  * @returns Every round, and per receiver the medians over the saturated ones.
  */
 export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputResult> {
-  const [bare, ...others] = receivers.filter((r) =>
-    r.name === "bare" || (options.only ?? receivers.map((r) => r.name)).includes(r.name)
+  const all = options.candidate === undefined
+    ? receivers
+    : [...receivers, ...udpeerReceivers(`${options.candidate.replace(/\/$/, "")}/main.ts`, "*")];
+  const [bare, ...others] = all.filter((r) =>
+    r.name === "bare" || (options.only ?? all.map((r) => r.name)).includes(r.name)
   );
   const log = options.log ?? (() => {});
   const describe = (name: string, run: ThroughputRun) =>
@@ -402,9 +423,12 @@ if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
   const onlyIndex = Deno.args.indexOf("--only");
   const only = onlyIndex >= 0 ? Deno.args[onlyIndex + 1]!.split(",") as ReceiverName[] : undefined;
+  const candidateIndex = Deno.args.indexOf("--candidate");
+  const candidate = candidateIndex >= 0 ? Deno.args[candidateIndex + 1] : undefined;
   const dir = await Deno.makeTempDir({ prefix: "udpeer-bench-" });
   try {
     const result = await measureThroughput({
+      ...(candidate ? { candidate } : {}),
       rounds: numberFlag(Deno.args, "--rounds", quick ? 1 : 3),
       seconds: numberFlag(Deno.args, "--seconds", quick ? 1 : 2),
       dir,
