@@ -46,6 +46,8 @@ export interface FloodResult {
   rate: number;
   /** How it sent. */
   method: FloodMethod;
+  /** CPU time the flood process used (every thread), ms; with sendmmsg only. */
+  cpuMs?: number;
 }
 
 /** Where and how long to flood. */
@@ -115,6 +117,7 @@ const SOCK_DGRAM = 2;
 const CMSG_SPACE_BYTES = 32;
 const CMSG_LEN_BYTES = 28;
 const IPPROTO_IP = 0;
+const CLOCK_PROCESS_CPUTIME_ID = 2;
 const IP_PKTINFO = 8;
 /** First forged source address, 127.16.0.0, as a number. */
 const FIRST_SOURCE = (127 << 24 | 16 << 16) >>> 0;
@@ -131,6 +134,7 @@ export function floodWithSendmmsg(options: FloodOptions): FloodResult {
     socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
     sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
+    clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   });
   const fd = libc.symbols.socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) throw new Error("Cannot open a UDP socket through libc");
@@ -206,10 +210,14 @@ export function floodWithSendmmsg(options: FloodOptions): FloodResult {
     }
   } finally {
     libc.symbols.close(fd);
-    libc.close();
   }
   const seconds = (performance.now() - started) / 1000;
-  return { sent, seconds, rate: sent / seconds, method: "sendmmsg" };
+  // CPU time of the whole process, so that a bench can tell its own load from others'.
+  const timespec = new BigInt64Array(2);
+  libc.symbols.clock_gettime(CLOCK_PROCESS_CPUTIME_ID, timespec);
+  libc.close();
+  const cpuMs = Number(timespec[0]!) * 1000 + Number(timespec[1]!) / 1e6;
+  return { sent, seconds, rate: sent / seconds, method: "sendmmsg", cpuMs };
 }
 
 /**

@@ -215,6 +215,18 @@ export function socketDrops(port: number): number {
 }
 
 /**
+ * CPU time the whole machine has spent busy so far (every core; user, nice, system, irq,
+ * softirq and steal from the first line of /proc/stat).
+ *
+ * @returns Milliseconds, in steps of 10.
+ */
+export function machineBusyMs(): number {
+  const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0]!.trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) * 1000 / TICKS_PER_SECOND;
+}
+
+/**
  * The 1-minute load average of the machine, from /proc/loadavg.
  *
  * @returns Runnable processes averaged over the last minute.

@@ -33,11 +33,13 @@
  * @module
  */
 
+import process from "node:process";
 import type { FloodResult } from "./flood.ts";
 import {
   cpuTimeMs,
   formatNumber,
   loadAverage,
+  machineBusyMs,
   median,
   numberFlag,
   repoDir,
@@ -147,6 +149,12 @@ export interface ThroughputRun {
   socketDrops: number;
   /** CPU time of the receiver per processed datagram, µs. */
   cpuMicrosPerDatagram: number;
+  /**
+   * Cores that other programs kept busy during the run: the machine's busy time less the
+   * receiver's, the floods' and this process's, over the run's length. Near 0 on a quiet
+   * machine; above 0.25 the figures of the run are disturbed.
+   */
+  otherCores: number;
   /** For file output: per-datagram lines equal the summary's count; else undefined. */
   outputComplete: boolean | undefined;
   /** How the flood sent. */
@@ -260,7 +268,8 @@ async function floodPort(port: number, seconds: number, floods: number): Promise
   );
   const sent = results.reduce((sum, r) => sum + r.sent, 0);
   const longest = Math.max(...results.map((r) => r.seconds));
-  return { sent, seconds: longest, rate: sent / longest, method: results[0]!.method };
+  const cpuMs = results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0);
+  return { sent, seconds: longest, rate: sent / longest, method: results[0]!.method, cpuMs };
 }
 
 async function runOnce(
@@ -275,10 +284,18 @@ async function runOnce(
     await sleep(200);
     const dropsBefore = socketDrops(port);
     const cpuBefore = cpuTimeMs(child.pid);
+    const machineBefore = machineBusyMs();
+    const ownBefore = process.cpuUsage();
+    const startedAt = performance.now();
     const flood = await floodPort(port, seconds, floods);
     // Let the receiver drain its socket buffer before counting.
     await sleep(300);
     const cpuAfter = cpuTimeMs(child.pid);
+    const machineMs = machineBusyMs() - machineBefore;
+    const own = process.cpuUsage(ownBefore);
+    const ownMs = (own.user + own.system) / 1000;
+    const otherMs = machineMs - (cpuAfter - cpuBefore) - (flood.cpuMs ?? 0) - ownMs;
+    const otherCores = Math.max(0, otherMs) / (performance.now() - startedAt);
     const dropsAfter = socketDrops(port);
     const status = await stopChild(child);
     const tail = await readTail(path);
@@ -300,6 +317,7 @@ async function runOnce(
       perSecond: processed / flood.seconds,
       socketDrops: dropsAfter - dropsBefore,
       cpuMicrosPerDatagram: (cpuAfter - cpuBefore) * 1000 / processed,
+      otherCores,
       outputComplete,
       method: flood.method,
     };
@@ -334,7 +352,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
       formatNumber(run.sentPerSecond)
     }/s sent by ${run.floods} flood(s), ${formatNumber(run.socketDrops)} dropped by the kernel, ${
       formatNumber(run.cpuMicrosPerDatagram, 2)
-    } µs CPU/datagram`;
+    } µs CPU/datagram, other programs ${formatNumber(run.otherCores, 2)} cores`;
   const rounds: ThroughputRound[] = [];
   let floods = 1;
   for (let round = 0; round < options.rounds; round++) {
@@ -392,10 +410,13 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
  */
 export function throughputTable(result: ThroughputResult): string[] {
   const counted = result.rounds.filter((r) => r.saturated).length;
+  const others = result.rounds.flatMap((r) => Object.values(r.runs).map((run) => run.otherCores));
   const lines = [
     `Rounds: ${counted} of ${result.rounds.length} saturated and counted (load ${
       result.rounds.map((r) => r.load).join(", ")
-    }; flood processes ${result.rounds.map((r) => r.floods).join(", ")}).`,
+    }; flood processes ${result.rounds.map((r) => r.floods).join(", ")}); other programs kept ${
+      formatNumber(median(others), 2)
+    } cores busy (median over the runs, largest ${formatNumber(Math.max(...others), 2)}).`,
     "",
     "| receiver | processed/s | vs (a) | CPU µs/datagram | CPU vs (a) | sent/s | kernel drops/run | output complete |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
