@@ -1,8 +1,10 @@
 /**
- * Memory of the source table after many distinct sources: 65,536 (its capacity), 100,000
- * and 200,000 sources are recorded, each address a fresh string as the socket would give
- * it, and after a full garbage collection the heap and the resident memory are read. The
- * heap that 65,536 entries take is the table's bound; past capacity it must stay there.
+ * Memory of the peer's accounting after many distinct sources: 65,536 (the table's
+ * capacity), 100,000 and 200,000 heartbeats, each from another source address (a fresh
+ * string, as the socket would give it), go through `PeerMonitor.receive()` as the receive
+ * loop hands them over (source table, stream health, no output), and after a full garbage
+ * collection the heap and the resident memory are read. The heap at capacity is the
+ * table's bound; past capacity it must stay there.
  *
  * Run it in a process of its own, with `--expose-gc` so that the heap is measured after a
  * collection rather than whenever V8 last ran one:
@@ -16,7 +18,9 @@
  * @module
  */
 
-import { DEFAULT_CAPACITY, SourceTable } from "../src/peer/sources.ts";
+import { encodeHeartbeat } from "../protocol.ts";
+import { PeerMonitor } from "../src/peer/monitor.ts";
+import { DEFAULT_CAPACITY } from "../src/peer/sources.ts";
 
 /** Heap and resident memory at one point. */
 export interface MemoryPoint {
@@ -42,10 +46,10 @@ export interface MemoryResult {
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-function measure(table: SourceTable, sources: number): MemoryPoint {
+function measure(monitor: PeerMonitor, sources: number): MemoryPoint {
   gc?.();
   const { heapUsed, rss } = Deno.memoryUsage();
-  return { sources, size: table.size, heapUsed, rss };
+  return { sources, size: monitor.table.size, heapUsed, rss };
 }
 
 if (import.meta.main) {
@@ -53,17 +57,32 @@ if (import.meta.main) {
     console.error("Run with --v8-flags=--expose-gc");
     Deno.exit(2);
   }
-  const table = new SourceTable();
-  const empty = measure(table, 0);
+  const monitor = new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+    verbose: false,
+  });
+  const empty = measure(monitor, 0);
   const points: MemoryPoint[] = [];
+  const text = new TextEncoder().encode("hello");
+  const startMs = 1_763_700_000_000;
   let recorded = 0;
   for (const target of [DEFAULT_CAPACITY, 100_000, 200_000]) {
     for (; recorded < target; recorded++) {
       const i = recorded;
-      table.recordMessage(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, 0.25 + (i % 7));
+      const datagram = encodeHeartbeat({
+        timestamp: startMs + i,
+        ipv4: "10.0.0.1",
+        port: 5005,
+        text,
+      });
+      const hostname = `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+      monitor.receive(datagram, { hostname, port: 40_000 }, startMs + i + 0.25);
     }
-    points.push(measure(table, recorded));
+    points.push(measure(monitor, recorded));
   }
-  const result: MemoryResult = { capacity: table.capacity, empty, points };
+  const result: MemoryResult = { capacity: monitor.table.capacity, empty, points };
   console.log(JSON.stringify(result));
 }

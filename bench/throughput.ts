@@ -29,6 +29,7 @@
  * deno run -A bench/throughput.ts --rounds 3 --seconds 2
  * deno run -A bench/throughput.ts --quick        # one round of 1 s floods
  * deno run -A bench/throughput.ts --only quiet,json --candidate ../other-checkout
+ * deno run -A bench/throughput.ts --only quiet,quiet* --candidate-v8-flags --optimize-for-size
  * ```
  *
  * (`-A` because Deno reads /proc/<pid>/stat and /proc/net/* only with all permissions.)
@@ -89,18 +90,30 @@ const bareCount = (tail: string): number => Number(tail.match(/\{"count":(\d+)\}
 /** Share of the datagrams sent that (a) must have lost for a round to count as saturated. */
 export const SATURATION_DROP_SHARE = 0.01;
 
-const udpeerReceivers = (main: string, mark: "" | "*"): Receiver[] => [
+const udpeerReceivers = (main: string, mark: "" | "*", v8Flags = ""): Receiver[] => {
+  const command = (args: string[]) => {
+    const full = udpeerCommand(args, main);
+    if (v8Flags !== "") full.splice(1, 0, `--v8-flags=${v8Flags}`);
+    return full;
+  };
+  return udpeerReceiverList(command, mark);
+};
+
+const udpeerReceiverList = (
+  command: (args: string[]) => string[],
+  mark: "" | "*",
+): Receiver[] => [
   {
     name: `quiet${mark}`,
     label: `(b${mark}) udpeer --quiet`,
-    args: udpeerCommand([...listenArgs, "--quiet"], main),
+    args: command([...listenArgs, "--quiet"]),
     ready: /listening on [\d.]+:(\d+)/,
     count: humanCount,
   },
   {
     name: `json${mark}`,
     label: `(c${mark}) udpeer --json > file`,
-    args: udpeerCommand([...listenArgs, "--json"], main),
+    args: command([...listenArgs, "--json"]),
     ready: /"port":(\d+)/,
     count: (tail) => {
       const summary = tail.trimEnd().split("\n").at(-1) ?? "";
@@ -111,7 +124,7 @@ const udpeerReceivers = (main: string, mark: "" | "*"): Receiver[] => [
   {
     name: `human${mark}`,
     label: `(d${mark}) udpeer > file`,
-    args: udpeerCommand(listenArgs, main),
+    args: command(listenArgs),
     ready: /listening on [\d.]+:(\d+)/,
     count: humanCount,
     isMessageLine: (line) => line.includes(" count="),
@@ -214,6 +227,8 @@ export interface ThroughputOptions {
   only?: ReceiverName[];
   /** Also run the main.ts of another checkout, as (b*), (c*) and (d*), to compare. */
   candidate?: string;
+  /** V8 flags for the candidate's receivers (the candidate defaults to this checkout). */
+  candidateV8Flags?: string;
   /** Called with a line of progress. */
   log?: (line: string) => void;
 }
@@ -376,9 +391,12 @@ function isSaturated(run: ThroughputRun): boolean {
  * @returns Every round, and per receiver the medians over the saturated ones.
  */
 export async function measureThroughput(options: ThroughputOptions): Promise<ThroughputResult> {
-  const all = options.candidate === undefined
+  const candidateMain = options.candidate === undefined
+    ? `${repoDir}main.ts`
+    : `${options.candidate.replace(/\/$/, "")}/main.ts`;
+  const all = options.candidate === undefined && options.candidateV8Flags === undefined
     ? receivers
-    : [...receivers, ...udpeerReceivers(`${options.candidate.replace(/\/$/, "")}/main.ts`, "*")];
+    : [...receivers, ...udpeerReceivers(candidateMain, "*", options.candidateV8Flags)];
   const [bare, ...others] = all.filter((r) =>
     r.name === "bare" || (options.only ?? all.map((r) => r.name)).includes(r.name)
   );
@@ -485,10 +503,13 @@ if (import.meta.main) {
   const only = onlyIndex >= 0 ? Deno.args[onlyIndex + 1]!.split(",") as ReceiverName[] : undefined;
   const candidateIndex = Deno.args.indexOf("--candidate");
   const candidate = candidateIndex >= 0 ? Deno.args[candidateIndex + 1] : undefined;
+  const flagsIndex = Deno.args.indexOf("--candidate-v8-flags");
+  const candidateV8Flags = flagsIndex >= 0 ? Deno.args[flagsIndex + 1] : undefined;
   const dir = await Deno.makeTempDir({ prefix: "udpeer-bench-" });
   try {
     const result = await measureThroughput({
       ...(candidate ? { candidate } : {}),
+      ...(candidateV8Flags ? { candidateV8Flags } : {}),
       rounds: numberFlag(Deno.args, "--rounds", quick ? 1 : 3),
       seconds: numberFlag(Deno.args, "--seconds", quick ? 1 : 2),
       dir,
