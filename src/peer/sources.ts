@@ -230,6 +230,12 @@ export class SourceTable {
    * @returns The stream's mutable health.
    */
   stream(address: string, port: number): StreamHealth {
+    // Most datagrams come from the stream seen last (a heartbeat peer's burst, a flood):
+    // then no lookup at all.
+    const newest = this.#streamRecency.newest;
+    if (newest !== undefined && newest.health.port === port && newest.health.address === address) {
+      return newest.health;
+    }
     let ports = this.#streams.get(address);
     let entry = ports?.get(port);
     if (entry !== undefined) {
@@ -316,6 +322,8 @@ export class SourceTable {
   }
 
   #touch(address: string): SourceStats {
+    const newest = this.#recency.newest;
+    if (newest !== undefined && newest.stats.address === address) return newest.stats;
     let entry = this.#entries.get(address);
     if (entry !== undefined) {
       this.#recency.touch(entry);

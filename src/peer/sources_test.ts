@@ -66,3 +66,20 @@ Deno.test("elapsedSummary() keeps a negative elapsed time (clocks that disagree)
   assert.equal(summary.min, -3);
   assert.equal(summary.max, 1);
 });
+
+Deno.test("SourceTable.stream() keeps one stream per address and port, and drops the least recently seen", () => {
+  const table = new SourceTable(2);
+  const a = table.stream("127.0.0.1", 5006);
+  assert.equal(table.stream("127.0.0.1", 5006), a, "the same stream again");
+  const b = table.stream("127.0.0.1", 5007);
+  assert.notEqual(b, a, "another port is another stream");
+  assert.equal(table.stream("127.0.0.1", 5006), a);
+  table.stream("127.0.0.2", 5006); // drops 127.0.0.1:5007, the least recently seen
+  assert.equal(table.getStream("127.0.0.1", 5007), undefined);
+  assert.equal(table.droppedStreams, 1);
+  assert.deepEqual(table.streams().map((s) => `${s.address}:${s.port}`), [
+    "127.0.0.1:5006",
+    "127.0.0.2:5006",
+  ]);
+  assert.deepEqual(table.streamsOf("127.0.0.1").map((s) => s.port), [5006]);
+});
