@@ -768,7 +768,7 @@ export function formatSummary(summary: SummaryEvent): string[] {
 export function formatReload(event: ReloadEvent): string {
   const list = (items: string[]): string =>
     items.length === 0 ? "none" : escapeForTerminal(items.join(", "));
-  return `peers reloaded: ${event.targets} target${event.targets === 1 ? "" : "s"}; added ${
-    list(event.added)
-  }; removed ${list(event.removed)}`;
+  return `peers reloaded: ${plural(event.targets, "target")}; added ${list(event.added)}; removed ${
+    list(event.removed)
+  }`;
 }

@@ -20,6 +20,7 @@ import { escapeForTerminal, jsonLine } from "../common/escape.ts";
 import { listenError, receiveDatagram, resolveIpv4, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
+import { plural } from "../common/words.ts";
 import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
 import { encodeHeartbeat, MAX_DATAGRAM_BYTES, parseIpv4, timestampFromMs } from "../../protocol.ts";
 import {
@@ -423,7 +424,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       emit({
         event: "error",
         peers: path,
-        message: `${detail}; the ${targets.length} targets stay as they were`,
+        message: `${detail}; the ${plural(targets.length, "target")} stay as they were`,
       });
       return;
     }
@@ -431,7 +432,11 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     const next = await Promise.all(
       mergeTargets(options.targets, entries).map(async (spec): Promise<Target> => {
         const kept = current.get(`${spec.host}:${spec.port}`);
-        if (kept !== undefined) return { ...kept, name: spec.name };
+        if (kept !== undefined) {
+          // The same object: a send in flight may still update its address.
+          kept.name = spec.name;
+          return kept;
+        }
         try {
           const target = newTarget(spec, await resolveTo(spec.host));
           target.advertise = advertiseFor(target.address);
@@ -464,7 +469,11 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     });
   };
   const onHangup = (): void => {
-    if (peersFile !== undefined && !stopping) reloading = reloading.then(() => reload(peersFile));
+    if (peersFile === undefined || stopping) return;
+    reloading = reloading.then(() => reload(peersFile)).catch((error) => {
+      // Whatever goes wrong, the peer goes on with the list it has.
+      emit({ event: "error", peers: peersFile, message: describeError(error) });
+    });
   };
 
   const checker = setInterval(() => {
