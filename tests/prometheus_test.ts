@@ -109,6 +109,50 @@ Deno.test({
   },
 });
 
+Deno.test("a scrape shows at most --metrics-max-sources streams besides the targets, the rest as other", async () => {
+  const portA = freePort();
+  const target = freePort();
+  await using a = startUdpeer([
+    "--port",
+    `${portA}`,
+    "--to",
+    `127.0.0.1:${target}`,
+    "--interval",
+    "5",
+    "--json",
+    "--quiet",
+    "--metrics",
+    "0",
+    "--metrics-max-sources",
+    "20",
+  ]);
+  const url = await metricsUrl(a);
+  // 200 forged sources, 127.2.0.1 … 127.2.0.200, one heartbeat each.
+  for (let i = 1; i <= 200; i++) {
+    const hostname = `127.2.0.${i}`;
+    const conn = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+    const port = (conn.addr as Deno.NetAddr).port;
+    const datagram = encodeHeartbeat({ timestamp: Date.now(), ipv4: hostname, port, text: "" });
+    await conn.send(datagram, { transport: "udp", hostname: "127.0.0.1", port: portA });
+    conn.close();
+  }
+  const text = await eventually("200 heartbeats in the scrape", async () => {
+    const body = await (await fetch(url)).text();
+    const received = body.match(/^udpeer_heartbeats_received_total\{source="other"\} (\d+)$/m);
+    return received?.[1] === "180" ? body : undefined;
+  });
+  const sources = new Set(
+    [...text.matchAll(/^udpeer_heartbeats_received_total\{source="([^"]+)"/gm)].map((m) => m[1]),
+  );
+  // The target (never heard), the 20 most recent (127.2.0.181 … 200), and other.
+  assert.equal(sources.size, 1 + 20 + 1, [...sources].join(" "));
+  assert.ok(sources.has(`127.0.0.1:${target}`) && sources.has("other"));
+  for (let i = 181; i <= 200; i++) {
+    assert.ok([...sources].some((s) => s?.startsWith(`127.2.0.${i}:`)), `127.2.0.${i}`);
+  }
+  assert.match(text, /^udpeer_one_way_delay_seconds_count\{source="other"\} 180$/m);
+});
+
 /** A Prometheus server of the test's own. */
 interface Prometheus extends AsyncDisposable {
   /** Base URL of its HTTP API. */
