@@ -15,6 +15,11 @@
  * latency (request to full body) and size. A scrape runs on the peer's one thread, so any
  * time it takes shows up as datagrams not read (kernel drops) in (b) and (c).
  *
+ * Then, in this process, the pause a scrape of the largest kind causes: a monitor holding
+ * 10,000 streams is served by `serveMetrics`, `curl` scrapes it ten times, and a 1 ms timer
+ * records the longest gap of the event loop during each scrape (the time a datagram would
+ * wait), with the body rendered whole and in chunks.
+ *
  * ```sh
  * deno run -A bench/metrics_scrape.ts --rounds 3 --seconds 3
  * ```
@@ -25,6 +30,10 @@
  */
 
 import { encodeHeartbeat } from "../protocol.ts";
+import { renderMetrics, renderMetricsChunks } from "../src/peer/metrics.ts";
+import { createMetricsRecorder } from "../src/peer/metrics_recorder.ts";
+import { serveMetrics } from "../src/peer/metrics_server.ts";
+import { PeerMonitor } from "../src/peer/monitor.ts";
 import { freePort } from "../tests/_helpers/testing.ts";
 import type { FloodResult } from "./flood.ts";
 import {
@@ -239,6 +248,81 @@ export function scrapeTable(results: ScrapeResult[]): string[] {
   return lines;
 }
 
+/** The pauses of the event loop during the scrapes of one way of serving. */
+export interface StallResult {
+  /** `whole` or `chunks`. */
+  body: "whole" | "chunks";
+  /** The longest gap during each scrape, ms. */
+  gapsMs: number[];
+  /** How long each scrape took, ms. */
+  scrapeMs: number[];
+}
+
+/**
+ * Serves a monitor of `streams` streams in this process and measures, per scrape, the
+ * longest gap between two runs of a 1 ms timer.
+ *
+ * @param streams Streams in the table (1,000 shown, the rest summed).
+ * @param scrapes Scrapes per way of serving.
+ * @returns One result for the whole body, one for the chunked one.
+ */
+export async function measureStall(streams: number, scrapes: number): Promise<StallResult[]> {
+  const recorder = createMetricsRecorder();
+  const monitor = new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+    verbose: false,
+    onHeartbeat: recorder.observe,
+  });
+  const t0 = Date.now();
+  for (let i = 0; i < streams; i++) {
+    const hostname = `127.1.${Math.floor(i / 254)}.${(i % 254) + 1}`;
+    for (let k = 0; k < 3; k++) {
+      const datagram = encodeHeartbeat({
+        timestamp: t0 + k * 1000,
+        ipv4: hostname,
+        port: 5005,
+        text: "",
+      });
+      monitor.receive(datagram, { hostname, port: 5005 }, t0 + k * 1000 + 0.5);
+    }
+  }
+  const results: StallResult[] = [];
+  for (const body of ["whole", "chunks"] as const) {
+    const snapshot = () => recorder.snapshot(monitor, "bench", 1000);
+    const server = serveMetrics(
+      { hostname: "127.0.0.1", port: 0 },
+      () => body === "whole" ? renderMetrics(snapshot()) : renderMetricsChunks(snapshot()),
+    );
+    const result: StallResult = { body, gapsMs: [], scrapeMs: [] };
+    try {
+      for (let i = 0; i < scrapes; i++) {
+        const started = performance.now();
+        const curl = new Deno.Command("curl", {
+          args: ["-s", "-o", "/dev/null", `http://127.0.0.1:${server.port}/metrics`],
+        }).spawn();
+        let last = performance.now();
+        let longest = 0;
+        const timer = setInterval(() => {
+          const now = performance.now();
+          longest = Math.max(longest, now - last);
+          last = now;
+        }, 1);
+        await curl.status;
+        clearInterval(timer);
+        result.gapsMs.push(longest);
+        result.scrapeMs.push(performance.now() - started);
+      }
+    } finally {
+      await server.shutdown();
+    }
+    results.push(result);
+  }
+  return results;
+}
+
 if (import.meta.main) {
   const dir = await Deno.makeTempDir({ prefix: "udpeer-bench-scrape-" });
   try {
@@ -249,6 +333,19 @@ if (import.meta.main) {
       (line) => console.error(line),
     );
     console.log(scrapeTable(results).join("\n"));
+    const stalls = await measureStall(10_000, 10);
+    console.log(
+      [
+        "",
+        "| 10,000 streams, body | longest event-loop pause per scrape: median / max | scrape median |",
+        "| --- | ---: | ---: |",
+        ...stalls.map((stall) =>
+          `| ${stall.body} | ${formatNumber(median(stall.gapsMs), 1)} / ${
+            formatNumber(Math.max(...stall.gapsMs), 1)
+          } ms | ${formatNumber(median(stall.scrapeMs), 1)} ms |`
+        ),
+      ].join("\n"),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
