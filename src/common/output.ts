@@ -22,7 +22,7 @@
  * @module
  */
 
-import { type ByteSink, writeAll } from "./write.ts";
+import { type ByteSink, writeAll, writeAllSync } from "./write.ts";
 
 export type { ByteSink } from "./write.ts";
 
@@ -117,6 +117,19 @@ export class LineWriter {
     const bytes = encoder.encode(this.#queue.join(""));
     this.#queue = [];
     this.#queuedChars = 0;
+    if (this.#sink.writeSync !== undefined) {
+      // A synchronous write where the sink has one (Deno.stdout): an asynchronous write
+      // hands every batch to a thread of its own, which under a flood cost the receive
+      // path a quarter of its throughput to a file (docs/performance.md). Node writes
+      // stdout synchronously to files and pipes on Linux for the same reason; a full pipe
+      // holds the loop as the high-water mark would have.
+      try {
+        writeAllSync(this.#sink as Required<ByteSink>, bytes);
+      } catch {
+        this.#close();
+      }
+      return;
+    }
     this.#writing = this.#write(bytes).finally(() => {
       this.#writing = undefined;
       // Lines that came in during this write wait one more millisecond for company: each
@@ -134,14 +147,17 @@ export class LineWriter {
     try {
       await writeAll(this.#sink, bytes);
     } catch {
-      // A closed pipe (BrokenPipe) or a stream that went away: nobody can read what follows,
-      // so stop writing and let the program end quietly.
-      if (!this.#closed) {
-        this.#closed = true;
-        this.#queue = [];
-        this.#queuedChars = 0;
-        this.#onClosed?.();
-      }
+      this.#close();
     }
+  }
+
+  // A closed pipe (BrokenPipe) or a stream that went away: nobody can read what follows, so
+  // stop writing and let the program end quietly.
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queuedChars = 0;
+    this.#onClosed?.();
   }
 }

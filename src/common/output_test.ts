@@ -75,3 +75,53 @@ Deno.test("LineWriter calls onClosed once when the reader is gone, and drops lat
   assert.equal(closed, 1);
   assert.equal(out.closed, true);
 });
+
+/** A sink with a synchronous write that records each call and takes at most `maxPerWrite`. */
+function syncSink(maxPerWrite = Infinity) {
+  const writes: Uint8Array[] = [];
+  let asyncWrites = 0;
+  return {
+    writes,
+    get asyncWrites() {
+      return asyncWrites;
+    },
+    write(_bytes: Uint8Array): Promise<number> {
+      asyncWrites++;
+      return Promise.resolve(0);
+    },
+    writeSync(bytes: Uint8Array): number {
+      const n = Math.min(bytes.length, maxPerWrite);
+      writes.push(bytes.slice(0, n));
+      return n;
+    },
+  };
+}
+
+Deno.test("LineWriter writes synchronously, batched and complete, when the sink can", async () => {
+  const sink = syncSink(5);
+  const out = new LineWriter(sink);
+  for (let i = 0; i < 3; i++) out.line(`line ${i}`);
+  await out.flush();
+  out.line("é at the end");
+  await out.flush();
+  assert.equal(sink.asyncWrites, 0);
+  const all = new Uint8Array(sink.writes.flatMap((chunk) => [...chunk]));
+  assert.equal(new TextDecoder().decode(all), "line 0\nline 1\nline 2\né at the end\n");
+  assert.ok(sink.writes.every((chunk) => chunk.length <= 5));
+});
+
+Deno.test("LineWriter calls onClosed once when a synchronous write finds the reader gone", async () => {
+  let closed = 0;
+  const out = new LineWriter({
+    write: () => Promise.resolve(0),
+    writeSync: () => {
+      throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    },
+  }, { onClosed: () => closed++ });
+  out.line("one");
+  await out.flush();
+  out.line("two");
+  await out.flush();
+  assert.equal(closed, 1);
+  assert.equal(out.closed, true);
+});

@@ -20,6 +20,8 @@
 export interface ByteSink {
   /** Writes some or all of `bytes`, resolving to how many were written. */
   write(bytes: Uint8Array): Promise<number>;
+  /** Writes some or all of `bytes` at once, returning how many were written, if it can. */
+  writeSync?(bytes: Uint8Array): number;
 }
 
 /**
@@ -32,4 +34,17 @@ export interface ByteSink {
 export async function writeAll(sink: ByteSink, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await sink.write(bytes.subarray(offset));
+}
+
+/**
+ * Writes all of `bytes` synchronously, calling `writeSync` again for what a call did not
+ * take.
+ *
+ * @param sink Where to write; it must have `writeSync`.
+ * @param bytes What to write.
+ * @throws {Error} Whatever `writeSync` throws (a closed pipe).
+ */
+export function writeAllSync(sink: Required<ByteSink>, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) offset += sink.writeSync(bytes.subarray(offset));
 }

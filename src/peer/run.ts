@@ -17,12 +17,12 @@ import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from 
 import { describeError, UsageError } from "../common/errors.ts";
 import type { PeerOptions, PeerTarget } from "./flags.ts";
 import { escapeForTerminal, jsonLine } from "../common/escape.ts";
-import { listenError, receiveDatagram, resolveIpv4, resolveTo } from "../common/net.ts";
+import { datagramReceiver, listenError, resolveIpv4, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import { plural } from "../common/words.ts";
 import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
-import { encodeHeartbeat, MAX_DATAGRAM_BYTES, parseIpv4, timestampFromMs } from "../../protocol.ts";
+import { encodeHeartbeat, parseIpv4, timestampFromMs } from "../../protocol.ts";
 import {
   formatBack,
   formatDuplicate,
@@ -262,10 +262,12 @@ export async function receiveAll(
   onError: (error: unknown) => void,
   waitForOutput: () => Promise<void> | undefined,
 ): Promise<void> {
-  // One buffer for every datagram: receive() would otherwise allocate 64 KiB each time.
-  const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+  // Several receive() calls in flight: with one, nobody reads the socket during each call's
+  // round trip through the runtime, and under a burst the kernel's buffer overflows
+  // (docs/performance.md). Each datagram is a view valid until the next next().
+  const receiver = datagramReceiver(conn, { isClosed: isStopping, onError });
   while (!isStopping()) {
-    const received = await receiveDatagram(conn, buffer, isStopping, onError);
+    const received = await receiver.next();
     if (received === undefined || isStopping()) return;
     monitor.receive(received[0], received[1], wallClockMs());
     const wait = waitForOutput();
