@@ -404,10 +404,20 @@ function readUint32(bytes: Uint8Array, offset: number): number {
     bytes[offset + 3]!) >>> 0;
 }
 
+/** Options of {@linkcode decodeHeartbeat}. */
+export interface DecodeOptions {
+  /**
+   * Whether to decode the text (default true). A caller that never shows it (`--quiet`)
+   * passes false and gets `""`, saving the UTF-8 decoding of every datagram.
+   */
+  text?: boolean;
+}
+
 /**
  * Reads a datagram as a heartbeat, verifying its length and checksum.
  *
  * @param datagram The bytes received.
+ * @param options Whether to decode the text.
  * @returns `{ ok: true, heartbeat }`, or `{ ok: false, reason }` with `"short"` for fewer
  * than 18 bytes and `"checksum"` for a checksum mismatch. It never throws.
  *
@@ -419,7 +429,7 @@ function readUint32(bytes: Uint8Array, offset: number): number {
  * assert.ok(!result.ok && result.reason === "short");
  * ```
  */
-export function decodeHeartbeat(datagram: Uint8Array): DecodeResult {
+export function decodeHeartbeat(datagram: Uint8Array, options?: DecodeOptions): DecodeResult {
   const bytes = datagram.length;
   if (bytes < HEADER_BYTES) return { ok: false, reason: "short", bytes };
   const checksum = readUint32(datagram, 0);
@@ -437,7 +447,9 @@ export function decodeHeartbeat(datagram: Uint8Array): DecodeResult {
       sentAtMs: toMs(timestamp, unit),
       ipv4: formatIpv4(readUint32(datagram, 12)),
       port: (datagram[16]! << 8) | datagram[17]!,
-      text: bytes === HEADER_BYTES ? "" : decoder.decode(datagram.subarray(HEADER_BYTES)),
+      text: bytes === HEADER_BYTES || options?.text === false
+        ? ""
+        : decoder.decode(datagram.subarray(HEADER_BYTES)),
       bytes,
     },
   };

@@ -295,3 +295,24 @@ Deno.test("parseIpv4() and formatIpv4() are inverse on valid addresses", () => {
     assert.deepEqual(parseIpv4(bad), undefined, bad);
   }
 });
+
+Deno.test("decodeHeartbeat() with text: false checks the datagram but leaves the text empty", () => {
+  const datagram = encodeHeartbeat({
+    timestamp: 1_763_700_000_123,
+    ipv4: "192.0.2.1",
+    port: 5005,
+    text: "hello",
+  });
+  const full = decodeHeartbeat(datagram);
+  const bare = decodeHeartbeat(datagram, { text: false });
+  assert.ok(full.ok && bare.ok);
+  assert.equal(full.heartbeat.text, "hello");
+  assert.deepEqual(bare.heartbeat, { ...full.heartbeat, text: "" });
+  const corrupted = datagram.slice();
+  corrupted[20]! ^= 1;
+  assert.deepEqual(decodeHeartbeat(corrupted, { text: false }), {
+    ok: false,
+    reason: "checksum",
+    bytes: datagram.length,
+  });
+});

@@ -29,7 +29,7 @@
  * @module
  */
 
-import { decodeHeartbeat, type InvalidReason } from "../../protocol.ts";
+import { decodeHeartbeat, type DecodeOptions, type InvalidReason } from "../../protocol.ts";
 import {
   type BackEvent,
   messageEvent,
@@ -47,6 +47,8 @@ import {
   type StreamStats,
 } from "./health.ts";
 import { DEFAULT_CAPACITY, SourceTable } from "./sources.ts";
+
+const SKIP_TEXT: DecodeOptions = { text: false };
 
 /** A `--to` target as the monitor needs it. */
 export interface TargetSpec {
@@ -265,7 +267,8 @@ export class PeerMonitor {
    * @param receivedAtMs Arrival time, Unix ms with sub-ms resolution.
    */
   receive(datagram: Uint8Array, remote: Remote, receivedAtMs: number): void {
-    const result = decodeHeartbeat(datagram);
+    // Nothing shows the text when no line is printed per datagram: skip its decoding.
+    const result = decodeHeartbeat(datagram, this.#verbose ? undefined : SKIP_TEXT);
     const { hostname, port } = remote;
     const stream = this.table.stream(hostname, port);
     if (!result.ok) {
