@@ -20,7 +20,7 @@ import {
   formatNumber,
   numberFlag,
   residentBytes,
-  scriptCommand,
+  runFlood,
   sleep,
   socketDrops,
   spawnToFile,
@@ -28,7 +28,6 @@ import {
   udpeerCommand,
   waitForFirstLine,
 } from "./lib.ts";
-import type { FloodResult } from "./flood.ts";
 
 /** What {@linkcode measureForged} found. */
 export interface ForgedResult {
@@ -83,26 +82,16 @@ export async function measureForged(
     await sleep(500);
     const rssBefore = residentBytes(child.pid);
     const dropsBefore = socketDrops(port);
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: scriptCommand("flood.ts", ["--allow-net", "--allow-ffi"], [
-        "--to",
-        `127.0.0.1:${port}`,
-        "--sources",
-        String(datagrams),
-        "--count",
-        String(datagrams),
-        "--rate",
-        String(rate),
-        "--seconds",
-        String(datagrams / rate * 3 + 10),
-      ]),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!output.success) {
-      throw new Error(`flood.ts failed: ${new TextDecoder().decode(output.stderr)}`);
-    }
-    const flood: FloodResult = JSON.parse(new TextDecoder().decode(output.stdout));
+    const flood = await runFlood(port, [
+      "--sources",
+      String(datagrams),
+      "--count",
+      String(datagrams),
+      "--rate",
+      String(rate),
+      "--seconds",
+      String(datagrams / rate * 3 + 10),
+    ]);
     const floodEnd = performance.now();
     await sleep(2000);
     const rssAfter = residentBytes(child.pid);

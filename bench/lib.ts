@@ -7,6 +7,8 @@
  */
 
 import { repoDir, runFlags } from "../tests/_helpers/testing.ts";
+import { killAfter, signalChild } from "../tests/_helpers/process.ts";
+import type { FloodResult } from "./flood.ts";
 
 export { repoDir };
 
@@ -124,18 +126,12 @@ export async function stopChild(
   signal: Deno.Signal = "SIGTERM",
   timeoutMs = 15_000,
 ): Promise<Deno.CommandStatus> {
-  try {
-    child.kill(signal);
-  } catch { /* already gone */ }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
+  signalChild(child, signal);
+  const cancel = killAfter(child, timeoutMs);
   try {
     return await child.status;
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 
@@ -288,4 +284,29 @@ export function formatNumber(value: number, digits = 0): string {
     minimumFractionDigits: digits,
     maximumFractionDigits: digits,
   });
+}
+
+/**
+ * Runs one `flood.ts` process against a loopback port and waits for it: the flood every
+ * throughput, scrape, profile and forged-source benchmark uses.
+ *
+ * @param port The receiver's UDP port on 127.0.0.1.
+ * @param args More flood.ts flags (`--seconds`, `--sources`, `--rate` …).
+ * @returns What the flood sent, as flood.ts reports it.
+ * @throws {Error} If flood.ts fails, with its stderr.
+ */
+export async function runFlood(port: number, args: string[]): Promise<FloodResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: scriptCommand("flood.ts", ["--allow-net", "--allow-ffi"], [
+      "--to",
+      `127.0.0.1:${port}`,
+      ...args,
+    ]),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`flood.ts failed: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return JSON.parse(new TextDecoder().decode(output.stdout)) as FloodResult;
 }

@@ -35,12 +35,11 @@ import { createMetricsRecorder } from "../src/peer/metrics_recorder.ts";
 import { serveMetrics } from "../src/peer/metrics_server.ts";
 import { PeerMonitor } from "../src/peer/monitor.ts";
 import { freePort } from "../tests/_helpers/testing.ts";
-import type { FloodResult } from "./flood.ts";
 import {
   formatNumber,
   median,
   numberFlag,
-  scriptCommand,
+  runFlood,
   sleep,
   spawnToFile,
   stopChild,
@@ -122,22 +121,10 @@ async function runOnce(mode: ScrapeMode, seconds: number, path: string): Promise
       }
     })();
     const before = udpCounters();
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: scriptCommand("flood.ts", ["--allow-net", "--allow-ffi"], [
-        "--to",
-        `127.0.0.1:${port}`,
-        "--seconds",
-        String(seconds),
-      ]),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    scraping = false;
+    const flood = await runFlood(port, ["--seconds", String(seconds)]).finally(() => {
+      scraping = false;
+    });
     await scraper;
-    if (!output.success) {
-      throw new Error(`flood.ts failed: ${new TextDecoder().decode(output.stderr)}`);
-    }
-    const flood: FloodResult = JSON.parse(new TextDecoder().decode(output.stdout));
     await sleep(300);
     const after = udpCounters();
     const status = await stopChild(child);

@@ -18,6 +18,7 @@ import type { FloodResult } from "./flood.ts";
 import {
   formatNumber,
   numberFlag,
+  runFlood,
   scriptCommand,
   sleep,
   socketDrops,
@@ -113,16 +114,7 @@ if (import.meta.main) {
       const port = Number(ready[1]);
       await sleep(300);
       const before = socketDrops(port);
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: scriptCommand("flood.ts", ["--allow-net", "--allow-ffi"], [
-          "--to",
-          `127.0.0.1:${port}`,
-          "--seconds",
-          String(seconds),
-        ]),
-        stdout: "piped",
-      }).output();
-      flood = JSON.parse(new TextDecoder().decode(output.stdout));
+      flood = await runFlood(port, ["--seconds", String(seconds)]);
       dropped = socketDrops(port) - before;
     } finally {
       await stopChild(child);

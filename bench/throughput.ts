@@ -47,6 +47,7 @@ import {
   median,
   numberFlag,
   repoDir,
+  runFlood,
   scriptCommand,
   sleep,
   socketDrops,
@@ -268,20 +269,7 @@ async function readTail(path: string, bytes = 16_384): Promise<string> {
 async function floodPort(port: number, seconds: number, floods: number): Promise<FloodResult> {
   const results = await Promise.all(
     Array.from({ length: floods }, async () => {
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: scriptCommand("flood.ts", ["--allow-net", "--allow-ffi"], [
-          "--to",
-          `127.0.0.1:${port}`,
-          "--seconds",
-          String(seconds),
-        ]),
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      if (!output.success) {
-        throw new Error(`flood.ts failed: ${new TextDecoder().decode(output.stderr)}`);
-      }
-      return JSON.parse(new TextDecoder().decode(output.stdout)) as FloodResult;
+      return await runFlood(port, ["--seconds", String(seconds)]);
     }),
   );
   const sent = results.reduce((sum, r) => sum + r.sent, 0);

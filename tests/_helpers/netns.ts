@@ -20,6 +20,8 @@
  * @module
  */
 
+import { killAfter } from "./process.ts";
+
 const prefix = "udpeer-rt-";
 let counter = 0;
 
@@ -47,17 +49,13 @@ export async function run(command: string[], timeoutMs = 10_000): Promise<Comman
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
+  const cancel = killAfter(child, timeoutMs);
   try {
     const { code, stdout, stderr } = await child.output();
     const text = new TextDecoder();
     return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 

@@ -14,6 +14,7 @@
  */
 
 import { PERMISSIONS } from "../../scripts/permissions.ts";
+import { killAfter, signalChild } from "./process.ts";
 
 /** Absolute path of the repository (the folder of this file). */
 export const repoDir: string = new URL("../../", import.meta.url).pathname;
@@ -198,13 +199,13 @@ export class UdpeerProcess implements AsyncDisposable {
    * @returns The exit status.
    */
   async exited(timeoutMs = 15_000): Promise<Deno.CommandStatus> {
-    const timer = setTimeout(() => this.kill("SIGKILL"), timeoutMs);
+    const cancel = killAfter(this.child, timeoutMs);
     try {
       const status = await this.child.status;
       await this.#done;
       return status;
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
   }
 
@@ -214,9 +215,7 @@ export class UdpeerProcess implements AsyncDisposable {
    * @param signal The signal.
    */
   kill(signal: Deno.Signal = "SIGTERM"): void {
-    try {
-      this.child.kill(signal);
-    } catch { /* already gone */ }
+    signalChild(this.child, signal);
   }
 
   /** Kills the process if still running and waits for its streams to close. */
