@@ -64,16 +64,26 @@ Deno.test("LineWriter reports full above its high-water mark and drains", async 
 });
 
 Deno.test("LineWriter calls onClosed once when the reader is gone, and drops later lines", async () => {
-  let closed = 0;
-  const out = new LineWriter({
-    write: () => Promise.reject(new Deno.errors.BrokenPipe("Broken pipe (os error 32)")),
-  }, { onClosed: () => closed++ });
-  out.line("one");
-  await out.flush();
-  out.line("two");
-  await out.flush();
-  assert.equal(closed, 1);
-  assert.equal(out.closed, true);
+  const brokenPipe = () => new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+  const sinks = {
+    "asynchronous write": { write: () => Promise.reject(brokenPipe()) },
+    "synchronous write": {
+      write: () => Promise.resolve(0),
+      writeSync: (): number => {
+        throw brokenPipe();
+      },
+    },
+  };
+  for (const [kind, sink] of Object.entries(sinks)) {
+    let closed = 0;
+    const out = new LineWriter(sink, { onClosed: () => closed++ });
+    out.line("one");
+    await out.flush();
+    out.line("two");
+    await out.flush();
+    assert.equal(closed, 1, kind);
+    assert.equal(out.closed, true, kind);
+  }
 });
 
 /** A sink with a synchronous write that records each call and takes at most `maxPerWrite`. */
@@ -108,20 +118,4 @@ Deno.test("LineWriter writes synchronously, batched and complete, when the sink 
   const all = new Uint8Array(sink.writes.flatMap((chunk) => [...chunk]));
   assert.equal(new TextDecoder().decode(all), "line 0\nline 1\nline 2\né at the end\n");
   assert.ok(sink.writes.every((chunk) => chunk.length <= 5));
-});
-
-Deno.test("LineWriter calls onClosed once when a synchronous write finds the reader gone", async () => {
-  let closed = 0;
-  const out = new LineWriter({
-    write: () => Promise.resolve(0),
-    writeSync: () => {
-      throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
-    },
-  }, { onClosed: () => closed++ });
-  out.line("one");
-  await out.flush();
-  out.line("two");
-  await out.flush();
-  assert.equal(closed, 1);
-  assert.equal(out.closed, true);
 });

@@ -772,3 +772,53 @@ export function formatReload(event: ReloadEvent): string {
     list(event.removed)
   }`;
 }
+
+/**
+ * The human line of an `error` event: a failed send, or a peers file not read again.
+ *
+ * @param event The error.
+ * @returns The line, without the `udpeer: ` that stderr adds.
+ */
+export function formatError(event: ErrorEvent): string {
+  return event.peers === undefined
+    ? `Cannot send to ${event.to}: ${event.message}`
+    : `Cannot reload --peers "${escapeForTerminal(event.peers)}": ${event.message}`;
+}
+
+/**
+ * The human line of any event but the summary (which is {@linkcode formatSummary}'s block).
+ *
+ * @param event The event.
+ * @returns Its line, or undefined for `sent`: sends are not echoed in human mode.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatEvent } from "./events.ts";
+ * assert.equal(formatEvent({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 }), undefined);
+ * ```
+ */
+export function formatEvent(event: Exclude<PeerEvent, SummaryEvent>): string | undefined {
+  switch (event.event) {
+    case "listening":
+      return formatListening(event);
+    case "message":
+      return formatMessage(event);
+    case "duplicate":
+      return formatDuplicate(event);
+    case "invalid":
+      return formatInvalid(event);
+    case "waiting":
+      return formatWaiting(event);
+    case "silent":
+      return formatSilent(event);
+    case "back":
+      return formatBack(event);
+    case "reload":
+      return formatReload(event);
+    case "error":
+      return formatError(event);
+    case "sent":
+      return undefined;
+  }
+}

@@ -3,6 +3,7 @@ import { jsonLine, RAW_CONTROL } from "../common/escape.ts";
 import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from "../../protocol.ts";
 import {
   formatBack,
+  formatEvent,
   formatInvalid,
   formatListening,
   formatMessage,
@@ -333,4 +334,16 @@ Deno.test("formatInvalid() says 1 byte in the singular", () => {
     formatInvalid({ event: "invalid", from: "127.0.0.1", fromPort: 1, reason: "short", bytes: 1 }),
     "127.0.0.1:1 invalid datagram: 1 byte, shorter than the 18-byte header",
   );
+});
+
+Deno.test("formatEvent() words a failed send and a failed reload, and echoes no send", () => {
+  assert.equal(
+    formatEvent({ event: "error", to: "192.0.2.1:5005", message: "Network is unreachable" }),
+    "Cannot send to 192.0.2.1:5005: Network is unreachable",
+  );
+  assert.equal(
+    formatEvent({ event: "error", peers: "hosts\x1b.txt", message: "No such file" }),
+    'Cannot reload --peers "hosts\\x1b.txt": No such file',
+  );
+  assert.equal(formatEvent({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 }), undefined);
 });

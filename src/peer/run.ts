@@ -16,7 +16,7 @@
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
 import { describeError, UsageError } from "../common/errors.ts";
 import type { PeerOptions, PeerTarget } from "./flags.ts";
-import { escapeForTerminal, jsonLine } from "../common/escape.ts";
+import { jsonLine } from "../common/escape.ts";
 import { datagramReceiver, listenError, resolveIpv4, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
@@ -24,15 +24,9 @@ import { plural } from "../common/words.ts";
 import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
 import { encodeHeartbeat, parseIpv4, timestampFromMs } from "../../protocol.ts";
 import {
-  formatBack,
-  formatDuplicate,
-  formatInvalid,
+  formatEvent,
   formatListening,
-  formatMessage,
-  formatReload,
-  formatSilent,
   formatSummary,
-  formatWaiting,
   type ListeningEvent,
   messageJsonLine,
   type PeerEvent,
@@ -116,6 +110,9 @@ const WATCH_EVERY_MS = 1000;
 /** Lines (silent, back, errors) kept under the `--watch` table. */
 const WATCH_NOTES = 6;
 
+/** The events whose lines `--watch` keeps beside its table. */
+const NOTABLE: ReadonlySet<PeerEvent["event"]> = new Set(["silent", "back", "reload", "error"]);
+
 /** Where a run's events go: human lines, JSON lines, or notes under the `--watch` table. */
 export interface Reporter {
   /** Reports one event. */
@@ -150,46 +147,17 @@ export function createReporter(
     if (options.json) {
       return line(event.event === "message" ? messageJsonLine(event) : jsonLine(event));
     }
-    if (options.watch && event.event !== "summary") {
-      if (event.event === "silent") note(formatSilent(event));
-      else if (event.event === "back") note(formatBack(event));
-      else if (event.event === "reload") note(formatReload(event));
-      else if (event.event === "error") note(describeFailure(event));
+    if (event.event === "summary") return formatSummary(event).forEach(line);
+    if (options.watch) {
+      // Only what changes the table's meaning is kept beside it.
+      if (NOTABLE.has(event.event)) note(formatEvent(event)!);
       return;
     }
-    switch (event.event) {
-      case "listening":
-        return line(formatListening(event));
-      case "message":
-        return line(formatMessage(event));
-      case "duplicate":
-        return line(formatDuplicate(event));
-      case "invalid":
-        return line(formatInvalid(event));
-      case "waiting":
-        return line(formatWaiting(event));
-      case "silent":
-        return line(formatSilent(event));
-      case "back":
-        return line(formatBack(event));
-      case "reload":
-        return line(formatReload(event));
-      case "error":
-        return errorLine(`udpeer: ${describeFailure(event)}`);
-      case "summary":
-        return formatSummary(event).forEach(line);
-      case "sent":
-        return; // sends are not echoed in human mode
-    }
+    const text = formatEvent(event);
+    if (event.event === "error") errorLine(`udpeer: ${text}`);
+    else if (text !== undefined) line(text);
   };
   return { emit, notes };
-}
-
-/** The human wording of an `error` event: a failed send, or a peers file not read again. */
-function describeFailure(event: { to?: string; peers?: string; message: string }): string {
-  return event.peers === undefined
-    ? `Cannot send to ${event.to}: ${event.message}`
-    : `Cannot reload --peers "${escapeForTerminal(event.peers)}": ${event.message}`;
 }
 
 /** The schedule step's handle. */
