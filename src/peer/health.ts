@@ -192,6 +192,41 @@ export class StreamHealth implements StreamStats {
     this.port = port;
   }
 
+  /**
+   * Makes this record the state of another stream that has sent nothing yet, as the
+   * constructor would, keeping the rings it already has (cleared by their counts). The
+   * source table reuses an evicted stream's record this way, so a flood of forged sources
+   * allocates nothing per new stream; it never reuses one that anything else still holds.
+   *
+   * @param address Source IPv4.
+   * @param port Source UDP port.
+   */
+  reset(address: string, port: number): void {
+    // The fields are readonly to readers; only the table that owns the record rewrites them.
+    const self = this as { address: string; port: number };
+    self.address = address;
+    self.port = port;
+    this.messages = this.invalid = this.duplicates = this.reordered = 0;
+    this.jitterMs = 0;
+    this.outages = 0;
+    this.state = "up";
+    this.lastHeardMs = this.lastElapsedMs = NaN;
+    this.minMs = Infinity;
+    this.maxMs = -Infinity;
+    this.sumMs = this.sumSquaresMs = 0;
+    this.newestSentAtMs = this.oldestSentAtMs = NaN;
+    this.lastOutageMs = this.lastOutageMissed = 0;
+    this.#advertisedIpv4 = "";
+    this.#advertisedPort = 0;
+    this.#previousTransitMs = NaN;
+    this.#gapCount = this.#gapNext = 0;
+    this.#intervalCache = null;
+    this.#intervalDirty = false;
+    this.#recentCount = this.#recentNext = 0;
+    this.#firstSent = NaN;
+    this.#firstChecksum = 0;
+  }
+
   /** Header address of the last heartbeat, `a.b.c.d:port`. */
   get advertised(): string {
     return this.#advertisedIpv4 === "" ? "" : `${this.#advertisedIpv4}:${this.#advertisedPort}`;

@@ -1,8 +1,9 @@
 /**
  * What `--metrics` adds to the peer's accounting: a one-way delay histogram per stream,
  * fed from the receive path, and the snapshot a scrape renders, read from the monitor.
- * The histograms live in a `WeakMap` keyed by the stream, so a stream evicted from the
- * bounded table takes its histogram with it.
+ * The histograms live in a `WeakMap` keyed by the stream; the bounded table reuses an
+ * evicted stream's record for a new stream, so the monitor tells {@linkcode
+ * MetricsRecorder.forget} to drop its histogram (`onEvict`).
  *
  * @example
  * ```ts
@@ -18,6 +19,7 @@
  *   downAfter: 3,
  *   emit: () => {},
  *   onHeartbeat: recorder.observe,
+ *   onEvict: recorder.forget,
  * });
  * const datagram = encodeHeartbeat({ timestamp: 1e12, ipv4: "127.0.0.1", port: 5006, text: "hi" });
  * monitor.receive(datagram, { hostname: "127.0.0.1", port: 5006 }, 1e12 + 0.4);
@@ -50,6 +52,13 @@ export interface MetricsRecorder {
    * @param elapsedMs Receive time minus send time, ms.
    */
   observe(stream: StreamStats, elapsedMs: number): void;
+  /**
+   * Drops a stream's histogram: give it to the monitor as `onEvict`, since the table
+   * reuses an evicted stream's record for the next new stream.
+   *
+   * @param stream The stream evicted.
+   */
+  forget(stream: StreamStats): void;
   /**
    * What a scrape shows now.
    *
@@ -120,6 +129,9 @@ export function createMetricsRecorder(): MetricsRecorder {
   return {
     observe(stream, elapsedMs) {
       observeDelay(extrasOf(stream).delay, elapsedMs / 1000);
+    },
+    forget(stream) {
+      extras.delete(stream);
     },
     snapshot(monitor, version, maxSources) {
       const answering = new Set<StreamStats>();

@@ -119,6 +119,11 @@ export interface PeerMonitorOptions {
    * metrics' delay histogram. Undefined (the default) costs nothing.
    */
   onHeartbeat?: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
+  /**
+   * Told of every stream evicted from the bounded table whose record the table will reuse
+   * for another stream: whatever is keyed by it (the metrics' histogram) must be dropped.
+   */
+  onEvict?: ((stream: StreamStats) => void) | undefined;
 }
 
 function newTarget(spec: TargetSpec): Target {
@@ -148,6 +153,11 @@ export class PeerMonitor {
   #downAfter: number;
   #ownIntervalMs: number;
   #peerNames = new WeakMap<StreamStats, string>();
+  // Every stream a target was ever answered by: the table never reuses these records for
+  // another stream, since a target keeps reading its own (and a name is keyed by it).
+  #answering = new WeakSet<StreamStats>();
+  #onEvict: ((stream: StreamStats) => void) | undefined;
+  #lastIpv4 = "";
   #onHeartbeat: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
   /** Invalid datagrams received, by reason, from every source (evicted ones included). */
   readonly invalidByReason: Record<InvalidReason, number> = { short: 0, checksum: 0 };
@@ -158,7 +168,11 @@ export class PeerMonitor {
    * @param options Targets, intervals, the event callback.
    */
   constructor(options: PeerMonitorOptions) {
-    this.table = new SourceTable(options.capacity ?? DEFAULT_CAPACITY);
+    this.#onEvict = options.onEvict;
+    this.table = new SourceTable(
+      options.capacity ?? DEFAULT_CAPACITY,
+      (stream) => this.#evicted(stream),
+    );
     this.#emit = options.emit;
     this.#verbose = options.verbose ?? true;
     this.#downAfter = options.downAfter;
@@ -288,11 +302,16 @@ export class PeerMonitor {
     }
     const heartbeat = result.heartbeat;
     if (stream.messages === 0) this.#match(stream, heartbeat.ipv4, heartbeat.port, receivedAtMs);
+    // The header's address is a new string per datagram; keeping the one already held when
+    // it repeats (nearly always) spares a flood of new streams one surviving string each.
+    let ipv4 = heartbeat.ipv4;
+    if (ipv4 === this.#lastIpv4) ipv4 = this.#lastIpv4;
+    else this.#lastIpv4 = ipv4;
     const recorded = stream.record(
       heartbeat.sentAtMs,
       heartbeat.checksum,
       receivedAtMs,
-      heartbeat.ipv4,
+      ipv4,
       heartbeat.port,
     );
     if (recorded & RECORD_DUPLICATE) {
@@ -399,8 +418,17 @@ export class PeerMonitor {
     if (byHeader !== undefined && !byHeader.bySource) this.#attach(byHeader, stream, false, atMs);
   }
 
+  /** Whether an evicted stream's record is still held; if not, forgets what is keyed by it. */
+  #evicted(stream: StreamStats): boolean {
+    if (this.#answering.has(stream)) return true;
+    this.#peerNames.delete(stream);
+    this.#onEvict?.(stream);
+    return false;
+  }
+
   #attach(target: Target, stream: StreamHealth, bySource: boolean, atMs: number): void {
     target.stream = stream;
+    this.#answering.add(stream);
     target.bySource = bySource;
     this.#nameStream(stream, target.name);
     if (target.neverHeardSilent) {

@@ -304,6 +304,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     emit,
     verbose,
     onHeartbeat: recorder?.observe,
+    onEvict: recorder?.forget,
   });
   let metricsServer: MetricsServer | undefined;
   if (options.metrics !== undefined) {

@@ -125,26 +125,43 @@ export class SourceTable {
   // flood of forged sources has filled the table, which would cap the receiver near 30,000
   // datagrams/s; and `keys().next()` to find the oldest walks over every entry deleted
   // since the table was last compacted, several µs per eviction.
+  //
+  // Once the table is full, a new source or stream takes over the slot (and the records)
+  // of the one it evicts instead of allocating new ones: a flood of forged sources would
+  // otherwise leave one dead record per datagram for the collector, and V8 answers such
+  // churn by growing its old generation to several times the live size and keeping the
+  // pages (docs/performance.md, "Memory under forged sources").
   #entries = new Map<string, Entry>();
   #recency = new RecencyList<Entry>();
   /** How many streams were dropped to stay within capacity. */
   droppedStreams = 0;
   // Streams by address, then port: two lookups with the strings and numbers the socket
-  // already gave, instead of building an "address:port" key per datagram.
-  #streams = new Map<string, Map<number, StreamEntry>>();
+  // already gave, instead of building an "address:port" key per datagram. An address with
+  // one stream (nearly all of them, and every forged one) maps to its entry directly; a
+  // Map of ports is made only for the second port of an address.
+  #streams = new Map<string, StreamEntry | Map<number, StreamEntry>>();
   #streamCount = 0;
   #streamRecency = new RecencyList<StreamEntry>();
+  #onEvictStream: ((stream: StreamHealth) => boolean) | undefined;
 
   /**
    * Creates an empty table.
    *
    * @param capacity Most sources kept, at least 1.
+   * @param onEvictStream Called with each stream dropped to stay within capacity; returns
+   * true if something outside the table still holds that record (a target answered by it),
+   * which the table then never reuses for another stream. Anything keyed by the record
+   * (a peer name, a histogram) must be forgotten here when it returns false.
    */
-  constructor(capacity: number = DEFAULT_CAPACITY) {
+  constructor(
+    capacity: number = DEFAULT_CAPACITY,
+    onEvictStream?: (stream: StreamHealth) => boolean,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`Cannot create table: capacity ${capacity} is not a whole number ≥ 1`);
     }
     this.capacity = capacity;
+    this.#onEvictStream = onEvictStream;
   }
 
   /** Number of sources in the table. */
@@ -236,31 +253,61 @@ export class SourceTable {
     if (newest !== undefined && newest.health.port === port && newest.health.address === address) {
       return newest.health;
     }
-    let ports = this.#streams.get(address);
-    let entry = ports?.get(port);
-    if (entry !== undefined) {
-      this.#streamRecency.touch(entry);
-      return entry.health;
+    const found = this.#findStream(address, port);
+    if (found !== undefined) {
+      this.#streamRecency.touch(found);
+      return found.health;
     }
+    let entry: StreamEntry | undefined;
     if (this.#streamCount >= this.capacity) {
-      const oldest = this.#streamRecency.oldest!;
-      this.#streamRecency.unlink(oldest);
-      const oldPorts = this.#streams.get(oldest.health.address)!;
-      oldPorts.delete(oldest.health.port);
-      if (oldPorts.size === 0) this.#streams.delete(oldest.health.address);
-      if (oldPorts === ports && oldPorts.size === 0) ports = undefined;
+      entry = this.#streamRecency.oldest!;
+      this.#streamRecency.unlink(entry);
+      this.#forgetStream(entry);
       this.#streamCount--;
       this.droppedStreams++;
+      if (this.#onEvictStream?.(entry.health) === true) {
+        entry.health = new StreamHealth(address, port);
+      } else {
+        entry.health.reset(address, port);
+      }
+    } else {
+      entry = { health: new StreamHealth(address, port), older: undefined, newer: undefined };
     }
-    if (ports === undefined) {
-      ports = new Map();
-      this.#streams.set(address, ports);
+    const known = this.#streams.get(address);
+    if (known === undefined) {
+      this.#streams.set(address, entry);
+    } else if (known instanceof Map) {
+      known.set(port, entry);
+    } else {
+      this.#streams.set(
+        address,
+        new Map([[known.health.port, known], [port, entry]]),
+      );
     }
-    entry = { health: new StreamHealth(address, port), older: undefined, newer: undefined };
-    ports.set(port, entry);
     this.#streamRecency.append(entry);
     this.#streamCount++;
     return entry.health;
+  }
+
+  #findStream(address: string, port: number): StreamEntry | undefined {
+    const known = this.#streams.get(address);
+    if (known === undefined) return undefined;
+    if (known instanceof Map) return known.get(port);
+    return known.health.port === port ? known : undefined;
+  }
+
+  #forgetStream(entry: StreamEntry): void {
+    const { address, port } = entry.health;
+    const known = this.#streams.get(address)!;
+    if (!(known instanceof Map)) {
+      this.#streams.delete(address);
+      return;
+    }
+    known.delete(port);
+    if (known.size === 1) {
+      // Back to the direct form, so an address's cost does not depend on its past.
+      this.#streams.set(address, known.values().next().value!);
+    }
   }
 
   /**
@@ -271,7 +318,7 @@ export class SourceTable {
    * @returns Its statistics, or undefined if unknown or dropped.
    */
   getStream(address: string, port: number): StreamHealth | undefined {
-    return this.#streams.get(address)?.get(port)?.health;
+    return this.#findStream(address, port)?.health;
   }
 
   /**
@@ -317,8 +364,10 @@ export class SourceTable {
    * @returns Its streams' statistics.
    */
   streamsOf(address: string): StreamStats[] {
-    const ports = this.#streams.get(address);
-    return ports === undefined ? [] : [...ports.values()].map((entry) => entry.health);
+    const known = this.#streams.get(address);
+    if (known === undefined) return [];
+    if (!(known instanceof Map)) return [known.health];
+    return [...known.values()].map((entry) => entry.health);
   }
 
   #touch(address: string): SourceStats {
@@ -330,10 +379,21 @@ export class SourceTable {
       return entry.stats;
     }
     if (this.#entries.size >= this.capacity) {
-      const oldest = this.#recency.oldest!;
-      this.#recency.unlink(oldest);
-      this.#entries.delete(oldest.stats.address);
+      // Nothing outside the table keeps a source's statistics past the call that returned
+      // them, so the evicted entry always becomes the new one.
+      entry = this.#recency.oldest!;
+      this.#recency.unlink(entry);
+      this.#entries.delete(entry.stats.address);
       this.dropped++;
+      const stats = entry.stats;
+      stats.address = address;
+      stats.messages = stats.invalid = stats.duplicates = 0;
+      stats.minMs = Infinity;
+      stats.maxMs = -Infinity;
+      stats.sumMs = stats.sumSquaresMs = 0;
+      this.#entries.set(address, entry);
+      this.#recency.append(entry);
+      return stats;
     }
     entry = {
       stats: {
