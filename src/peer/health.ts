@@ -206,7 +206,8 @@ export class StreamHealth implements StreamStats {
     const self = this as { address: string; port: number };
     self.address = address;
     self.port = port;
-    this.messages = this.invalid = this.duplicates = this.reordered = 0;
+    this.messages = this.invalid = 0;
+    this.duplicates = this.reordered = 0;
     this.jitterMs = 0;
     this.outages = 0;
     this.state = "up";

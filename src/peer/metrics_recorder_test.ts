@@ -68,3 +68,35 @@ Deno.test("observe() puts a negative delay (the clocks disagree) in the le=0 buc
   assert.equal(delay.count, 2);
   assert.ok(Math.abs(delay.sum - (-0.005 + 0.003)) < 1e-9);
 });
+
+Deno.test("snapshot() gives a stream that reuses an evicted one's record none of its histogram or missed", () => {
+  const recorder = createMetricsRecorder();
+  const monitor = new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+    capacity: 1,
+    onHeartbeat: recorder.observe,
+    onEvict: recorder.forget,
+  });
+  const send = (k: number, hostname: string): void => {
+    const datagram = encodeHeartbeat({
+      timestamp: T0 + k * 1000,
+      ipv4: hostname,
+      port: 5000,
+      text: "",
+    });
+    monitor.receive(datagram, { hostname, port: 5000 }, T0 + k * 1000 + 0.4);
+  };
+  for (const k of [0, 1, 3, 4]) send(k, "127.0.0.2");
+  const before = recorder.snapshot(monitor, "x", 10).streams[0]!;
+  assert.ok(before.delay.count === 4 && before.missed === 1);
+  const old = monitor.table.getStream("127.0.0.2", 5000);
+  send(10, "127.0.0.3"); // evicts 127.0.0.2:5000 and takes its record
+  assert.equal(monitor.table.getStream("127.0.0.3", 5000), old, "the record is reused");
+  const after = recorder.snapshot(monitor, "x", 10).streams;
+  assert.deepEqual(after.map((s) => [s.source, s.received, s.missed, s.delay.count]), [
+    ["127.0.0.3:5000", 1, 0, 1],
+  ]);
+});

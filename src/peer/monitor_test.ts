@@ -184,3 +184,30 @@ Deno.test("PeerMonitor counts invalid datagrams by reason and tells onHeartbeat 
   assert.deepEqual(monitor.invalidByReason, { short: 1, checksum: 1 });
   assert.deepEqual(seen, [[40041, 2]]);
 });
+
+Deno.test("PeerMonitor keeps a target's stream its own when the table evicts it, and names no other", () => {
+  const monitor = new PeerMonitor({
+    targets: [{ to: "127.0.0.1:40041", address: "127.0.0.1", port: 40041, name: "a" }],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+    capacity: 1,
+  });
+  for (const k of [0, 1, 2]) {
+    monitor.receive(beat(k, 1000, 40041), { hostname: "127.0.0.1", port: 40041 }, T0 + k * 1000);
+  }
+  const answering = monitor.targets[0]!.stream!;
+  assert.equal(monitor.peerOf(answering), "a");
+  // Two forged sources in turn: the first evicts the target's stream, the second the first.
+  for (const hostname of ["127.0.0.8", "127.0.0.9"]) {
+    monitor.receive(beat(5, 1000, 5000, hostname), { hostname, port: 5000 }, T0 + 5000);
+    const forged = monitor.table.getStream(hostname, 5000)!;
+    assert.notEqual(forged, answering);
+    assert.equal(monitor.peerOf(forged), undefined);
+    assert.equal(forged.messages, 1);
+  }
+  assert.equal(monitor.targets[0]!.stream, answering);
+  assert.ok(answering.address === "127.0.0.1" && answering.port === 40041);
+  assert.equal(answering.messages, 3);
+  assert.equal(monitor.peerOf(answering), "a");
+});

@@ -79,6 +79,124 @@ interface Entry extends Linked<Entry> {
 /** A stream slot, listed by recency among all streams. */
 interface StreamEntry extends Linked<StreamEntry> {
   health: StreamHealth;
+  /** When it was made, for listing an address's streams in the order they appeared. */
+  order: number;
+}
+
+/**
+ * The dotted-quad IPv4 address `address` as a 32-bit number.
+ *
+ * @param address Any string.
+ * @returns The address as an unsigned 32-bit number, or -1 if it is not a dotted quad.
+ */
+function parseIpv4(address: string): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 46) { // "."
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return -1;
+      digits++;
+    } else {
+      return -1;
+    }
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  return value * 256 + octet;
+}
+
+/**
+ * A map from (address, port) to a table slot with a fixed number of buckets, open
+ * addressing on typed arrays. A `Map` would do, but V8's `Map` reallocates its whole hash
+ * table (~3.5 MB at 65,536 entries) every time as many deletions have piled up: under a
+ * flood of forged sources, one new table per 65,536 datagrams, garbage that made the heap
+ * grow to several times its live size. This index allocates nothing after its creation.
+ * Addresses that are not dotted quads (only tests use them) go to a `Map`.
+ */
+class AddressIndex<T> {
+  #bits: number;
+  #mask: number;
+  #ips: Int32Array;
+  #ports: Int32Array;
+  #values: (T | undefined)[];
+  #other = new Map<string, T>();
+
+  constructor(capacity: number) {
+    // At most half the buckets used, so probe runs stay short.
+    this.#bits = Math.max(4, Math.ceil(Math.log2(capacity * 2)));
+    const buckets = 2 ** this.#bits;
+    this.#mask = buckets - 1;
+    this.#ips = new Int32Array(buckets);
+    this.#ports = new Int32Array(buckets);
+    this.#values = new Array<T | undefined>(buckets).fill(undefined);
+  }
+
+  #home(ip: number, port: number): number {
+    return Math.imul(ip ^ Math.imul(port, 0x85ebca6b), 0x9e3779b1) >>> (32 - this.#bits);
+  }
+
+  get(address: string, port: number): T | undefined {
+    const ip = parseIpv4(address);
+    if (ip < 0) return this.#other.get(`${address} ${port}`);
+    const ip32 = ip | 0;
+    const values = this.#values;
+    for (let i = this.#home(ip32, port);; i = (i + 1) & this.#mask) {
+      const value = values[i];
+      if (value === undefined) return undefined;
+      if (this.#ips[i] === ip32 && this.#ports[i] === port) return value;
+    }
+  }
+
+  /** Adds a key known to be absent. */
+  add(address: string, port: number, value: T): void {
+    const ip = parseIpv4(address);
+    if (ip < 0) {
+      this.#other.set(`${address} ${port}`, value);
+      return;
+    }
+    const ip32 = ip | 0;
+    let i = this.#home(ip32, port);
+    while (this.#values[i] !== undefined) i = (i + 1) & this.#mask;
+    this.#ips[i] = ip32;
+    this.#ports[i] = port;
+    this.#values[i] = value;
+  }
+
+  delete(address: string, port: number): void {
+    const ip = parseIpv4(address);
+    if (ip < 0) {
+      this.#other.delete(`${address} ${port}`);
+      return;
+    }
+    const ip32 = ip | 0;
+    const values = this.#values;
+    const mask = this.#mask;
+    let i = this.#home(ip32, port);
+    for (;; i = (i + 1) & mask) {
+      if (values[i] === undefined) return;
+      if (this.#ips[i] === ip32 && this.#ports[i] === port) break;
+    }
+    // Backward-shift deletion: no tombstones, so lookups never slow down with churn.
+    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
+      if (values[j] === undefined) break;
+      const home = this.#home(this.#ips[j]!, this.#ports[j]!);
+      // Move j into the hole unless its home lies cyclically in (i, j].
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
+      this.#ips[i] = this.#ips[j]!;
+      this.#ports[i] = this.#ports[j]!;
+      values[i] = values[j];
+      i = j;
+    }
+    values[i] = undefined;
+  }
 }
 
 /**
@@ -118,7 +236,7 @@ export class SourceTable {
   readonly capacity: number;
   /** How many sources were dropped to stay within capacity. */
   dropped = 0;
-  // Recency lives in a doubly linked list beside the Map, so touching a known source only
+  // Recency lives in a doubly linked list beside the index, so touching a known source only
   // relinks two objects (~10 ns) and the oldest is always at hand. The usual Map-as-LRU
   // idiom costs far more in V8 (sources_bench.ts): re-inserting (delete + set) on every
   // datagram makes it rework its hash table, ~0.2 µs with one source and ~30 µs once a
@@ -131,16 +249,17 @@ export class SourceTable {
   // otherwise leave one dead record per datagram for the collector, and V8 answers such
   // churn by growing its old generation to several times the live size and keeping the
   // pages (docs/performance.md, "Memory under forged sources").
-  #entries = new Map<string, Entry>();
+  #size = 0;
+  #entries: AddressIndex<Entry>;
   #recency = new RecencyList<Entry>();
   /** How many streams were dropped to stay within capacity. */
   droppedStreams = 0;
-  // Streams by address, then port: two lookups with the strings and numbers the socket
-  // already gave, instead of building an "address:port" key per datagram. An address with
-  // one stream (nearly all of them, and every forged one) maps to its entry directly; a
-  // Map of ports is made only for the second port of an address.
-  #streams = new Map<string, StreamEntry | Map<number, StreamEntry>>();
+  #streams: AddressIndex<StreamEntry>;
   #streamCount = 0;
+  #streamOrder = 0;
+  // The streams of each address, made when the summary first asks and dropped when a stream
+  // comes or goes: nothing per address is kept while datagrams flow.
+  #byAddress: Map<string, StreamEntry[]> | undefined;
   #streamRecency = new RecencyList<StreamEntry>();
   #onEvictStream: ((stream: StreamHealth) => boolean) | undefined;
 
@@ -162,11 +281,13 @@ export class SourceTable {
     }
     this.capacity = capacity;
     this.#onEvictStream = onEvictStream;
+    this.#entries = new AddressIndex(capacity);
+    this.#streams = new AddressIndex(capacity);
   }
 
   /** Number of sources in the table. */
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
   /**
@@ -176,7 +297,7 @@ export class SourceTable {
    * @returns Its statistics, or undefined if unknown or dropped.
    */
   get(address: string): SourceStats | undefined {
-    return this.#entries.get(address)?.stats;
+    return this.#entries.get(address, 0)?.stats;
   }
 
   /**
@@ -253,7 +374,7 @@ export class SourceTable {
     if (newest !== undefined && newest.health.port === port && newest.health.address === address) {
       return newest.health;
     }
-    const found = this.#findStream(address, port);
+    const found = this.#streams.get(address, port);
     if (found !== undefined) {
       this.#streamRecency.touch(found);
       return found.health;
@@ -262,7 +383,7 @@ export class SourceTable {
     if (this.#streamCount >= this.capacity) {
       entry = this.#streamRecency.oldest!;
       this.#streamRecency.unlink(entry);
-      this.#forgetStream(entry);
+      this.#streams.delete(entry.health.address, entry.health.port);
       this.#streamCount--;
       this.droppedStreams++;
       if (this.#onEvictStream?.(entry.health) === true) {
@@ -271,43 +392,19 @@ export class SourceTable {
         entry.health.reset(address, port);
       }
     } else {
-      entry = { health: new StreamHealth(address, port), older: undefined, newer: undefined };
+      entry = {
+        health: new StreamHealth(address, port),
+        order: 0,
+        older: undefined,
+        newer: undefined,
+      };
     }
-    const known = this.#streams.get(address);
-    if (known === undefined) {
-      this.#streams.set(address, entry);
-    } else if (known instanceof Map) {
-      known.set(port, entry);
-    } else {
-      this.#streams.set(
-        address,
-        new Map([[known.health.port, known], [port, entry]]),
-      );
-    }
+    entry.order = this.#streamOrder++;
+    this.#streams.add(address, port, entry);
+    this.#byAddress = undefined;
     this.#streamRecency.append(entry);
     this.#streamCount++;
     return entry.health;
-  }
-
-  #findStream(address: string, port: number): StreamEntry | undefined {
-    const known = this.#streams.get(address);
-    if (known === undefined) return undefined;
-    if (known instanceof Map) return known.get(port);
-    return known.health.port === port ? known : undefined;
-  }
-
-  #forgetStream(entry: StreamEntry): void {
-    const { address, port } = entry.health;
-    const known = this.#streams.get(address)!;
-    if (!(known instanceof Map)) {
-      this.#streams.delete(address);
-      return;
-    }
-    known.delete(port);
-    if (known.size === 1) {
-      // Back to the direct form, so an address's cost does not depend on its past.
-      this.#streams.set(address, known.values().next().value!);
-    }
   }
 
   /**
@@ -318,7 +415,7 @@ export class SourceTable {
    * @returns Its statistics, or undefined if unknown or dropped.
    */
   getStream(address: string, port: number): StreamHealth | undefined {
-    return this.#findStream(address, port)?.health;
+    return this.#streams.get(address, port)?.health;
   }
 
   /**
@@ -364,26 +461,32 @@ export class SourceTable {
    * @returns Its streams' statistics.
    */
   streamsOf(address: string): StreamStats[] {
-    const known = this.#streams.get(address);
-    if (known === undefined) return [];
-    if (!(known instanceof Map)) return [known.health];
-    return [...known.values()].map((entry) => entry.health);
+    if (this.#byAddress === undefined) {
+      this.#byAddress = new Map();
+      for (let entry = this.#streamRecency.oldest; entry !== undefined; entry = entry.newer) {
+        const list = this.#byAddress.get(entry.health.address);
+        if (list === undefined) this.#byAddress.set(entry.health.address, [entry]);
+        else list.push(entry);
+      }
+      for (const list of this.#byAddress.values()) list.sort((a, b) => a.order - b.order);
+    }
+    return (this.#byAddress.get(address) ?? []).map((entry) => entry.health);
   }
 
   #touch(address: string): SourceStats {
     const newest = this.#recency.newest;
     if (newest !== undefined && newest.stats.address === address) return newest.stats;
-    let entry = this.#entries.get(address);
+    let entry = this.#entries.get(address, 0);
     if (entry !== undefined) {
       this.#recency.touch(entry);
       return entry.stats;
     }
-    if (this.#entries.size >= this.capacity) {
+    if (this.#size >= this.capacity) {
       // Nothing outside the table keeps a source's statistics past the call that returned
       // them, so the evicted entry always becomes the new one.
       entry = this.#recency.oldest!;
       this.#recency.unlink(entry);
-      this.#entries.delete(entry.stats.address);
+      this.#entries.delete(entry.stats.address, 0);
       this.dropped++;
       const stats = entry.stats;
       stats.address = address;
@@ -391,7 +494,7 @@ export class SourceTable {
       stats.minMs = Infinity;
       stats.maxMs = -Infinity;
       stats.sumMs = stats.sumSquaresMs = 0;
-      this.#entries.set(address, entry);
+      this.#entries.add(address, 0, entry);
       this.#recency.append(entry);
       return stats;
     }
@@ -409,7 +512,8 @@ export class SourceTable {
       older: undefined,
       newer: undefined,
     };
-    this.#entries.set(address, entry);
+    this.#entries.add(address, 0, entry);
+    this.#size++;
     this.#recency.append(entry);
     return entry.stats;
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { RECORD_DUPLICATE, RECORD_MESSAGE, RECORD_REORDERED, StreamHealth } from "./health.ts";
 import { DEFAULT_CAPACITY, elapsedSummary, SourceTable } from "./sources.ts";
 
 Deno.test("SourceTable counts messages and invalid datagrams per source", () => {
@@ -82,4 +83,116 @@ Deno.test("SourceTable.stream() keeps one stream per address and port, and drops
     "127.0.0.2:5006",
   ]);
   assert.deepEqual(table.streamsOf("127.0.0.1").map((s) => s.port), [5006]);
+});
+
+Deno.test("SourceTable reuses an evicted stream's record with nothing of the old stream left in it", () => {
+  const table = new SourceTable(1);
+  const old = table.stream("127.0.0.2", 5006);
+  // A full history: rings of gaps and recent heartbeats, a duplicate, a reordered one, an
+  // advertised address, jitter, an outage.
+  for (const k of [0, 1, 2, 4, 3]) old.record(k * 1000, k, k * 1000 + 0.5 + k * 0.1, "10.0.0.9", 7);
+  old.record(4000, 4, 4000.9, "10.0.0.9", 7); // a duplicate
+  old.checkSilent(20_000, 3);
+  old.invalid++;
+  assert.ok(old.duplicates === 1 && old.reordered === 1 && old.outages === 1 && old.jitterMs > 0);
+
+  const fresh = table.stream("127.0.0.3", 5007); // evicts 127.0.0.2:5006
+  assert.equal(fresh, old, "the record is reused (else this test tests nothing)");
+  assert.equal(table.droppedStreams, 1);
+  assert.equal(table.getStream("127.0.0.2", 5006), undefined);
+  assert.equal(table.getStream("127.0.0.3", 5007), fresh);
+  const blank = new StreamHealth("127.0.0.3", 5007);
+  const view = (s: StreamHealth) => ({
+    ...Object.fromEntries(Object.entries(s)),
+    advertised: s.advertised,
+    intervalMs: s.intervalMs,
+    missed: s.missed,
+    lossPercent: s.lossPercent,
+    expected: s.expected,
+  });
+  assert.deepEqual(view(fresh), view(blank));
+  assert.equal(fresh.record(5000, 5, 5000.5), RECORD_MESSAGE);
+  assert.equal(fresh.jitterMs, 0, "no transit time is left from the old stream");
+  // The old heartbeats are no longer recent: a late one with the same timestamp and
+  // checksum as one of them is a message, not a duplicate.
+  assert.equal(fresh.record(4000, 4, 4000.5), RECORD_MESSAGE | RECORD_REORDERED);
+  assert.equal(fresh.record(4000, 4, 4000.6), RECORD_DUPLICATE);
+  assert.equal(fresh.record(5500, 55, 5500.5), RECORD_MESSAGE);
+  assert.equal(fresh.intervalMs, 500, "the interval comes from the new stream's gaps alone");
+  assert.deepEqual(table.streamsOf("127.0.0.3").map((s) => s.port), [5007]);
+  assert.deepEqual(table.streamsOf("127.0.0.2"), []);
+});
+
+Deno.test("SourceTable reuses a one-heartbeat stream's record without its heartbeat", () => {
+  const table = new SourceTable(1);
+  const old = table.stream("127.0.0.2", 5006);
+  old.record(9000, 9, 9000.5);
+  const fresh = table.stream("127.0.0.3", 5006);
+  assert.equal(fresh, old);
+  assert.equal(fresh.record(10_000, 10, 10_000.5), RECORD_MESSAGE);
+  assert.equal(fresh.record(9000, 9, 10_000.7), RECORD_MESSAGE | RECORD_REORDERED);
+});
+
+Deno.test("SourceTable reuses an evicted source's record with zeroed counts", () => {
+  const table = new SourceTable(1);
+  table.recordMessage("127.0.0.2", 5);
+  table.recordInvalid("127.0.0.2");
+  table.recordDuplicate("127.0.0.2");
+  const stats = table.recordInvalid("127.0.0.3");
+  assert.equal(table.get("127.0.0.2"), undefined);
+  assert.deepEqual({ ...stats }, {
+    address: "127.0.0.3",
+    messages: 0,
+    invalid: 1,
+    duplicates: 0,
+    minMs: Infinity,
+    maxMs: -Infinity,
+    sumMs: 0,
+    sumSquaresMs: 0,
+  });
+});
+
+Deno.test("SourceTable never reuses a stream the eviction hook says is still held", () => {
+  const evicted: string[] = [];
+  const table = new SourceTable(1, (stream) => {
+    evicted.push(`${stream.address}:${stream.port}`);
+    return stream.port === 1; // port 1 is held elsewhere
+  });
+  const held = table.stream("127.0.0.2", 1);
+  held.record(0, 0, 0.5);
+  const next = table.stream("127.0.0.3", 2);
+  assert.notEqual(next, held);
+  assert.ok(held.address === "127.0.0.2" && held.port === 1 && held.messages === 1);
+  const third = table.stream("127.0.0.4", 3);
+  assert.equal(third, next, "a record nobody holds is reused");
+  assert.ok(third.address === "127.0.0.4" && third.port === 3 && third.messages === 0);
+  assert.deepEqual(evicted, ["127.0.0.2:1", "127.0.0.3:2"]);
+});
+
+Deno.test("SourceTable finds every stream among many addresses and ports as they come and go", () => {
+  // The index is open addressing with deletion by shifting: churn it and compare with a Map.
+  const table = new SourceTable(500);
+  const model = new Map<string, StreamHealth>();
+  const order: string[] = [];
+  let seed = 7;
+  const random = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  for (let i = 0; i < 20_000; i++) {
+    const address = `10.0.${random(4)}.${random(256)}`;
+    const port = random(3) * 65535;
+    const key = `${address}:${port}`;
+    const stream = table.stream(address, port);
+    if (!model.has(key)) {
+      if (model.size === 500) model.delete(order.shift()!);
+      model.set(key, stream);
+    } else {
+      order.splice(order.indexOf(key), 1);
+      assert.equal(stream, model.get(key));
+    }
+    order.push(key);
+  }
+  assert.equal(table.streamCount, 500);
+  for (const [key, stream] of model) {
+    assert.equal(table.getStream(stream.address, stream.port), stream, key);
+  }
+  assert.deepEqual(table.streams().map((s) => `${s.address}:${s.port}`), order);
 });
