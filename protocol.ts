@@ -258,16 +258,30 @@ const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
  * ```
  */
 export function parseIpv4(ipv4: string): number | undefined {
-  const parts = ipv4.split(".");
-  if (parts.length !== 4) return undefined;
+  // One pass over the characters, allocating nothing: the peer's source table calls this
+  // for every datagram.
   let value = 0;
-  for (const part of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = value * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ipv4.length; i++) {
+    const c = ipv4.charCodeAt(i);
+    if (c === 46) { // "."
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + octet;
+      octet = digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && octet === 0)) {
+      // A leading zero ("01") is refused: some parsers read it as octal.
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
+    }
   }
-  return value;
+  if (digits === 0 || dots !== 3) return undefined;
+  return value * 256 + octet;
 }
 
 /**

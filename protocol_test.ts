@@ -291,7 +291,17 @@ Deno.test("parseIpv4() and formatIpv4() are inverse on valid addresses", () => {
     assert.deepEqual(formatIpv4(value), address);
   }
   assert.deepEqual(parseIpv4("255.255.255.255"), 0xffffffff);
-  for (const bad of ["1.2.3.-4", "1..2.3", " 1.2.3.4", "1.2.3.4 ", "1e2.0.0.1", "0x7f.0.0.1"]) {
+  const badAddresses = [
+    "1.2.3.-4",
+    "1..2.3",
+    " 1.2.3.4",
+    "1.2.3.4 ",
+    "1e2.0.0.1",
+    "0x7f.0.0.1",
+    "01.2.3.4",
+  ];
+  badAddresses.push("1.2.3.4.5", "1.2.3", "1.2.3.", "256.0.0.1", "1.2.3.1000", "", ".1.2.3");
+  for (const bad of badAddresses) {
     assert.deepEqual(parseIpv4(bad), undefined, bad);
   }
 });

@@ -59,6 +59,7 @@ export interface ElapsedSummary {
 }
 
 import { StreamHealth, type StreamStats } from "./health.ts";
+import { parseIpv4 } from "../../protocol.ts";
 
 /** Smallest capacity the spec allows. */
 export const DEFAULT_CAPACITY = 65_536;
@@ -81,36 +82,6 @@ interface StreamEntry extends Linked<StreamEntry> {
   health: StreamHealth;
   /** When it was made, for listing an address's streams in the order they appeared. */
   order: number;
-}
-
-/**
- * The dotted-quad IPv4 address `address` as a 32-bit number.
- *
- * @param address Any string.
- * @returns The address as an unsigned 32-bit number, or -1 if it is not a dotted quad.
- */
-function parseIpv4(address: string): number {
-  let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < address.length; i++) {
-    const c = address.charCodeAt(i);
-    if (c === 46) { // "."
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + octet;
-      octet = digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
-      octet = octet * 10 + (c - 48);
-      if (octet > 255) return -1;
-      digits++;
-    } else {
-      return -1;
-    }
-  }
-  if (digits === 0 || dots !== 3) return -1;
-  return value * 256 + octet;
 }
 
 /**
@@ -144,7 +115,7 @@ class AddressIndex<T> {
   }
 
   get(address: string, port: number): T | undefined {
-    const ip = parseIpv4(address);
+    const ip = parseIpv4(address) ?? -1;
     if (ip < 0) return this.#other.get(`${address} ${port}`);
     const ip32 = ip | 0;
     const values = this.#values;
@@ -157,7 +128,7 @@ class AddressIndex<T> {
 
   /** Adds a key known to be absent. */
   add(address: string, port: number, value: T): void {
-    const ip = parseIpv4(address);
+    const ip = parseIpv4(address) ?? -1;
     if (ip < 0) {
       this.#other.set(`${address} ${port}`, value);
       return;
@@ -171,7 +142,7 @@ class AddressIndex<T> {
   }
 
   delete(address: string, port: number): void {
-    const ip = parseIpv4(address);
+    const ip = parseIpv4(address) ?? -1;
     if (ip < 0) {
       this.#other.delete(`${address} ${port}`);
       return;
