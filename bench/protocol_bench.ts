@@ -32,6 +32,7 @@ import {
   type HeartbeatFields,
   MAX_TEXT_BYTES,
 } from "../protocol.ts";
+import { pseudoRandomBytes } from "./adler.ts";
 
 /** Adler-32 exactly as RFC 1950 states it: both sums reduced modulo 65521 after every byte. */
 function naiveAdler32(data: Uint8Array): number {
@@ -42,19 +43,6 @@ function naiveAdler32(data: Uint8Array): number {
     s2 = (s2 + s1) % 65521;
   }
   return ((s2 << 16) | s1) >>> 0;
-}
-
-/** `length` bytes that look like traffic rather than zeros (a zero run would flatter s1). */
-function pseudoRandomBytes(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 255;
-  }
-  return bytes;
 }
 
 const sizes: [group: string, bytes: Uint8Array][] = [

@@ -16,6 +16,7 @@
 
 import assert from "node:assert/strict";
 import { encodeHeartbeat } from "../protocol.ts";
+import { promtoolCheck } from "./_helpers/promtool.ts";
 import { freePort, type JsonEvent, startUdpeer, type UdpeerProcess } from "./_helpers/testing.ts";
 
 async function works(command: string, args: string[]): Promise<string | undefined> {
@@ -92,19 +93,8 @@ Deno.test({
       return /^udpeer_heartbeats_received_total\{[^}]*\} [1-9]/m.test(body) ? body : undefined;
     });
     assert.match(text, /^udpeer_invalid_datagrams_total\{reason="short"\} 1$/m);
-    const child = new Deno.Command("promtool", {
-      args: ["check", "metrics"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(text));
-    await writer.close();
-    const result = await child.output();
-    const output = new TextDecoder().decode(result.stdout) +
-      new TextDecoder().decode(result.stderr);
-    assert.ok(result.success, `${output}\n${text}`);
+    const { success, output } = await promtoolCheck(text);
+    assert.ok(success, `${output}\n${text}`);
     assert.equal(output.trim(), "");
   },
 });

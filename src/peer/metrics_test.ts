@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { promtoolCheck } from "../../tests/_helpers/promtool.ts";
 import {
   boundStreams,
   DELAY_BUCKETS_SECONDS,
@@ -57,21 +58,6 @@ const promtoolMissing = await (async () => {
   }
 })();
 if (promtoolMissing) console.log(`skipped: promtool checks in metrics_test.ts: ${promtoolMissing}`);
-
-async function promtoolCheck(text: string): Promise<{ success: boolean; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { success, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { success, output: decoder.decode(stdout) + decoder.decode(stderr) };
-}
 
 Deno.test("observeDelay() puts each delay in the first bucket whose bound is ≥ it", () => {
   const histogram = newDelayHistogram();

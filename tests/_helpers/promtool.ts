@@ -1,0 +1,33 @@
+/**
+ * `promtool check metrics` on a scrape's text, for the tests that check udpeer's metrics
+ * against the Prometheus tool itself.
+ *
+ * @example
+ * ```ts ignore
+ * import { promtoolCheck } from "./promtool.ts";
+ * const { success, output } = await promtoolCheck("# TYPE up gauge\nup 1\n");
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Runs `promtool check metrics` with `text` on its standard input.
+ *
+ * @param text A metrics exposition.
+ * @returns Whether promtool accepted it, and what it printed (stdout and stderr).
+ */
+export async function promtoolCheck(text: string): Promise<{ success: boolean; output: string }> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const { success, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return { success, output: decoder.decode(stdout) + decoder.decode(stderr) };
+}
