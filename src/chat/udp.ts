@@ -15,7 +15,7 @@
 
 import { describeError, StartupError } from "../common/errors.ts";
 import { decodeText } from "../common/lines.ts";
-import { receiveDatagram } from "../common/net.ts";
+import { datagramReceiver } from "../common/net.ts";
 import { plural } from "../common/words.ts";
 import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
 import { formatSeconds, roundMs } from "./events.ts";
@@ -74,11 +74,11 @@ async function receiveReplies(
 ): Promise<void> {
   const { options, address, emit } = context;
   const strangers = new Set<string>();
-  const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+  // ICMP port unreachable (Windows reports it on receive) and any other receive error
+  // mean no reply: the timeout decides.
+  const receiver = datagramReceiver(conn, { depth: 1, isClosed, onError: () => {} });
   while (!isClosed()) {
-    // ICMP port unreachable (Windows reports it on receive) and any other receive error
-    // mean no reply: the timeout decides.
-    const received = await receiveDatagram(conn, buffer, isClosed, () => {});
+    const received = await receiver.next();
     if (received === undefined) return;
     const [data, remote] = received;
     const at = performance.now();

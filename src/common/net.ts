@@ -1,18 +1,18 @@
 /**
  * Socket plumbing shared by the peer, `serve` and `chat`: one wording for a socket that
  * cannot be opened or a name that does not resolve, one list of the socket errors that only
- * mean the other side went away, one receive step that rides out the errors a UDP socket
- * reports about earlier sends, and a receiver that keeps several receives in flight on one
- * socket for a loop that must keep up with a flood.
+ * mean the other side went away, and one receiver that rides out the errors a UDP socket
+ * reports about earlier sends, with one receive in flight (serve, chat) or several (the
+ * peer, which must keep up with a flood).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { receiveDatagram } from "./net.ts";
+ * import { datagramReceiver } from "./net.ts";
  * const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
  * await conn.send(new Uint8Array([1, 2]), conn.addr);
- * const received = await receiveDatagram(conn, new Uint8Array(65_508), () => false, () => {});
- * assert.deepEqual(received?.[0], new Uint8Array([1, 2]));
+ * const receiver = datagramReceiver(conn, { depth: 1, isClosed: () => false, onError: () => {} });
+ * assert.deepEqual((await receiver.next())?.[0], new Uint8Array([1, 2]));
  * conn.close();
  * ```
  *
@@ -138,38 +138,6 @@ export function listenError(
 /** How long to wait after an unexpected receive error, so one that persists is no busy spin. */
 const RETRY_AFTER_ERROR_MS = 100;
 
-/**
- * Receives the next datagram into `buffer`. ICMP errors about an earlier send
- * (`ConnectionReset`, `ConnectionRefused`, which some systems report on receive) and
- * `Interrupted` concern no datagram ({@linkcode isHarmlessSocketError}), so it simply
- * receives again; any other error goes to `onError` and it tries again after 100 ms.
- *
- * @param conn The socket.
- * @param buffer Where the datagram goes: at least 65,507 bytes, or long ones are cut short.
- * @param isClosed True once the caller is stopping; an error then ends the receiving.
- * @param onError Told about each unexpected error.
- * @returns The datagram (a view into `buffer`) and its source, or undefined once the socket
- * is closed.
- */
-export async function receiveDatagram(
-  conn: Deno.DatagramConn,
-  buffer: Uint8Array,
-  isClosed: () => boolean,
-  onError: (error: unknown) => void,
-): Promise<[Uint8Array, Deno.NetAddr] | undefined> {
-  while (true) {
-    try {
-      const [data, addr] = await conn.receive(buffer);
-      return [data, addr as Deno.NetAddr];
-    } catch (error) {
-      if (isClosed() || error instanceof Deno.errors.BadResource) return undefined;
-      if (isHarmlessSocketError(error)) continue;
-      onError(error);
-      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
-    }
-  }
-}
-
 /** Bytes of each receive buffer: the largest UDP payload, 65,507, plus one. */
 export const RECEIVE_BUFFER_BYTES = 65_508;
 
@@ -215,8 +183,10 @@ interface Slot {
  *
  * Datagrams come out in the order their receives completed, which is the order the socket
  * delivered them; not in the order the receives were issued: Deno hands a datagram to the
- * receive issued last, here (net_test.ts checks the order). Errors are handled as
- * {@linkcode receiveDatagram} handles them; a receive in flight when the socket closes
+ * receive issued last, here (net_test.ts checks the order). An error while
+ * `isClosed()` is true, or `BadResource`, ends it; the harmless ones
+ * ({@linkcode isHarmlessSocketError}: ICMP errors reported on receive) are skipped; any
+ * other is reported through `onError` and the receive tried again after 100 ms. A receive in flight when the socket closes
  * settles with `Interrupted`, and the next one with `BadResource`, which ends it.
  *
  * @param conn The socket.

@@ -1,17 +1,27 @@
 import assert from "node:assert/strict";
 import { StartupError } from "./errors.ts";
-import { datagramReceiver, listenError, receiveDatagram } from "./net.ts";
+import { datagramReceiver, listenError, RECEIVE_BUFFER_BYTES } from "./net.ts";
 
-Deno.test("receiveDatagram() returns a datagram and its source, then undefined once closed", async () => {
+Deno.test("datagramReceiver() with one receive returns a datagram and its source, then undefined once closed", async () => {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const buffer = new Uint8Array(65_508);
+  let closed = false;
+  const receiver = datagramReceiver(conn, {
+    depth: 1,
+    isClosed: () => closed,
+    onError: () => assert.fail("no error"),
+  });
   await conn.send(new TextEncoder().encode("hi"), conn.addr);
-  const received = await receiveDatagram(conn, buffer, () => false, () => assert.fail("no error"));
+  const received = await receiver.next();
   assert.ok(received);
   assert.equal(new TextDecoder().decode(received[0]), "hi");
   assert.equal(received[1].port, (conn.addr as Deno.NetAddr).port);
-  assert.equal(received[0].buffer, buffer.buffer, "the datagram is a view into the buffer");
-  const pending = receiveDatagram(conn, buffer, () => true, () => assert.fail("no error"));
+  assert.equal(
+    received[0].buffer.byteLength,
+    RECEIVE_BUFFER_BYTES,
+    "the datagram is a view into a buffer that holds the largest one",
+  );
+  const pending = receiver.next();
+  closed = true;
   conn.close();
   assert.equal(await pending, undefined);
 });

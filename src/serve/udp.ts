@@ -14,7 +14,7 @@
 
 import { describeError } from "../common/errors.ts";
 import { decodeText } from "../common/lines.ts";
-import { receiveDatagram } from "../common/net.ts";
+import { datagramReceiver } from "../common/net.ts";
 import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
 import { RateLimiter } from "./limits.ts";
 import { transform } from "./modes.ts";
@@ -41,15 +41,15 @@ export function serveUdp(context: ServeContext): Server {
 async function receiveRequests(context: ServeContext, conn: Deno.DatagramConn): Promise<void> {
   const { emit, stopping, out, tally } = context;
   const limiter = new RateLimiter(context.options.rate);
-  // One buffer for every datagram, one byte larger than the largest so none is cut short.
-  const buffer = new Uint8Array(MAX_DATAGRAM_BYTES + 1);
+  // One receive at a time: each request is answered before the next is read.
+  const receiver = datagramReceiver(conn, {
+    depth: 1,
+    isClosed: stopping,
+    onError: (error) =>
+      emit({ event: "error", message: `Cannot receive: ${describeError(error)}` }),
+  });
   while (!stopping()) {
-    const received = await receiveDatagram(
-      conn,
-      buffer,
-      stopping,
-      (error) => emit({ event: "error", message: `Cannot receive: ${describeError(error)}` }),
-    );
+    const received = await receiver.next();
     if (received === undefined) return;
     const [data, remote] = received;
     if (limiter.allow(remote.hostname, performance.now())) {
