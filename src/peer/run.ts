@@ -212,8 +212,8 @@ export function scheduleSends(
 }
 
 /**
- * The receive step: reads datagrams into one reused buffer and hands each to the monitor
- * (the account step) until the socket closes or `isStopping()` turns true.
+ * The receive step: reads datagrams, several receives in flight, and hands each to the
+ * monitor (the account step) until the socket closes or `isStopping()` turns true.
  *
  * @param conn The socket.
  * @param monitor The accounting.
@@ -391,11 +391,12 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       entries = await loadPeersFile(path);
     } catch (error) {
       if (stopping) return;
-      const detail = error instanceof Error ? error.message : String(error);
       emit({
         event: "error",
         peers: path,
-        message: `${detail}; the ${plural(targets.length, "target")} stay as they were`,
+        message: `${describeError(error)}; the ${
+          plural(targets.length, "target")
+        } stay as they were`,
       });
       return;
     }
