@@ -1,4 +1,4 @@
-// Link health (SPEC §3a) of the real program, on loopback: a lossy relay between two peers,
+// Link health (see docs/link-health.md) of the real program, on loopback: a lossy relay between two peers,
 // outages, foreign senders, and the five cases of issue 10 that used to print wrong figures.
 import assert from "node:assert/strict";
 import { encodeHeartbeat } from "../protocol.ts";

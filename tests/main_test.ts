@@ -1,4 +1,4 @@
-// The command line as a user meets it: exit codes and one-line messages (SPEC §2, §5).
+// The command line as a user meets it: exit codes and one-line messages (see README "The heartbeat peer", README "Exit codes").
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { MAX_TEXT_BYTES } from "../protocol.ts";
@@ -92,7 +92,11 @@ Deno.test("a --to name is resolved through the system resolver (localhost)", asy
     "--json",
     "--quiet",
   ]);
-  assert.equal(code, 1, "nothing answers on port 9: a --count run then exits 1 (SPEC §3a)");
+  assert.equal(
+    code,
+    1,
+    "nothing answers on port 9: a --count run then exits 1 (see docs/link-health.md)",
+  );
   const listening = JSON.parse(stdout.split("\n")[0]!);
   assert.deepEqual(listening.targets, [{
     to: "localhost:9",

@@ -92,7 +92,7 @@ Deno.test("three senders on 127.0.0.2, .3 and .4 are counted as three sources", 
     ])
   );
   try {
-    // The receiver sends nothing back, so each --count run exits 1 (SPEC §3a).
+    // The receiver sends nothing back, so each --count run exits 1 (see docs/link-health.md).
     for (const sender of senders) assert.equal((await sender.exited()).code, 1, sender.stderr);
   } finally {
     for (const sender of senders) await sender[Symbol.asyncDispose]();

@@ -1,5 +1,5 @@
 /**
- * `--peers FILE` end to end (SPEC §7): the real program as a subprocess on loopback, its
+ * `--peers FILE` end to end (see docs/many-hosts.md): the real program as a subprocess on loopback, its
  * targets in a file the test writes, read back through `--json`. A bad line at start is a
  * usage error naming `FILE:LINE`; SIGHUP re-reads the file, starting added targets,
  * stopping removed ones and keeping the statistics of the others; a broken file on reload

@@ -1,4 +1,4 @@
-// Permissions as a user meets them on a terminal (SPEC §2, README "Permissions"): Deno
+// Permissions as a user meets them on a terminal (see README "The heartbeat peer", README "Permissions"): Deno
 // prompts on a terminal for a permission that was not given, and a prompt blocks the peer.
 import assert from "node:assert/strict";
 import { commandWorks, freePort, repoDir } from "./_helpers/testing.ts";

@@ -1,5 +1,5 @@
 /**
- * `--metrics` against the real thing (SPEC §7): Prometheus's `promtool check metrics` reads
+ * `--metrics` against the real thing (see docs/many-hosts.md): Prometheus's `promtool check metrics` reads
  * a scrape of a running peer, and a real Prometheus server, started here on loopback with a
  * generated config and a temporary storage folder, scrapes three peers that heartbeat each
  * other. The test then asks Prometheus's HTTP query API for the figures and compares them

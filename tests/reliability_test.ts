@@ -143,7 +143,7 @@ Deno.test(
     const status = await peer.exited();
     assert.equal(status.code, 0, peer.stderr);
     const summary = humanSummary(peer, "127.0.0.1");
-    // A datagram repeated within 64 of its stream is a duplicate, not a message (SPEC §3a).
+    // A datagram repeated within 64 of its stream is a duplicate, not a message (see docs/link-health.md).
     assert.equal(summary.received + summary.invalid + summary.duplicates, delivered);
     assert.ok(summary.received >= report.markers, "the markers were counted");
     assert.ok(delivered + drops <= report.sent);

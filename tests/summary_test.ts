@@ -1,4 +1,4 @@
-// The human summary as a user reads it after a run (SPEC §3, ping's shape): counts in the
+// The human summary as a user reads it after a run (see README "What it prints", ping's shape): counts in the
 // singular for one, and the time of the run in every block.
 import assert from "node:assert/strict";
 import { encodeHeartbeat } from "../protocol.ts";

@@ -1,4 +1,4 @@
-// --to as a user types it (SPEC §2): what is refused before anything is sent, and one
+// --to as a user types it (see README "The heartbeat peer"): what is refused before anything is sent, and one
 // wording of the same start-up failure in every subcommand.
 import assert from "node:assert/strict";
 import { assertUsageError, freePort, runUdpeer, startUdpeer } from "./_helpers/testing.ts";

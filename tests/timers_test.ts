@@ -1,4 +1,4 @@
-// Long waits as a user gives them (SPEC §2 "Timers never overflow"): a JavaScript timer past
+// Long waits as a user gives them (see README "The heartbeat peer" "Timers never overflow"): a JavaScript timer past
 // 2^31 − 1 ms fires at once, so each of these once flooded or spun.
 import assert from "node:assert/strict";
 import { assertUsageError, freePort, startUdpeer, type UdpeerProcess } from "./_helpers/testing.ts";

@@ -241,7 +241,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the dissector infers the timestamp unit as SPEC §1 does and shows the date",
+  name: "the dissector infers the timestamp unit as see README "Wire format" does and shows the date",
   ignore,
   async fn() {
     const cases: { timestamp: bigint; unit: string; sentAt: string }[] = [
@@ -491,7 +491,7 @@ Deno.test({
           "--json",
         ]);
         const captureStderr = await capture.stop(5_000);
-        // Nothing answers on the captured port, so the --count run exits 1 (SPEC §3a).
+        // Nothing answers on the captured port, so the --count run exits 1 (see docs/link-health.md).
         assert.equal(run.code, 1, run.stderr);
         const listening = run.stdout.split("\n").map((line) => JSON.parse(line)).find((
           event,

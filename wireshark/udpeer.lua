@@ -1,4 +1,4 @@
--- udpeer.lua: a Wireshark dissector for udpeer heartbeat datagrams (SPEC.md §1).
+-- udpeer.lua: a Wireshark dissector for udpeer heartbeat datagrams (see README "Wire format").
 --
 -- It shows the Adler-32 checksum with a good/bad mark (computed here over bytes 4..end),
 -- the send time as a date with its unit inferred from the value, the advertised IPv4
@@ -72,7 +72,7 @@ local function adler32(tvb, offset)
   return s2 * 65536 + s1
 end
 
--- Unit of a raw timestamp, inferred from its magnitude as in SPEC §1, and the number of
+-- Unit of a raw timestamp, inferred from its magnitude as in see README "Wire format", and the number of
 -- that unit in one second.
 local function infer_unit(value)
   if value < 1e11 then return "s", 1 end

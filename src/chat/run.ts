@@ -1,5 +1,5 @@
 /**
- * `udpeer chat`: the classic interactive client (SPEC §4). It reads lines from stdin, sends
+ * `udpeer chat`: the classic interactive client (see docs/serve-and-chat.md). It reads lines from stdin, sends
  * each to the server and prints the reply. Over UDP a line with no reply in time is sent
  * again, each wait half as long again as the one before; over TCP (`--tcp`) nothing is sent
  * twice and the client waits the sum of those timeouts. This module wires the parts: stdin,

@@ -1,5 +1,5 @@
 /**
- * Choosing the IPv4 address a heartbeat advertises to each target (SPEC §2 `--advertise`):
+ * Choosing the IPv4 address a heartbeat advertises to each target (see README "The heartbeat peer" `--advertise`):
  * the one the target can reach us at, so a host on two networks tells each target its
  * address on that target's network.
  *

@@ -1,5 +1,5 @@
 /**
- * What the heartbeat peer reports: the `--json` events of SPEC §3 and their human-readable
+ * What the heartbeat peer reports: the `--json` events (README "JSON events") and their human-readable
  * lines. Pure functions of the event, so the formats are tested without a socket.
  *
  * @example
@@ -99,7 +99,7 @@ export interface MessageEvent {
   advertised: string;
   /** Datagram length. */
   bytes: number;
-  /** Present and true when it is older than the newest heartbeat of its stream (SPEC §3a). */
+  /** Present and true when it is older than the newest heartbeat of its stream (see docs/link-health.md). */
   reordered?: true;
   /** The name of the target this stream answers, from a peers file. */
   peer?: string;
@@ -177,7 +177,7 @@ export interface ErrorEvent {
   message: string;
 }
 
-/** `reload`: SIGHUP read the peers file again (SPEC §7). */
+/** `reload`: SIGHUP read the peers file again (see docs/many-hosts.md). */
 export interface ReloadEvent {
   /** Always `"reload"`. */
   event: "reload";
@@ -189,7 +189,7 @@ export interface ReloadEvent {
   targets: number;
 }
 
-/** The health figures of a stream as the summary gives them (SPEC §3a). */
+/** The health figures of a stream as the summary gives them (see docs/link-health.md). */
 export interface HealthSummary {
   /** Inferred interval in ms, null until two distinct timestamps arrived. */
   intervalMs: number | null;
@@ -601,7 +601,7 @@ function healthOf(stream: StreamStats): HealthSummary & { missed: number } {
 }
 
 /**
- * Builds the summary event from the run's counters and the source table (SPEC §3, §3a).
+ * Builds the summary event from the run's counters and the source table (see README "What it prints", docs/link-health.md).
  * A target's figures are those of its own stream, never derived from what this peer sent.
  *
  * @param targets Per-target counters and the stream that answers each.

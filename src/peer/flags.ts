@@ -1,5 +1,5 @@
 /**
- * The heartbeat peer's command line (SPEC §2): its options, its flags, its help, and the
+ * The heartbeat peer's command line (see README "The heartbeat peer"): its options, its flags, its help, and the
  * pure parser that turns the arguments into options or a {@linkcode UsageError}.
  *
  * @example
@@ -35,7 +35,7 @@ export const DEFAULT_PEER_PORT = 5005;
 
 /** A target of the peer: where to send, and the name a peers file may give it. */
 export interface PeerTarget extends HostPort {
-  /** Its name, shown as `peer` in events and the summary (SPEC §7). */
+  /** Its name, shown as `peer` in events and the summary (see docs/many-hosts.md). */
   name?: string;
 }
 
@@ -64,11 +64,11 @@ export interface PeerOptions extends CommonOptions {
   quiet: boolean;
   /** Unix ms at which to send the first heartbeat, or undefined for at once. */
   startAtMs: number | undefined;
-  /** Intervals of quiet after which a stream is reported silent (SPEC §3a). */
+  /** Intervals of quiet after which a stream is reported silent (see docs/link-health.md). */
   downAfter: number;
   /** Show the live full-screen table instead of lines. */
   watch: boolean;
-  /** `--peers FILE`: more targets, read at start and on SIGHUP (SPEC §7). */
+  /** `--peers FILE`: more targets, read at start and on SIGHUP (see docs/many-hosts.md). */
   peersFile: string | undefined;
   /** `--metrics [ADDR:]PORT`: where to serve `GET /metrics`, if anywhere. */
   metrics: ListenAddress | undefined;
@@ -152,7 +152,7 @@ const peerFlags: OptionSpec = {
 };
 
 /**
- * Parses the heartbeat peer's flags (SPEC §2). With no arguments at all it returns the
+ * Parses the heartbeat peer's flags (see README "The heartbeat peer"). With no arguments at all it returns the
  * self-contained demo: listen on 5005 and send to 127.0.0.1:5005.
  *
  * @param args The arguments after the optional `peer` subcommand.

@@ -1,6 +1,6 @@
 /**
  * Link health of one stream (one UDP source IP and port), measured from the heartbeats
- * alone (SPEC §3a): the wire format has no sequence number, so everything comes from the
+ * alone (see docs/link-health.md): the wire format has no sequence number, so everything comes from the
  * send timestamps, their checksums and the arrival times.
  *
  * - **interval**: the lower median of the last 16 positive gaps between a heartbeat and the
@@ -94,9 +94,9 @@ export const RECORD_DUPLICATE = 4;
 /** Bit set in {@linkcode StreamHealth.record}'s result: the stream was silent and is back. */
 export const RECORD_BACK = 8;
 
-/** Positive gaps kept for the interval's median (SPEC §3a). */
+/** Positive gaps kept for the interval's median (see docs/link-health.md). */
 export const GAP_WINDOW = 16;
-/** Recent heartbeats kept to recognise duplicates (SPEC §3a). */
+/** Recent heartbeats kept to recognise duplicates (see docs/link-health.md). */
 export const RECENT_WINDOW = 64;
 /** Weight of a new sample in the RFC 3550 jitter estimate. */
 const JITTER_GAIN = 1 / 16;

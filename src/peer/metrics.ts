@@ -1,5 +1,5 @@
 /**
- * The peer's figures in the Prometheus text exposition format 0.0.4 (SPEC §7): a pure
+ * The peer's figures in the Prometheus text exposition format 0.0.4 (see docs/many-hosts.md): a pure
  * renderer from a read-only snapshot, so the format is tested without a socket, and the
  * one-way delay histogram the receive path feeds.
  *
@@ -86,7 +86,7 @@ export interface StreamMetrics {
   peer?: string;
   /** Distinct valid heartbeats received (duplicates not counted). */
   received: number;
-  /** Heartbeats missed (SPEC §3a). */
+  /** Heartbeats missed (see docs/link-health.md). */
   missed: number;
   /** Duplicates received. */
   duplicates: number;
@@ -96,7 +96,7 @@ export interface StreamMetrics {
   up: boolean;
   /** RFC 3550 interarrival jitter, in seconds. */
   jitterSeconds: number;
-  /** Missed over expected, 0..1 (SPEC §3a's lossPercent / 100). */
+  /** Missed over expected, 0..1 (lossPercent / 100, docs/link-health.md). */
   lossRatio: number;
   /** Unix time of the last valid heartbeat, in seconds; 0 if none. */
   lastHeartbeatSeconds: number;

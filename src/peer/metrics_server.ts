@@ -1,5 +1,5 @@
 /**
- * The HTTP end of `--metrics [ADDR:]PORT` (SPEC §7): `GET /metrics` answers with the text
+ * The HTTP end of `--metrics [ADDR:]PORT` (see docs/many-hosts.md): `GET /metrics` answers with the text
  * a render function returns, anything else is 404. Built on `Deno.serve`, which needs only
  * `--allow-net`.
  *

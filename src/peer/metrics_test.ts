@@ -91,7 +91,7 @@ Deno.test("escapeLabelValue() escapes backslash, double quote and line feed only
   for (const [raw, escaped] of cases) assert.equal(escapeLabelValue(raw), escaped);
 });
 
-Deno.test("renderMetrics() writes every series of SPEC §7 with its labels", () => {
+Deno.test("renderMetrics() writes every series docs/many-hosts.md lists, with its labels", () => {
   const delay = newDelayHistogram();
   observeDelay(delay, 0.0003);
   observeDelay(delay, -0.002);

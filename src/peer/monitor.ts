@@ -1,6 +1,6 @@
 /**
  * The peer's accounting, without any I/O: it takes what the socket received and what the
- * sender sent, keeps the per-IP counts and per-stream health (SPEC §3, §3a), matches
+ * sender sent, keeps the per-IP counts and per-stream health (see README "What it prints", docs/link-health.md), matches
  * streams to `--to` targets, and hands events to a callback. The run loop
  * (`run.ts`) owns the socket, the timers and the output; tests drive this directly with
  * datagrams and times of their own.

@@ -1,5 +1,5 @@
 /**
- * The peers file of `--peers FILE` (SPEC §7): one target a line, `HOST:PORT [NAME]`, `#`
+ * The peers file of `--peers FILE` (see docs/many-hosts.md): one target a line, `HOST:PORT [NAME]`, `#`
  * starts a comment, blank lines are skipped. A pure parser, so that a bad line is reported
  * as `FILE:LINE: problem` both at start (exit 2) and on a SIGHUP reload (an `error` event,
  * the old list kept), and a pure diff that tells a reload which targets to start and stop.

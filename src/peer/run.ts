@@ -1,6 +1,6 @@
 /**
  * The heartbeat peer: one UDP socket that sends each target a heartbeat every interval and
- * reports every datagram it receives (SPEC §2, §3). The I/O lives here; decoding, counting
+ * reports every datagram it receives (see README "The heartbeat peer", README "What it prints"). The I/O lives here; decoding, counting
  * and formatting are the pure modules it calls.
  *
  * @example
@@ -383,7 +383,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     () => stop(),
   );
 
-  // SIGHUP: read the peers file again (SPEC §7). One reload at a time, in arrival order.
+  // SIGHUP: read the peers file again (see docs/many-hosts.md). One reload at a time, in arrival order.
   let reloading: Promise<void> = Promise.resolve();
   const reload = async (path: string): Promise<void> => {
     let entries: PeerEntry[];

@@ -1,8 +1,8 @@
 /**
  * Per-source statistics with a bounded size. Anyone can send a datagram from a forged
  * source address, so the table keeps at most `capacity` sources and drops the least
- * recently seen one first, counting how many it dropped. Beside the per-IP counts (SPEC §3)
- * it keeps the health of each stream, one per source IP and port (SPEC §3a,
+ * recently seen one first, counting how many it dropped. Beside the per-IP counts (see README "What it prints")
+ * it keeps the health of each stream, one per source IP and port (see docs/link-health.md,
  * {@linkcode StreamHealth}), bounded the same way.
  *
  * @example
@@ -28,7 +28,7 @@ export interface SourceStats {
   messages: number;
   /** Invalid datagrams received. */
   invalid: number;
-  /** Repeated heartbeats (SPEC §3a), counted apart from messages. */
+  /** Repeated heartbeats (see docs/link-health.md), counted apart from messages. */
   duplicates: number;
   /** Smallest elapsed time in ms (Infinity until a message arrives). */
   minMs: number;

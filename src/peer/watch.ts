@@ -1,5 +1,5 @@
 /**
- * `--watch`: the live full-screen table of the peer (SPEC §2), as pure functions. The rows
+ * `--watch`: the live full-screen table of the peer (see README "The heartbeat peer"), as pure functions. The rows
  * come from the monitor's read-only views; {@linkcode renderWatch} turns them into one
  * screen of text with the escape sequences that redraw it in place; the run loop writes it
  * every second and {@linkcode WATCH_LEAVE} at exit.

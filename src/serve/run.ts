@@ -1,5 +1,5 @@
 /**
- * `udpeer serve`: the classic request/response server (SPEC §4). Over UDP each datagram is
+ * `udpeer serve`: the classic request/response server (see docs/serve-and-chat.md). Over UDP each datagram is
  * one request and gets one datagram back; over TCP (`--tcp`) each line is one request and
  * gets one line back, and many connections are served at once. The text is plain UTF-8 with
  * no header, so the first socket programs everyone writes in Python talk to it unchanged.

@@ -298,7 +298,7 @@ export async function commandWorks(
 }
 
 /**
- * Runs udpeer with bad arguments and checks the usage-error contract (SPEC §2): exit 2,
+ * Runs udpeer with bad arguments and checks the usage-error contract (see README "The heartbeat peer"): exit 2,
  * nothing on stdout, and on stderr exactly two lines, one naming `flag`, then the hint to
  * the subcommand's `--help`, with no stack trace.
  *
