@@ -115,8 +115,11 @@ Deno.test({
       );
       const result = await run("systemd-analyze", ["verify", `${dir}/udpeer.service`]);
       assert.ok(result?.success, result?.output);
-      // Unknown keys and bad values are only warnings: there must be none.
-      assert.equal(result!.stderr.trim(), "");
+      // Unknown keys and bad values are only warnings: there must be none about our unit.
+      // verify also reads the units installed beside it (Debian's irtt.service warns about
+      // User=nobody), so only the lines that name our file count.
+      const ours = result!.stderr.split("\n").filter((line) => line.includes(dir));
+      assert.deepEqual(ours, []);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
