@@ -94,18 +94,18 @@ Deno.test("scheduleSends() with a count still sends the last slot when a tick is
   const clock = new FakeClock();
   const ticks: number[] = [];
   let done = false;
-  scheduleSends(
-    0,
-    100,
-    5,
-    (skipped) => {
+  scheduleSends({
+    firstMs: 0,
+    intervalMs: 100,
+    count: 5,
+    onTick: (skipped) => {
       ticks.push(skipped);
       if (ticks.length === 1) clock.nowMs = 10_000; // paused far past the whole run
       return Promise.resolve();
     },
-    () => done = true,
+    onDone: () => done = true,
     clock,
-  );
+  });
   await clock.advanceTo(20_000);
   assert.deepEqual(ticks, [0, 3], "slots 1..3 skipped, slot 4 sent");
   assert.ok(done);
