@@ -133,17 +133,16 @@ Deno.test("scheduleSends() starts a grid from now where its first tick really ru
 Deno.test("scheduleSends() stops ticking once cancelled", async () => {
   const clock = new FakeClock();
   let ticks = 0;
-  const schedule = scheduleSends(
-    0,
-    10,
-    undefined,
-    () => {
+  const schedule = scheduleSends({
+    firstMs: 0,
+    intervalMs: 10,
+    onTick: () => {
       ticks++;
       return Promise.resolve();
     },
-    () => {},
+    onDone: () => {},
     clock,
-  );
+  });
   await clock.advanceTo(35);
   schedule.cancel();
   await clock.advanceTo(1000);
