@@ -156,6 +156,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
     messages: 0,
     invalid: 1,
     duplicates: 0,
+    outliers: 0,
     elapsedMs: null,
     streams: [{
       fromPort: 40000,
