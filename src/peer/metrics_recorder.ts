@@ -75,9 +75,13 @@ const NO_DELAY: DelayHistogram = Object.freeze(newDelayHistogram());
 /**
  * Creates the recorder of a run.
  *
+ * @param about Who this peer is and when it started, read at each scrape (the name can
+ * change on a reload): `udpeer_info` and `process_start_time_seconds` (src/peer/fleet.ts).
  * @returns An empty recorder.
  */
-export function createMetricsRecorder(): MetricsRecorder {
+export function createMetricsRecorder(
+  about?: () => Pick<MetricsSnapshot, "info" | "processStartTimeSeconds">,
+): MetricsRecorder {
   const delays = new WeakMap<StreamStats, DelayHistogram>();
   const delayOf = (stream: StreamStats): DelayHistogram => {
     let found = delays.get(stream);
@@ -150,6 +154,7 @@ export function createMetricsRecorder(): MetricsRecorder {
       }
       return {
         version,
+        ...about?.(),
         targets: monitor.targets.map((target) => ({
           target: target.to,
           ...(target.name === undefined ? {} : { peer: target.name }),
@@ -161,6 +166,7 @@ export function createMetricsRecorder(): MetricsRecorder {
         other,
         invalid: monitor.invalidByReason,
         sourcesEvicted: monitor.table.dropped,
+        ...about?.(),
       };
     },
   };
