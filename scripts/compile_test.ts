@@ -240,7 +240,9 @@ async function receiveSome(
 }
 
 Deno.test({
-  name: "the compiled binary runs with no Deno installed: --version and heartbeats",
+  // Building may take up to runScript's 300 s; the default limit is 120 s.
+  name:
+    "the compiled binary runs with no Deno installed: --version and heartbeats [time limit 400 s]",
   ignore: noBaseBinary !== undefined,
   async fn() {
     const host = hostTarget()!;

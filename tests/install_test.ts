@@ -258,7 +258,8 @@ Deno.test({
 
 // ---- the package ---------------------------------------------------------------------------
 
-Deno.test("deno publish --dry-run ships only the program, the library, README and LICENSE", async () => {
+// `deno publish --dry-run` is given 120 s below, the default limit of a test.
+Deno.test("deno publish --dry-run ships only the program, the library, README and LICENSE [time limit 180 s]", async () => {
   const { code, stdout, stderr } = await run(
     Deno.execPath(),
     ["publish", "--dry-run", "--allow-dirty"],
