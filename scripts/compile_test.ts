@@ -80,6 +80,10 @@ if (noBaseBinary !== undefined) {
   console.log(
     `skipped: compile_test.ts: building and running a binary: ${noBaseBinary}`,
   );
+} else {
+  console.log(
+    "skipped: compile_test.ts: deno compile up to fetching denort: denort can be had, so the real build runs instead",
+  );
 }
 
 /** Runs the compile script with `args`; `env` is added to the environment. */

@@ -220,6 +220,10 @@ Deno.test({
   },
 });
 
+if (Deno.build.os === "windows") {
+  console.log("skipped: install_test.ts: signals to the task: POSIX signals only");
+}
+
 Deno.test({
   name: "deno task start passes on a SIGINT or SIGTERM sent to the task itself: exit 0",
   ignore: Deno.build.os === "windows",
