@@ -1,10 +1,11 @@
 /**
  * The README as a contract, checked against the real program.
  *
- * **JSON events.** Every `--json` event shown in README.md and in the peer's pages of docs/
- * (`json` blocks, `{"event":…}` lines of plain blocks, and inline code in the prose) must have exactly the
- * keys, nested ones too, of the events of that type that real runs emit: the runs below start
- * main.ts on loopback (and, for a failing send, in a network namespace) and keep every event.
+ * **JSON events.** Every `--json` event shown in README.md, in the peer's pages of docs/ and
+ * in docs/serve-and-chat.md (`json` blocks, `{"event":…}` lines of plain blocks, and inline
+ * code in the prose) must have exactly the keys, nested ones too, of the events of that type
+ * that real runs emit: the runs below start main.ts on loopback (and, for a failing send, in a
+ * network namespace) and keep every event.
  * Arrays are compared element by element against the example's first element. A key whose
  * value the page elides as `{…}` must exist; its inside is not compared. The comparison is
  * exact except for {@linkcode OPTIONAL}, the keys a real event carries only in some runs.
@@ -63,11 +64,13 @@ const PEER_PAGES = ["README.md", "docs/link-health.md", "docs/many-hosts.md"];
 interface Example {
   where: string;
   event: JsonEvent;
+  program: Program;
 }
 
 /** The `{"event":…}` examples of a page: lines of `json` blocks, and inline code. */
-function examplesOf(page: string, text: string): Example[] {
-  const examples: Example[] = [];
+function examplesOf(page: string, text: string, programAt: (line: number) => Program): Example[] {
+  const found: Omit<Example, "program">[] = [];
+  const examples = { push: (example: Omit<Example, "program">) => found.push(example) };
   for (const block of blocksOf(text)) {
     if (block.lang === "") {
       // A plain block may show events too, one per line.
@@ -102,7 +105,10 @@ function examplesOf(page: string, text: string): Example[] {
       : text.slice(0, text.indexOf(match[1]!)).split("\n").length;
     examples.push({ where: `${page}:${line}`, event: JSON.parse(match[1]!) });
   }
-  return examples;
+  return found.map((example) => ({
+    ...example,
+    program: programAt(Number(example.where.split(":").at(-1))),
+  }));
 }
 
 // ---- comparing shapes --------------------------------------------------------------------------
@@ -129,10 +135,18 @@ export const OPTIONAL: Record<string, readonly string[]> = {
  * `to` when a send failed and `peers` when a peers file could not be read again: each example
  * is compared with real errors of its own kind.
  */
-function kindOf(event: JsonEvent): string {
+function kindOf(event: JsonEvent, program: Program = "peer"): string {
+  if (program !== "peer") {
+    // serve's error about a request names its client; chat's errors have only a message.
+    const about = event.event === "error" && "from" in event ? " (a request)" : "";
+    return `${program} ${event.event}${about}`;
+  }
   if (event.event === "error") return "to" in event ? "error (a send)" : "error (a peers file)";
   return String(event.event);
 }
+
+/** Which program's events a page shows. */
+type Program = "peer" | "serve" | "chat";
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -186,8 +200,8 @@ function arrayPaths(value: unknown, path: string, out: string[] = []): string[] 
 /** Compares every example with every real event of its kind; returns the differences. */
 function checkExamples(examples: Example[], real: Map<string, JsonEvent[]>): string[] {
   const problems: string[] = [];
-  for (const { where, event } of examples) {
-    const kind = kindOf(event);
+  for (const { where, event, program } of examples) {
+    const kind = kindOf(event, program);
     const runs = real.get(kind) ?? [];
     if (runs.length === 0) {
       problems.push(`${where}: no run of this test emits a "${kind}" event to compare with`);
@@ -209,9 +223,13 @@ function checkExamples(examples: Example[], real: Map<string, JsonEvent[]>): str
 // ---- real runs -----------------------------------------------------------------------------------
 
 /** Adds a process's events to `real`, by kind. */
-function keep(real: Map<string, JsonEvent[]>, events: JsonEvent[]): void {
+function keep(
+  real: Map<string, JsonEvent[]>,
+  events: JsonEvent[],
+  program: Program = "peer",
+): void {
   for (const event of events) {
-    const kind = kindOf(event);
+    const kind = kindOf(event, program);
     real.set(kind, [...real.get(kind) ?? [], event]);
   }
 }
@@ -327,10 +345,21 @@ async function sendError(real: Map<string, JsonEvent[]>): Promise<void> {
 }
 
 const pageExamples = await Promise.all(
-  PEER_PAGES.map(async (page) => examplesOf(page, await Deno.readTextFile(`${repoDir}${page}`))),
+  PEER_PAGES.map(async (page) =>
+    examplesOf(page, await Deno.readTextFile(`${repoDir}${page}`), () => "peer")
+  ),
 );
 const examples = pageExamples.flat();
 const needsNamespace = (example: Example) => kindOf(example.event) === "error (a send)";
+
+/** serve and chat's page: its events before the `## chat` heading are serve's. */
+const serveAndChat = await Deno.readTextFile(`${repoDir}docs/serve-and-chat.md`);
+const chatHeading = serveAndChat.slice(0, serveAndChat.indexOf("\n## chat\n")).split("\n").length;
+const serveAndChatExamples = examplesOf(
+  "docs/serve-and-chat.md",
+  serveAndChat,
+  (line) => line > chatHeading ? "chat" : "serve",
+);
 
 Deno.test("the pages show JSON examples of the peer to check", () => {
   const kinds = new Set(examples.map((example) => kindOf(example.event)));
@@ -376,6 +405,143 @@ Deno.test({
 if (noNetns !== undefined) {
   console.log(`skipped: readme_test.ts: a send error needs a namespace with no route: ${noNetns}`);
 }
+
+// ---- serve and chat -------------------------------------------------------------------------
+
+const encoder = new TextEncoder();
+
+/** Reads from a TCP connection until a newline or the end; "" at the end. */
+async function readLine(conn: Deno.Conn): Promise<string> {
+  const buffer = new Uint8Array(65_536);
+  let text = "";
+  const deadline = AbortSignal.timeout(20_000);
+  while (!text.includes("\n") && !deadline.aborted) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  return text;
+}
+
+/** serve over TCP: listening, connected, request, capped, idle-closed, closed, summary. */
+async function serveTcp(real: Map<string, JsonEvent[]>): Promise<void> {
+  await using server = startUdpeer([
+    "serve",
+    "--tcp",
+    "--port=0",
+    "--bind=127.0.0.1",
+    "--max-connections=1",
+    "--idle-timeout=1",
+    "--json",
+  ]);
+  const port = (await server.waitForEvent((e) => e.event === "listening", 20_000)).port as number;
+  const first = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await first.write(encoder.encode("Hello, TCP\n"));
+    assert.equal(await readLine(first), "HELLO, TCP\n");
+    // One connection at most: a second is closed at once.
+    using second = await Deno.connect({ hostname: "127.0.0.1", port });
+    await server.waitForEvent((e) => e.event === "capped", 20_000);
+    assert.equal(await readLine(second), "");
+    // The first, idle for the timeout, is closed by the server.
+    await server.waitForEvent((e) => e.event === "idle-closed", 20_000);
+  } finally {
+    first.close();
+  }
+  const third = await Deno.connect({ hostname: "127.0.0.1", port });
+  await third.write(encoder.encode("bye\n"));
+  assert.equal(await readLine(third), "BYE\n");
+  third.close();
+  await server.waitForEvent((e) => e.event === "closed", 20_000);
+  await stop(server);
+  keep(real, server.events, "serve");
+}
+
+/** serve over UDP: a reply too large for a datagram (error), then a flood (rate-limited). */
+async function serveUdp(real: Map<string, JsonEvent[]>): Promise<void> {
+  await using server = startUdpeer(["serve", "--port=0", "--bind=127.0.0.1", "--rate=1", "--json"]);
+  const port = (await server.waitForEvent((e) => e.event === "listening", 20_000)).port as number;
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port };
+    // 64,000 bytes whose upper case is 96,000: no datagram holds the reply.
+    await client.send(encoder.encode("\u0149".repeat(32_000)), to);
+    await server.waitForEvent((e) => e.event === "error", 20_000);
+    for (let i = 0; i < 5; i++) await client.send(encoder.encode("flood"), to);
+    await server.waitForEvent((e) => e.event === "rate-limited", 20_000);
+  } finally {
+    client.close();
+  }
+  await stop(server);
+  keep(real, server.events, "serve");
+}
+
+/** chat over TCP with a server: connected, reply, summary. */
+async function chatTcp(real: Map<string, JsonEvent[]>): Promise<void> {
+  await using server = startUdpeer(["serve", "--tcp", "--port=0", "--bind=127.0.0.1"]);
+  await server.waitUntil(() => server.lines.length > 0, 20_000, "the server's first line");
+  const port = Number(server.lines[0]!.match(/:(\d+)/)?.[1]);
+  await using chat = startUdpeer(["chat", "--tcp", "--to", `127.0.0.1:${port}`, "--json"], {
+    stdin: true,
+  });
+  await chat.write("Hello, TCP\n");
+  await chat.waitForEvent((e) => e.event === "reply", 20_000);
+  await chat.closeStdin();
+  assert.equal((await chat.exited(20_000)).code, 0, chat.stderr);
+  keep(real, chat.events, "chat");
+}
+
+/**
+ * chat over UDP with a server of the test's own that answers from a stranger's socket
+ * first (ignored), then not at all for the next line (retry, no-answer).
+ */
+async function chatUdp(real: Map<string, JsonEvent[]>): Promise<void> {
+  const server = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const stranger = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (server.addr as Deno.NetAddr).port;
+    await using chat = startUdpeer(
+      ["chat", "--to", `127.0.0.1:${port}`, "--timeout", "0.3", "--retries", "2", "--json"],
+      { stdin: true },
+    );
+    await chat.write("hello\n");
+    const [request, from] = await server.receive();
+    await stranger.send(encoder.encode("not you!"), from);
+    await chat.waitForEvent((e) => e.event === "ignored", 20_000);
+    await server.send(
+      new TextEncoder().encode(new TextDecoder().decode(request).toUpperCase()),
+      from,
+    );
+    await chat.waitForEvent((e) => e.event === "reply", 20_000);
+    await chat.write("anyone?\n");
+    await chat.waitForEvent((e) => e.event === "no-answer", 20_000);
+    await chat.closeStdin();
+    await chat.exited(20_000);
+    keep(real, chat.events, "chat");
+  } finally {
+    server.close();
+    stranger.close();
+  }
+}
+
+Deno.test("every JSON event docs/serve-and-chat.md shows has exactly the keys of a real run's", async () => {
+  const kinds = new Set(serveAndChatExamples.map((e) => kindOf(e.event, e.program)));
+  for (
+    const kind of [
+      "serve listening",
+      "serve request",
+      "serve summary",
+      "chat reply",
+      "chat summary",
+    ]
+  ) {
+    assert.ok(kinds.has(kind), `no "${kind}" example found in docs/serve-and-chat.md`);
+  }
+  const real = new Map<string, JsonEvent[]>();
+  await Promise.all([serveTcp(real), serveUdp(real), chatTcp(real), chatUdp(real)]);
+  const problems = checkExamples(serveAndChatExamples, real);
+  assert.deepEqual(problems, [], `the page and the program disagree:\n${problems.join("\n")}`);
+});
 
 Deno.test("the shape comparison catches a missing, an extra and a nested key, and allows only OPTIONAL", () => {
   const compared = new Set<string>();
