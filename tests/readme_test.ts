@@ -69,14 +69,15 @@ interface Example {
 
 /** The `{"event":…}` examples of a page: lines of `json` blocks, and inline code. */
 function examplesOf(page: string, text: string, programAt: (line: number) => Program): Example[] {
-  const found: Omit<Example, "program">[] = [];
-  const examples = { push: (example: Omit<Example, "program">) => found.push(example) };
+  const found: Example[] = [];
+  const add = (line: number, event: JsonEvent) =>
+    found.push({ where: `${page}:${line}`, event, program: programAt(line) });
   for (const block of blocksOf(text)) {
     if (block.lang === "") {
       // A plain block may show events too, one per line.
       block.body.split("\n").forEach((line, i) => {
         if (line.startsWith('{"event"')) {
-          examples.push({ where: `${page}:${block.line + i}`, event: JSON.parse(line) });
+          add(block.line + i, JSON.parse(line));
         }
       });
     }
@@ -90,25 +91,19 @@ function examplesOf(page: string, text: string, programAt: (line: number) => Pro
       }
     });
     if (parsed.every((event) => event !== undefined)) {
-      parsed.forEach((event, i) => examples.push({ where: `${page}:${block.line + i}`, event }));
+      parsed.forEach((event, i) => add(block.line + i, event!));
     } else {
       // One event over several lines, with `{…}` for an object shown elsewhere: the key
       // must exist, its inside is not compared.
       const event = JSON.parse(block.body.replaceAll("{…}", "null")) as JsonEvent;
-      examples.push({ where: `${page}:${block.line}`, event });
+      add(block.line, event);
     }
   }
   const prose = text.replace(/^ *```[\s\S]*?^ *```/gm, "");
   for (const match of prose.matchAll(/`(\{"event":[^`]*\})`/g)) {
-    const line = text.indexOf(match[1]!) < 0
-      ? 0
-      : text.slice(0, text.indexOf(match[1]!)).split("\n").length;
-    examples.push({ where: `${page}:${line}`, event: JSON.parse(match[1]!) });
+    add(text.slice(0, text.indexOf(match[1]!)).split("\n").length, JSON.parse(match[1]!));
   }
-  return found.map((example) => ({
-    ...example,
-    program: programAt(Number(example.where.split(":").at(-1))),
-  }));
+  return found;
 }
 
 // ---- comparing shapes --------------------------------------------------------------------------
