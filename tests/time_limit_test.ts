@@ -44,6 +44,26 @@ Deno.test("limitTest() wraps the function of every form of Deno.test and keeps t
   assert.equal(limitTest(bad, 1), bad);
 });
 
+Deno.test("the limit's timer is the real one, whatever a test does to setTimeout", async () => {
+  const original = globalThis.setTimeout;
+  const delays: number[] = [];
+  // A test that fakes setTimeout while it runs: the limit neither shows up nor stops.
+  globalThis.setTimeout = ((callback: () => void, delay?: number) => {
+    delays.push(delay ?? 0);
+    return original(callback, delay);
+  }) as typeof setTimeout;
+  try {
+    const [, limited] = limitTest([
+      "fakes the clock [time limit 0.2 s]",
+      () => new Promise<void>(() => {}), // never settles
+    ], 1) as [string, () => Promise<void>];
+    await assert.rejects(limited(), /did not finish within its time limit of 0.2 s/);
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  assert.deepEqual(delays, []);
+});
+
 Deno.test("the test task loads the time limit before every test module", () => {
   assert.match(denoJson.tasks.test, /--preload[= ]tests\/_helpers\/preload\.ts/);
 });

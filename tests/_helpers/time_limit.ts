@@ -12,7 +12,8 @@
  *   event loop synchronously (an endless `while` loop) cannot be interrupted from JavaScript.
  * - When the limit passes, the test fails with `test "NAME" did not finish within its time
  *   limit of N s`; the runner goes on with the next test. The timer is cleared as soon as the
- *   test settles, so it leaks nothing into the op sanitizer.
+ *   test settles, so it leaks nothing into the op sanitizer. It is the `setTimeout` of the time
+ *   this module was loaded: a test that replaces `setTimeout` (a fake clock) does not touch it.
  *
  * @example
  * ```ts
@@ -62,6 +63,12 @@ export function defaultLimitS(): number {
   return seconds;
 }
 
+// The timers as they are when this module loads (before any test): a test that replaces
+// setTimeout, to record its calls or to fake the clock, must neither see the limit's timer
+// nor stop it.
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+
 /** A test function, as `Deno.test` takes it. */
 type TestFn = (t: Deno.TestContext) => void | Promise<void>;
 
@@ -79,7 +86,7 @@ export function withTimeLimit(name: string, fn: TestFn, limitS: number): TestFn 
     if (!(result instanceof Promise)) return result;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = realSetTimeout(() => {
         reject(
           new Error(
             `test "${name}" did not finish within its time limit of ${limitS} s ` +
@@ -91,7 +98,7 @@ export function withTimeLimit(name: string, fn: TestFn, limitS: number): TestFn 
     });
     // Whatever the hung test does later must not surface as an uncaught error.
     result.catch(() => {});
-    return Promise.race([result, expired]).finally(() => clearTimeout(timer));
+    return Promise.race([result, expired]).finally(() => realClearTimeout(timer));
   };
   Object.defineProperty(limited, "name", { value: fn.name });
   return limited;
