@@ -539,6 +539,7 @@ Deno.test("serve --tcp accepts a line of exactly the limit", async () => {
 });
 
 const python = await commandWorks("python3");
+if (!python) console.log("skipped: serve_test.ts: the Python clients: python3 is not installed");
 
 Deno.test({
   name: "serve talks to the classic Python UDP and TCP clients",
@@ -588,6 +589,10 @@ async function nextRead(conn: Deno.Conn, ms: number): Promise<string> {
   } catch (error) {
     return error instanceof Error ? error.name : String(error);
   }
+}
+
+if (Deno.build.os !== "linux") {
+  console.log(`skipped: serve_test.ts: the TCP caps: Linux only (this is ${Deno.build.os})`);
 }
 
 Deno.test({

@@ -61,6 +61,13 @@ export interface UdpeerOptions {
    * the rest of its arguments, so that signals reach udpeer itself.
    */
   prefix?: string[];
+  /**
+   * Another command than udpeer itself (`[program, ...args]`, the `args` of the constructor
+   * then follow it), such as `deno task start`: its output is collected the same way.
+   */
+  command?: string[];
+  /** Working directory of the child. */
+  cwd?: string;
 }
 
 /** A running udpeer subprocess whose stdout is collected line by line. */
@@ -81,9 +88,13 @@ export class UdpeerProcess implements AsyncDisposable {
    * through another command, such as `["ip", "netns", "exec", "ns1"]`.
    */
   constructor(args: string[], options: UdpeerOptions = {}) {
-    const command = [...options.prefix ?? [], Deno.execPath(), ...runFlags, `${repoDir}main.ts`];
+    const command = [
+      ...options.prefix ?? [],
+      ...options.command ?? [Deno.execPath(), ...runFlags, `${repoDir}main.ts`],
+    ];
     this.child = new Deno.Command(command[0]!, {
       args: [...command.slice(1), ...args],
+      ...options.cwd === undefined ? {} : { cwd: options.cwd },
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
