@@ -67,8 +67,12 @@ export const MAX_PEERS = 65_536;
 /** Characters of a line quoted in an error: never a whole file, never a whole long line. */
 export const QUOTED_CHARACTERS = 80;
 
-/** Lines parsed between two yields to the event loop by {@linkcode loadPeersFile}. */
-export const LINES_PER_STEP = 1024;
+/**
+ * Milliseconds {@linkcode loadPeersFile} parses before it lets the event loop run: steps by
+ * time, not by lines, since a line may be a target or an empty comment, and each yield costs
+ * a timer's turn (about 2 ms).
+ */
+export const STEP_MS = 5;
 
 // What a HOST:PORT of the peers file may hold: an IPv4 address or a DNS name (at most 253
 // characters), a colon, a port.
@@ -109,21 +113,23 @@ interface ParseState {
  */
 export function parsePeersFile(text: string, fileName: string): PeerEntry[] {
   const state: ParseState = { peers: [], lineOfKey: new Map(), lineOfName: new Map() };
-  for (const _ of parseSteps(text, fileName, state, LINES_PER_STEP)) { /* all at once */ }
+  for (const _ of parseSteps(text, fileName, state, Infinity)) { /* never yields */ }
   return state.peers;
 }
 
 /**
- * The parser, in steps of `linesPerStep` lines: it yields between two steps, so that an
- * async caller can let the event loop run (a reload of 65,536 lines must not hold the
+ * The parser, in steps of about `stepMs` milliseconds: it yields between two steps, so that
+ * an async caller can let the event loop run (a reload of 65,536 lines must not hold the
  * receive loop for more than a few milliseconds at a time).
  */
 function* parseSteps(
   text: string,
   fileName: string,
   { peers, lineOfKey, lineOfName }: ParseState,
-  linesPerStep: number,
+  stepMs: number,
 ): Generator<void> {
+  const timed = Number.isFinite(stepMs);
+  let stepStart = timed ? performance.now() : 0;
   let start = 0;
   for (let line = 1; start <= text.length; line++) {
     // Line by line with indexOf: no array of every line, no regex over 10 MB at once.
@@ -131,7 +137,10 @@ function* parseSteps(
     if (end < 0) end = text.length;
     const raw = text.slice(start, end > start && text[end - 1] === "\r" ? end - 1 : end);
     start = end + 1;
-    if (line % linesPerStep === 0) yield;
+    if (timed && line % 128 === 0 && performance.now() - stepStart >= stepMs) {
+      yield;
+      stepStart = performance.now();
+    }
     const fail = (problem: string): never => {
       throw new UsageError(`${fileName}:${line}: ${problem}`);
     };
@@ -288,7 +297,7 @@ function kindOf(info: Deno.FileInfo): string {
  * read, and a file that reads otherwise than its size says (`/proc/self/environ` is a
  * "regular file" of size 0 that holds the environment) or holds NUL bytes is refused
  * without a word of its content. Parsing yields to the event loop every
- * {@linkcode LINES_PER_STEP} lines.
+ * {@linkcode STEP_MS} milliseconds.
  *
  * @param path The file, as given to `--peers`.
  * @returns The targets in file order.
@@ -345,7 +354,7 @@ export async function loadPeersFile(path: string): Promise<PeerEntry[]> {
   if (bytes.includes(0)) refuse("it holds NUL bytes: it is not a text file");
   const text = new TextDecoder().decode(bytes);
   const state: ParseState = { peers: [], lineOfKey: new Map(), lineOfName: new Map() };
-  for (const _ of parseSteps(text, path, state, LINES_PER_STEP)) await nextMacrotask();
+  for (const _ of parseSteps(text, path, state, STEP_MS)) await nextMacrotask();
   return state.peers;
 }
 

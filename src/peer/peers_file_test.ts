@@ -3,7 +3,6 @@ import { StartupError, UsageError } from "../common/errors.ts";
 import { RAW_CONTROL } from "../common/escape.ts";
 import {
   diffPeers,
-  LINES_PER_STEP,
   loadPeersFile,
   MAX_PEERS,
   MAX_PEERS_FILE_BYTES,
@@ -269,8 +268,8 @@ Deno.test("loadPeersFile() lets timers run while it parses a large file", async 
       clearTimeout(timer);
     }
     assert.equal(peers.length, MAX_PEERS);
-    const steps = MAX_PEERS / LINES_PER_STEP;
-    assert.ok(ticks >= steps, `${ticks} timer ticks during a parse of ${steps} steps`);
+    // Read whole at once and parsed in one step, it let the timer run once or twice.
+    assert.ok(ticks >= 10, `${ticks} timer ticks during the parse`);
     // The bound is loose: the tests share the machine. docs/reliability.md has the figure.
     assert.ok(longestMs < 250, `the loop was held ${longestMs.toFixed(1)} ms`);
     console.log(`65,536 targets: ${ticks} ticks, longest hold ${longestMs.toFixed(1)} ms`);
