@@ -164,6 +164,8 @@ interface Head {
   path: string;
   keepAlive: boolean;
   hasBody: boolean;
+  /** HTTP/1.1, which knows chunked bodies; HTTP/1.0 gets a body ended by the close. */
+  http11: boolean;
 }
 
 /** Parses a request head (without its blank line); undefined if it is not HTTP/1.x. */
@@ -191,7 +193,7 @@ function parseHead(text: string): Head | undefined {
   const length = headers.get("content-length");
   const hasBody = headers.has("transfer-encoding") ||
     (length !== undefined && length !== "0");
-  return { method: match[1]!, path, keepAlive, hasBody };
+  return { method: match[1]!, path, keepAlive, hasBody, http11: match[3] === "1" };
 }
 
 function indexOfHeadEnd(bytes: Uint8Array, from: number, to: number): number {
@@ -268,8 +270,11 @@ export function serveMetrics(
     status: string,
     headers: string[],
     body: string | Iterable<string> | undefined,
-    keepAlive: boolean,
+    keepAliveAsked: boolean,
+    chunked = true,
   ): Promise<void> => {
+    // Without chunks, a body of unknown length ends where the connection does.
+    const keepAlive = keepAliveAsked && (chunked || typeof body !== "object");
     const lines = [
       `HTTP/1.1 ${status}`,
       ...headers,
@@ -285,7 +290,7 @@ export function serveMetrics(
       await writeAll(connection, all);
       return;
     }
-    lines.push("transfer-encoding: chunked");
+    if (chunked) lines.push("transfer-encoding: chunked");
     await writeAll(connection, encoder.encode(`${lines.join("\r\n")}\r\n\r\n`));
     const chunks = body[Symbol.iterator]();
     try {
@@ -299,16 +304,25 @@ export function serveMetrics(
           frame.set(bytes, at);
           at += bytes.length;
         };
-        put(encoder.encode(`${size.toString(16)}\r\n`));
+        if (chunked) put(encoder.encode(`${size.toString(16)}\r\n`));
         for (const part of gathered) put(part);
-        put(encoder.encode("\r\n"));
+        if (chunked) put(encoder.encode("\r\n"));
         gathered = [];
         size = 0;
         await writeAll(connection, frame.subarray(0, at));
       };
       // One chunk made at a time, and written once enough is gathered: the receive loop
       // runs between two writes.
-      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+      const nextChunk = (): IteratorResult<string> => {
+        try {
+          return chunks.next();
+        } catch (error) {
+          // The head is sent: all that is left is to cut the body short, by the close.
+          onError(`Cannot render ${flag}: ${describeError(error)}`);
+          throw error;
+        }
+      };
+      for (let next = nextChunk(); !next.done; next = nextChunk()) {
         const bytes = encoder.encode(next.value);
         if (bytes.length === 0) continue;
         gathered.push(bytes);
@@ -316,7 +330,8 @@ export function serveMetrics(
         if (size >= WRITE_BYTES) await flush();
       }
       await flush();
-      await writeAll(connection, encoder.encode("0\r\n\r\n"));
+      if (chunked) await writeAll(connection, encoder.encode("0\r\n\r\n"));
+      else connection.close();
     } finally {
       chunks.return?.();
     }
@@ -381,6 +396,7 @@ export function serveMetrics(
         [`content-type: ${METRICS_CONTENT_TYPE}`],
         body,
         keepAlive,
+        head.http11,
       );
     }
     return keepAlive;

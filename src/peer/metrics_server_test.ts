@@ -261,3 +261,37 @@ Deno.test("serveMetrics() makes room by closing the oldest idle connection, neve
     await server.shutdown();
   }
 });
+
+Deno.test("serveMetrics() sends HTTP/1.0 a body that ends with the connection, and reports a render that fails", async () => {
+  const errors: string[] = [];
+  let fail = false;
+  const server = serveMetrics(
+    { hostname: "127.0.0.1", port: 0 },
+    function* () {
+      yield "a 1\n";
+      if (fail) throw new Error("broken series");
+      yield "b 2\n";
+    },
+    { onError: (message) => errors.push(message) },
+  );
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await conn.write(new TextEncoder().encode("GET /metrics HTTP/1.0\r\n\r\n"));
+    const { text } = await readUntilClosed(conn, 5_000);
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.doesNotMatch(text, /transfer-encoding/i);
+    assert.ok(text.endsWith("\r\n\r\na 1\nb 2\n"), text);
+
+    fail = true;
+    const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    await assert.rejects(response.text());
+    assert.deepEqual(errors, ["Cannot render --metrics: broken series"]);
+    fail = false;
+    assert.equal(
+      await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text(),
+      "a 1\nb 2\n",
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
