@@ -268,7 +268,7 @@ function nextMacrotask(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** Why `path` cannot be read, in words; and whether that is the file's fault (exit 2). */
+/** Why a file cannot be read (missing, no permission), in words. */
 function readError(error: unknown): string {
   return error instanceof Deno.errors.NotFound
     ? "no such file"
@@ -332,8 +332,9 @@ export async function loadPeersFile(path: string): Promise<PeerEntry[]> {
     refuse(`it is a file of /${real.split("/")[1]}, not a regular file`);
   }
   let bytes: Uint8Array;
+  let size: number;
   try {
-    bytes = await readBounded(path, MAX_PEERS_FILE_BYTES + 1);
+    ({ bytes, size } = await readBounded(path, MAX_PEERS_FILE_BYTES + 1));
   } catch (error) {
     if (error instanceof UsageError) throw error;
     throw new StartupError(`Cannot read ${shown}: ${readError(error)}`);
@@ -345,10 +346,10 @@ export async function loadPeersFile(path: string): Promise<PeerEntry[]> {
       } bytes; a peers file has ${limit}`,
     );
   }
-  if (bytes.length !== info.size) {
+  if (bytes.length !== size) {
     // Never quoted: such a file (/proc, /sys) may hold secrets, such as the environment.
     refuse(
-      `it read ${bytes.length} bytes where its size says ${info.size}: a file of /proc or /sys, or one being written; give a regular file`,
+      `it read ${bytes.length} bytes where its size says ${size}: a file of /proc or /sys, or one being written; give a regular file`,
     );
   }
   if (bytes.includes(0)) refuse("it holds NUL bytes: it is not a text file");
@@ -358,8 +359,14 @@ export async function loadPeersFile(path: string): Promise<PeerEntry[]> {
   return state.peers;
 }
 
-/** Reads at most `limit` bytes of a file; an open file that is no regular file is refused. */
-async function readBounded(path: string, limit: number): Promise<Uint8Array> {
+/**
+ * Reads at most `limit` bytes of a file, and the size the open file says it has; an open file
+ * that is no regular file is refused.
+ */
+async function readBounded(
+  path: string,
+  limit: number,
+): Promise<{ bytes: Uint8Array; size: number }> {
   using file = await Deno.open(path, { read: true });
   // stat and open are two calls: the path may have become something else in between.
   const info = await file.stat();
@@ -381,5 +388,5 @@ async function readBounded(path: string, limit: number): Promise<Uint8Array> {
     if (read === null) break;
     length += read;
   }
-  return buffer.subarray(0, length);
+  return { bytes: buffer.subarray(0, length), size: info.size };
 }
