@@ -229,17 +229,18 @@ Deno.test("serveMetrics() keeps at most 64 connections: 150 idle ones do not sto
 });
 
 Deno.test("serveMetrics() makes room by closing the oldest idle connection, never one being answered", async () => {
-  // An 8 MB body: a reader that never reads keeps its connection busy in the write.
+  // A 16 MB body, more than the socket buffers hold (4 MB to send, 128 KiB to receive
+  // unread): a reader that never reads keeps its connection busy in the write.
   const server = serveMetrics(
     { hostname: "127.0.0.1", port: 0 },
-    () => ["x".repeat(8 * 1024 * 1024)],
+    () => ["x".repeat(16 * 1024 * 1024)],
     { maxConnections: 3, idleTimeoutMs: 10_000 },
   );
   const conns: Deno.Conn[] = [];
   try {
     const busy = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     conns.push(busy);
-    await busy.write(new TextEncoder().encode(GET)); // 8 MB it never reads: busy
+    await busy.write(new TextEncoder().encode(GET)); // 16 MB it never reads: busy
     await new Promise((resolve) => setTimeout(resolve, 200));
     const idle1 = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     const idle2 = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
