@@ -813,7 +813,9 @@ Deno.test("serve answers forged sources at most --rate-total per second, all of 
     assert.equal(summary.requests, replies);
     assert.equal(summary.rateLimited, 0, "no one source was over --rate");
     const handled = (summary.requests as number) + (summary.overBudget as number);
-    assert.ok(handled <= sent && handled >= sent * 0.9, `${handled} of ${sent} handled`);
+    // The kernel may drop some on a busy machine; enough get through to spend the budget.
+    assert.ok(handled <= sent && handled >= 2 * rateTotal, `${handled} of ${sent} handled`);
+    assert.ok((summary.overBudget as number) > 0);
   } finally {
     for (const socket of senders) socket.close();
     await Promise.all(counting);
