@@ -91,6 +91,12 @@ for (const limit of [256, 64]) {
         } events; stderr: ${peer.stderr.trim().split("\n").slice(0, 2).join(" | ")}`,
       );
       assert.doesNotMatch(peer.stderr, /Unexpected failure|Uncaught|panicked/);
+      if (limit === 64) {
+        // Said once (on stderr, or as an error event once the run wires onError to one).
+        const said = peer.stderr + peer.events.filter((e) => e.event === "error")
+          .map((e) => e.message).join("\n");
+        assert.match(said, /Cannot accept a connection on --metrics: Too many open files/);
+      }
     },
   });
 }
