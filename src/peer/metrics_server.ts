@@ -7,8 +7,9 @@
  *
  * - at most {@linkcode METRICS_LIMITS}`.maxConnections` (64) connections: past it, the oldest
  *   idle one (not in the middle of a response) is closed;
- * - a request's head must arrive whole within `headerTimeoutMs` (10 s) of its first byte (of
- *   the connection, for the first request), and at most 8 KiB of it: slowloris is closed;
+ * - a request's head must arrive whole within `headerTimeoutMs` (10 s) of the connection (for
+ *   the first request) or of its first byte (for the next), and at most 8 KiB of it:
+ *   slowloris is closed;
  * - a kept-alive connection that sends nothing for `idleTimeoutMs` (30 s) is closed, and so is
  *   one that takes nothing of a response for as long;
  * - a failed `accept` (EMFILE: too many open files) is reported through `onError` (once per
@@ -54,7 +55,7 @@ export interface ListenAddress {
 export interface MetricsLimits {
   /** Connections open at once; past it the oldest idle one is closed. */
   maxConnections: number;
-  /** Milliseconds to receive a request's whole head, from its first byte. */
+  /** Milliseconds to receive a request's whole head: from the accept, then from its first byte. */
   headerTimeoutMs: number;
   /** Milliseconds a connection may send nothing between requests, or take nothing of a reply. */
   idleTimeoutMs: number;
@@ -406,6 +407,9 @@ export function serveMetrics(
     const buffer = new Uint8Array(MAX_HEAD_BYTES);
     let filled = 0;
     let searched = 0;
+    // A new connection's first head must be whole within the limit from the accept; a
+    // kept-alive one idles first, and its next head's clock starts at its first byte.
+    let idling = false;
     connection.deadline(limits.headerTimeoutMs);
     while (!connection.closed) {
       const end = indexOfHeadEnd(buffer, searched - 3, filled);
@@ -423,8 +427,10 @@ export function serveMetrics(
         }
         const count = await connection.conn.read(buffer.subarray(filled));
         if (count === null) return;
-        // The first byte of a request starts its head's clock.
-        if (filled === 0) connection.deadline(limits.headerTimeoutMs);
+        if (idling) {
+          idling = false;
+          connection.deadline(limits.headerTimeoutMs);
+        }
         filled += count;
         continue;
       }
@@ -438,7 +444,8 @@ export function serveMetrics(
       if (!keepAlive || connection.closed) return;
       touch(connection, open.get(connection)!);
       // Pipelined bytes already here: a head's clock; else the idle clock.
-      connection.deadline(filled > 0 ? limits.headerTimeoutMs : limits.idleTimeoutMs);
+      idling = filled === 0;
+      connection.deadline(idling ? limits.idleTimeoutMs : limits.headerTimeoutMs);
     }
   };
 

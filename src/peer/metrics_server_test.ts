@@ -296,3 +296,21 @@ Deno.test("serveMetrics() sends HTTP/1.0 a body that ends with the connection, a
     await server.shutdown();
   }
 });
+
+Deno.test("serveMetrics() counts a new connection's head time from the accept, not from its first byte", async () => {
+  const server = serveMetrics({ hostname: "127.0.0.1", port: 0 }, () => "up 1\n", {
+    headerTimeoutMs: 500,
+  });
+  try {
+    const late = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const closing = readUntilClosed(late, 5_000);
+    // Silent 400 ms, then a head begun: from its first byte it would have 500 ms more.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await late.write(new TextEncoder().encode("GET /metrics HTTP/1.1\r\n")).catch(() => {});
+    const { text, closedAfterMs } = await closing;
+    assert.equal(text, "");
+    assert.ok(closedAfterMs < 800, `closed after ${closedAfterMs.toFixed(0)} ms`);
+  } finally {
+    await server.shutdown();
+  }
+});
