@@ -296,6 +296,8 @@ Deno.test("a storm of SIGHUPs with 5,000 targets is merged into few reloads and 
     assert.equal((summary.targets as JsonEvent[]).length, 5000);
     b.kill("SIGTERM");
     await b.exited();
+  });
+});
 
 /**
  * Runs a peer on `file` and checks it is refused at once as docs/many-hosts.md says: exit 2,
