@@ -45,7 +45,7 @@
  * for (const k of [0, 1, 3, 4]) stream.record(k * 1000, k, k * 1000 + 0.5);
  * assert.equal(stream.missed, 0, "slot 2 may still come late");
  * stream.settle(); // the run is over
- * assert.ok(stream.intervalMs === 1000 && stream.missed === 1 && stream.lossPercent === 20);
+ * assert.deepEqual([stream.intervalMs, stream.missed, stream.lossPercent], [1000, 1, 20]);
  * ```
  *
  * @module
