@@ -244,8 +244,9 @@ Deno.test("PeerMonitor reports its own pause once, blames no stream for it, and 
     monitor.check(T0 + k * 100);
     monitor.receive(beat(k, 100, 5006), from, T0 + k * 100 + 0.3);
   }
-  // The process is stopped from 550 to 2,550 ms: no check runs. The heartbeats 6..25 wait in
-  // the socket and are read at once on resume, then the checks go on.
+  // The process is stopped from 550 to 2,550 ms: no check runs. On resume the check timer
+  // runs first, then the heartbeats 6..25 that waited in the socket are read at once.
+  monitor.check(T0 + 2550);
   for (let k = 6; k <= 25; k++) monitor.receive(beat(k, 100, 5006), from, T0 + 2550 + k * 0.01);
   for (let t = 2600; t <= 3000; t += 100) {
     monitor.check(T0 + t);
