@@ -13,9 +13,11 @@
  *   that no heartbeat filled: `round((newest − oldest) / interval) + 1 − slots received`,
  *   halves rounded down (a whole-second sender's truncated timestamps can stretch a span by
  *   just under one second, half of a 2 s interval). A burst's extra heartbeats fill no slot.
- *   A slot counts as missed once the stream has moved {@linkcode HOLD_INTERVALS} intervals
- *   past it (a reordered heartbeat may still fill it) or at the end of the run. While the
- *   stream is silent, one more is counted for each interval that passes. It is a counter:
+ *   A slot counts as missed once a heartbeat more than {@linkcode HOLD_INTERVALS} intervals
+ *   past it has arrived (until then a reordered heartbeat may still fill it), when the
+ *   stream goes silent, or at the end of the run; one that arrives later still is reordered
+ *   and stays counted. While the stream is silent, one more is counted for each interval
+ *   that passes. It is a counter:
  *   it never goes down, and the summary, the metrics and `--watch` all read this one value;
  * - **outliers**: a timestamp that jumps by more than max(1 h, 1,000 intervals) from the
  *   newest, or (for a stream's first heartbeat) lies more than a day ahead of its arrival or
@@ -318,12 +320,13 @@ export class StreamHealth implements StreamStats {
 
   /**
    * Heartbeats missed: closed spans, the current span up to {@linkcode HOLD_INTERVALS}
-   * before its newest heartbeat (all of it once {@linkcode settle} was called), and the
-   * outage still going on. Never goes down.
+   * before its newest heartbeat (all of it while silent or once {@linkcode settle} was
+   * called), late heartbeats, and the outage still going on. Never goes down.
    */
   get missed(): number {
-    const value = this.#missedClosed + this.#spanMissed(this.#settled) + this.#late +
-      this.#ongoing;
+    // A silent stream has no late heartbeat to wait for: its last slots count at once.
+    const value = this.#missedClosed +
+      this.#spanMissed(this.#settled || this.state === "silent") + this.#late + this.#ongoing;
     if (value > this.#missedShown) this.#missedShown = value;
     return this.#missedShown;
   }

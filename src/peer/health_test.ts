@@ -267,6 +267,16 @@ Deno.test("StreamHealth waits until a gap is three intervals old, so a late hear
   assert.equal(stream.missed, 2, "at the end of the run every slot is settled");
 });
 
+Deno.test("StreamHealth counts the held slots at once when the stream goes silent", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  // 8 of 0..9 arrive: 3 and 8 are lost; 8 is within the hold when the stream stops.
+  feed(stream, [0, 1, 2, 4, 5, 6, 7, 9], 100);
+  assert.equal(stream.missed, 1, "slot 8 may still come late");
+  const lastHeard = T0 + 900.5;
+  assert.equal(stream.checkSilent(lastHeard + 300, 3), 300);
+  assert.equal(stream.missed, 2 + 2, "3 and 8, and the two slots overdue since");
+});
+
 Deno.test("StreamHealth keeps a burst out of the interval and the missed count", () => {
   const stream = new StreamHealth("127.0.0.1", 5006);
   feed(stream, [0, 1, 2, 3, 4, 5], 100);
