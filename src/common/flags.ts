@@ -149,6 +149,16 @@ export class FlagValues {
   }
 
   /**
+   * Whether a flag was given on the command line (its default is not).
+   *
+   * @param flag A row of the table that was parsed.
+   * @returns True if it was given.
+   */
+  given(flag: Flag): boolean {
+    return this.#texts.has(flag) || (flag.value === undefined && this.#values.get(flag) === true);
+  }
+
+  /**
    * The text given for a flag, for a message that quotes it.
    *
    * @param flag A row of the table that was parsed.

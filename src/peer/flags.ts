@@ -346,7 +346,7 @@ export function parsePeerArgs(
     // Else a listen-only peer would take the flag and wait for nothing, silently.
     throw new UsageError("Cannot use --start-at without --to: there is nothing to send");
   }
-  if (values.text(metricsMaxSources) !== undefined && values.get(metrics) === undefined) {
+  if (values.given(metricsMaxSources) && !values.given(metrics)) {
     throw new UsageError("Cannot use --metrics-max-sources without --metrics");
   }
   const json = values.get(JSON_FLAG);
