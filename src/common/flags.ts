@@ -109,7 +109,11 @@ export function defineFlag<const F extends Flag>(flag: F): F {
   return flag;
 }
 
-type Parsed<F> = F extends { parse: (flag: string, text: string) => infer T } ? T
+/**
+ * The type a row parses its text to: what its `parse` returns; else one of its `choices`;
+ * else the text.
+ */
+export type ParsedValue<F> = F extends { parse: (flag: string, text: string) => infer T } ? T
   : F extends { choices: readonly (infer C)[] } ? C
   : string;
 
@@ -118,9 +122,9 @@ type Parsed<F> = F extends { parse: (flag: string, text: string) => infer T } ? 
  * a flag with a default its type; any other its type or undefined when not given.
  */
 export type FlagValue<F> = F extends { value: string }
-  ? F extends { repeatable: true } ? Parsed<F>[]
-  : F extends { default: infer D } ? Parsed<F> | D
-  : Parsed<F> | undefined
+  ? F extends { repeatable: true } ? ParsedValue<F>[]
+  : F extends { default: infer D } ? ParsedValue<F> | D
+  : ParsedValue<F> | undefined
   : boolean;
 
 /** The values of a table's flags after {@linkcode parseFlags}: parsed, defaults filled in. */
@@ -129,6 +133,8 @@ export class FlagValues {
   readonly #texts: ReadonlyMap<Flag, string>;
 
   /**
+   * Holds the values {@linkcode parseFlags} found.
+   *
    * @param values Each flag's value.
    * @param texts Each given flag's text, as given (the last one of a repeatable flag).
    */
@@ -169,24 +175,44 @@ export class FlagValues {
   }
 }
 
+/** A row for a switch: a flag that takes no value, true when given. */
+export interface SwitchFlag extends Flag<boolean> {
+  /** A switch has no value. */
+  readonly value?: never;
+}
+
+/** A row for a flag that takes a value and has a default. */
+export interface DefaultedFlag<T> extends Flag<T> {
+  /** The value's placeholder in `--help`. */
+  readonly value: string;
+  /** The value when the flag is not given. */
+  readonly default: T;
+  /** Turns the text given into the value, or throws a {@linkcode UsageError}. */
+  readonly parse: (flag: string, text: string) => T;
+}
+
 /** `--help`, in every subcommand. */
-export const HELP_FLAG = defineFlag({ long: "help", short: "h", help: ["show this help"] });
+export const HELP_FLAG: SwitchFlag = defineFlag({
+  long: "help",
+  short: "h",
+  help: ["show this help"],
+});
 
 /** `--version`, in every subcommand. */
-export const VERSION_FLAG = defineFlag({
+export const VERSION_FLAG: SwitchFlag = defineFlag({
   long: "version",
   short: "V",
   help: ["show the version"],
 });
 
 /** `--json`, in every subcommand that prints events. */
-export const JSON_FLAG = defineFlag({
+export const JSON_FLAG: SwitchFlag = defineFlag({
   long: "json",
   help: ["one JSON object per line on stdout instead of text"],
 });
 
 /** `--bind ADDR` of the peer and serve: the local address to listen on. */
-export const BIND_FLAG = defineFlag({
+export const BIND_FLAG: DefaultedFlag<string> = defineFlag({
   long: "bind",
   short: "b",
   value: "ADDR",
