@@ -326,7 +326,7 @@ export function parsePeerArgs(
   nowMs: number = Date.now(),
 ): PeerOptions {
   const values = parseFlags(args, PEER_FLAGS);
-  const targets = values.get(to);
+  const targets: PeerTarget[] = [...values.get(to)];
   if (args.length === 0 && demoIfEmpty) {
     targets.push({ host: "127.0.0.1", port: DEFAULT_PEER_PORT });
   }
