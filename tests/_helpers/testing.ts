@@ -61,12 +61,16 @@ export interface UdpeerOptions {
    * the rest of its arguments, so that signals reach udpeer itself.
    */
   prefix?: string[];
+  /** More `deno run` flags, put before `main.ts`: `["--preload", "clock_ahead.ts"]`. */
+  denoFlags?: string[];
 }
 
 /** A running udpeer subprocess whose stdout is collected line by line. */
 export class UdpeerProcess implements AsyncDisposable {
   /** Every stdout line so far. */
   readonly lines: string[] = [];
+  /** When each line of {@linkcode lines} was read, in `Date.now()` ms (same index). */
+  readonly arrivals: number[] = [];
   /** Everything written to stderr so far. */
   stderr = "";
   /** The child process. */
@@ -81,7 +85,13 @@ export class UdpeerProcess implements AsyncDisposable {
    * through another command, such as `["ip", "netns", "exec", "ns1"]`.
    */
   constructor(args: string[], options: UdpeerOptions = {}) {
-    const command = [...options.prefix ?? [], Deno.execPath(), ...runFlags, `${repoDir}main.ts`];
+    const command = [
+      ...options.prefix ?? [],
+      Deno.execPath(),
+      ...runFlags,
+      ...options.denoFlags ?? [],
+      `${repoDir}main.ts`,
+    ];
     this.child = new Deno.Command(command[0]!, {
       args: [...command.slice(1), ...args],
       stdin: options.stdin ? "piped" : "null",
@@ -100,11 +110,16 @@ export class UdpeerProcess implements AsyncDisposable {
       const parts = pending.split("\n");
       pending = parts.pop()!;
       if (parts.length > 0) {
+        const now = Date.now();
         this.lines.push(...parts);
+        for (const _ of parts) this.arrivals.push(now);
         this.#wake();
       }
     }
-    if (pending !== "") this.lines.push(pending);
+    if (pending !== "") {
+      this.lines.push(pending);
+      this.arrivals.push(Date.now());
+    }
     this.#wake();
   }
 
