@@ -51,6 +51,8 @@ Deno.test("parsePeerArgs() reads every flag, long and short", () => {
     "us",
     "--json",
     "-q",
+    "--name",
+    "web-1",
   ]);
   assert.equal(options.port, 0);
   assert.deepEqual(options.targets, [
@@ -65,6 +67,8 @@ Deno.test("parsePeerArgs() reads every flag, long and short", () => {
   assert.equal(options.timestampUnit, "us");
   assert.equal(options.json, true);
   assert.equal(options.quiet, true);
+  assert.equal(options.name, "web-1");
+  assert.equal(parsePeerArgs([]).name, undefined);
 });
 
 Deno.test("parsePeerArgs() names the flag and the problem for each bad value", () => {
@@ -88,6 +92,9 @@ Deno.test("parsePeerArgs() names the flag and the problem for each bad value", (
     [["--metrics", "localhost:9"], /--metrics: "localhost" is not an IPv4 address/],
     [["--metrics-max-sources", "5"], /--metrics-max-sources without --metrics/],
     [["--metrics", "9", "--metrics-max-sources", "-1"], /--metrics-max-sources: "-1"/],
+    [["--name", "two words"], /--name "two words": use letters, digits/],
+    [["--name", ""], /--name "": use letters/],
+    [["--name", "x".repeat(65)], /--name "x+": it is longer than 64 characters/],
     [["--bind", "localhost"], /--bind: "localhost" is not an IPv4 address/],
     [["--advertise", "1.2.3"], /--advertise: "1.2.3" is not an IPv4 address/],
     [["--timestamp-unit", "ns"], /--timestamp-unit: "ns" is not one of s, ms, us/],

@@ -53,6 +53,8 @@ export interface ListeningEvent {
   intervalS: number;
   /** Where `--metrics` serves `GET /metrics`, `ADDR:PORT`, when it is on. */
   metrics?: string;
+  /** This peer's name: `--name`, its own line in the peers file, or the host (src/peer/fleet.ts). */
+  name?: string;
 }
 
 /** `waiting`: a `--start-at` in the future; nothing is sent until then. */

@@ -15,6 +15,7 @@
 
 import { DEFAULT_MESSAGE, MAX_TEXT_BYTES, type TimestampUnit } from "../../protocol.ts";
 import { UsageError } from "../common/errors.ts";
+import { parseNameFlag } from "./fleet.ts";
 import { DEFAULT_MAX_SOURCES } from "./metrics.ts";
 import { DEFAULT_METRICS_PORT, type ListenAddress, parseListenAddress } from "./metrics_server.ts";
 import {
@@ -74,6 +75,8 @@ export interface PeerOptions extends CommonOptions {
   metrics: ListenAddress | undefined;
   /** `--metrics-max-sources N`: streams other than targets with series of their own. */
   metricsMaxSources: number;
+  /** `--name NAME`: this peer's name (else its own line's in the peers file; src/peer/fleet.ts). */
+  name: string | undefined;
 }
 
 /** `udpeer peer --help`. */
@@ -103,7 +106,12 @@ Options:
                             without a heartbeat, and back when it returns
                             (default ${DEFAULT_DOWN_AFTER})
       --peers FILE          more targets, one HOST:PORT [NAME] a line (# comments);
-                            SIGHUP reads the file again without a restart
+                            SIGHUP reads the file again without a restart. The
+                            line of this peer's own address and port is no
+                            target: it names this peer (one file for a fleet)
+      --name NAME           this peer's name, in udpeer_info and the listening
+                            event (default: its own line's NAME in --peers, else
+                            the host name, else its address)
       --metrics [ADDR:]PORT
                             serve Prometheus metrics at GET /metrics; a bare port
                             listens on 127.0.0.1 only (${DEFAULT_METRICS_PORT} is a good choice)
@@ -149,6 +157,7 @@ const peerFlags: OptionSpec = {
   peers: { type: "string" },
   metrics: { type: "string" },
   "metrics-max-sources": { type: "string" },
+  name: { type: "string" },
 };
 
 /**
@@ -229,6 +238,7 @@ export function parsePeerArgs(
   const metricsMaxSources = maxSourcesText === undefined
     ? DEFAULT_MAX_SOURCES
     : Number(maxSourcesText);
+  const name = str("name") === undefined ? undefined : parseNameFlag(str("name")!);
   const json = values.json === true;
   const watch = values.watch === true;
   if (watch && json) {
@@ -241,6 +251,7 @@ export function parsePeerArgs(
     peersFile,
     metrics,
     metricsMaxSources,
+    name,
     help: values.help === true,
     version: values.version === true,
     json,

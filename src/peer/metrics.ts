@@ -146,6 +146,13 @@ export interface MetricsSnapshot {
   invalid: Readonly<Record<string, number>>;
   /** Sources dropped from the bounded table so far. */
   sourcesEvicted: number;
+  /**
+   * Who this peer is, for `udpeer_info{name,address}`: its name and the `IP:PORT` the others
+   * see as its `source` (src/peer/fleet.ts). Left out when undefined.
+   */
+  info?: { name: string; address: string } | undefined;
+  /** Unix time the process started, for `process_start_time_seconds`; left out when undefined. */
+  processStartTimeSeconds?: number | undefined;
 }
 
 /**
@@ -284,6 +291,17 @@ const families = {
     type: "gauge",
     help: "Always 1; the version label says which udpeer this is.",
   },
+  info: {
+    name: "udpeer_info",
+    type: "gauge",
+    help:
+      "Always 1; name is this peer's name, address the IP:PORT the other peers see as its source.",
+  },
+  startTime: {
+    name: "process_start_time_seconds",
+    type: "gauge",
+    help: "Start time of the process since unix epoch in seconds.",
+  },
   sent: {
     name: "udpeer_heartbeats_sent_total",
     type: "counter",
@@ -415,6 +433,15 @@ export function* renderMetricsChunks(
 
   header(lines, families.buildInfo);
   lines.push(`${families.buildInfo.name}${labelText([["version", snapshot.version]])} 1`);
+  if (snapshot.info !== undefined) {
+    header(lines, families.info);
+    const { name, address } = snapshot.info;
+    lines.push(`${families.info.name}${labelText([["name", name], ["address", address]])} 1`);
+  }
+  if (snapshot.processStartTimeSeconds !== undefined) {
+    header(lines, families.startTime);
+    lines.push(`${families.startTime.name} ${formatValue(snapshot.processStartTimeSeconds)}`);
+  }
 
   for (
     const [family, value] of [[families.sent, "sent"], [families.sendErrors, "sendErrors"]] as const

@@ -84,9 +84,13 @@ const NO_DELAY: DelayHistogram = Object.freeze(newDelayHistogram());
 /**
  * Creates the recorder of a run.
  *
+ * @param about Who this peer is and when it started, read at each scrape (the name can
+ * change on a reload): `udpeer_info` and `process_start_time_seconds` (src/peer/fleet.ts).
  * @returns An empty recorder.
  */
-export function createMetricsRecorder(): MetricsRecorder {
+export function createMetricsRecorder(
+  about?: () => Pick<MetricsSnapshot, "info" | "processStartTimeSeconds">,
+): MetricsRecorder {
   const extras = new WeakMap<StreamStats, Extras>();
   const extrasOf = (stream: StreamStats): Extras => {
     let found = extras.get(stream);
@@ -190,6 +194,7 @@ export function createMetricsRecorder(): MetricsRecorder {
         other,
         invalid: monitor.invalidByReason,
         sourcesEvicted: monitor.table.dropped,
+        ...about?.(),
       };
     },
   };

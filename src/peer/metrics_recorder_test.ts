@@ -100,3 +100,26 @@ Deno.test("snapshot() gives a stream that reuses an evicted one's record none of
     ["127.0.0.3:5000", 1, 0, 1],
   ]);
 });
+
+Deno.test("snapshot() asks who the peer is at each scrape: a reload may rename it", () => {
+  let name = "a";
+  const recorder = createMetricsRecorder(() => ({
+    info: { name, address: "10.0.0.1:5005" },
+    processStartTimeSeconds: T0 / 1000,
+  }));
+  const monitor = new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+  });
+  assert.deepEqual(recorder.snapshot(monitor, "0.1.0", 10).info, {
+    name: "a",
+    address: "10.0.0.1:5005",
+  });
+  name = "web-1";
+  const snapshot = recorder.snapshot(monitor, "0.1.0", 10);
+  assert.equal(snapshot.info?.name, "web-1");
+  assert.equal(snapshot.processStartTimeSeconds, T0 / 1000);
+  assert.equal(createMetricsRecorder().snapshot(monitor, "0.1.0", 10).info, undefined);
+});

@@ -117,11 +117,15 @@ Deno.test("renderMetrics() writes every series docs/many-hosts.md lists, with it
     ],
     invalid: { short: 1, checksum: 4 },
     sourcesEvicted: 7,
+    info: { name: "host-a", address: "10.0.0.1:5005" },
+    processStartTimeSeconds: 1763699990.125,
   }));
   assert.ok(text.endsWith("\n"));
   const web = 'source="10.0.0.2:5005",target="10.0.0.2:5005",peer="web-1"';
   const want = [
     'udpeer_build_info{version="0.1.0"} 1',
+    'udpeer_info{name="host-a",address="10.0.0.1:5005"} 1',
+    "process_start_time_seconds 1763699990.125",
     'udpeer_heartbeats_sent_total{target="10.0.0.2:5005",peer="web-1"} 12',
     'udpeer_heartbeats_sent_total{target="db.example:5005"} 3',
     'udpeer_send_errors_total{target="10.0.0.2:5005",peer="web-1"} 1',
@@ -153,6 +157,14 @@ Deno.test("renderMetrics() writes every series docs/many-hosts.md lists, with it
   assert.ok(text.includes("# TYPE udpeer_one_way_delay_seconds histogram\n"));
   assert.ok(text.includes("# TYPE udpeer_heartbeats_received_total counter\n"));
   assert.ok(text.includes("# TYPE udpeer_peer_up gauge\n"));
+  assert.ok(text.includes("# TYPE udpeer_info gauge\n"));
+  assert.ok(text.includes("# TYPE process_start_time_seconds gauge\n"));
+});
+
+Deno.test("renderMetrics() leaves udpeer_info and process_start_time_seconds out when it has neither", () => {
+  const text = renderMetrics(snapshot());
+  assert.ok(!text.includes("udpeer_info"));
+  assert.ok(!text.includes("process_start_time_seconds"));
 });
 
 Deno.test("renderMetrics() escapes label values and spells out infinities", () => {
@@ -242,6 +254,8 @@ Deno.test({
       ),
       invalid: { short: 1, checksum: 2 },
       sourcesEvicted: 3,
+      info: { name: 'a"\\b', address: "10.0.0.1:5005" },
+      processStartTimeSeconds: Date.now() / 1000,
     }));
     const { success, output } = await promtoolCheck(text);
     assert.ok(success, output);

@@ -38,6 +38,7 @@ import { createMetricsRecorder } from "./metrics_recorder.ts";
 import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
 import { PeerMonitor, type TargetSpec } from "./monitor.ts";
 import { loadPeersFile, mergeTargets, type PeerEntry } from "./peers_file.ts";
+import { peerIdentity, readHostname, splitFleet } from "./fleet.ts";
 import { renderWatch, WATCH_ENTER, WATCH_LEAVE, watchRows } from "./watch.ts";
 
 /** A target with its resolved address: what the sender needs (the monitor keeps counts). */
@@ -268,7 +269,12 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     );
   }
   const peersFile = options.peersFile;
-  const fromFile = peersFile === undefined ? [] : await loadPeersFile(peersFile);
+  // Fleet: the peers file's line of this peer names it and is no target (src/peer/fleet.ts).
+  let fleet = await splitFleet(
+    peersFile === undefined ? [] : await loadPeersFile(peersFile),
+    options,
+  );
+  const fromFile = fleet.targets;
   let targets = await resolveTargets(mergeTargets(options.targets, fromFile));
   const conn = listen(options.bind, options.port);
   const port = (conn.addr as Deno.NetAddr).port;
@@ -281,6 +287,16 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     return chooseAdvertisedAddress({ ...input, interfaces });
   };
   for (const target of targets) target.advertise = advertiseFor(target.address);
+  // Fleet: who this peer is, for udpeer_info and the listening event (src/peer/fleet.ts).
+  const hostname = readHostname();
+  const identity = () =>
+    peerIdentity({
+      name: options.name,
+      self: fleet.self,
+      hostname,
+      advertise: targets[0]?.advertise ?? options.advertise ?? options.bind,
+      port,
+    });
 
   let finished!: () => void;
   const done = new Promise<void>((resolve) => finished = resolve);
@@ -296,7 +312,10 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const emit = reporter.emit;
   const verbose = !options.quiet && !options.watch;
   const intervalMs = options.intervalSeconds * 1000;
-  const recorder = options.metrics === undefined ? undefined : createMetricsRecorder();
+  const recorder = options.metrics === undefined ? undefined : createMetricsRecorder(() => ({
+    info: identity(),
+    processStartTimeSeconds: performance.timeOrigin / 1000,
+  }));
   const monitor = new PeerMonitor({
     targets: targets.map(targetSpec),
     ownIntervalMs: intervalMs,
@@ -331,6 +350,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       ...(t.name === undefined ? {} : { peer: t.name }),
     })),
     intervalS: options.intervalSeconds,
+    name: identity().name,
     ...(metricsServer === undefined
       ? {}
       : { metrics: `${metricsServer.hostname}:${metricsServer.port}` }),
@@ -400,6 +420,9 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       });
       return;
     }
+    // Fleet: this peer's own line again, maybe renamed (src/peer/fleet.ts).
+    fleet = await splitFleet(entries, options);
+    entries = fleet.targets;
     const current = new Map(targets.map((target) => [target.label, target]));
     const next = await Promise.all(
       mergeTargets(options.targets, entries).map(async (spec): Promise<Target> => {
