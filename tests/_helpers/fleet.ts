@@ -23,7 +23,7 @@
  * @module
  */
 
-import { attach, makeBridge, Netns, netnsUnavailable, run } from "./netns.ts";
+import { attach, FLEET_PREFIX, makeBridge, Netns, netnsUnavailable, run } from "./netns.ts";
 import { killAfter, signalChild } from "./process.ts";
 import { type JsonEvent, repoDir, startUdpeer, type UdpeerProcess } from "./testing.ts";
 
@@ -320,8 +320,8 @@ export interface FleetSpec {
   peers: PeerSpec[];
   /**
    * A udpeer `lossy` outside the peers file that sends only to a relay (host `relay`),
-   * which forwards to `observer` dropping one in `dropEvery`; `observer` has the relay as
-   * an extra target, so the lossy stream is one of its targets.
+   * which forwards to `observer` dropping one in `dropEvery`; `observer`'s peers file has
+   * the relay as one more line, named `lossy`, so the lossy stream is a named target.
    */
   lossy?: { observer: string; dropEvery: number };
   /** A foreign sender (host `burst`, not udpeer) sending to `to`; see fleet_agent.ts. */
@@ -424,7 +424,7 @@ export class Fleet implements AsyncDisposable {
     const dir = await Deno.makeTempDir({ prefix: "udpeer-fleet-" });
     let fleet: Fleet | undefined;
     try {
-      const hub = await Netns.create("hub");
+      const hub = await Netns.create("hub", FLEET_PREFIX);
       fleet = new Fleet(hub, dir, /--name\b/.test(help.stdout));
       await fleet.#build(spec);
       return fleet;
@@ -436,7 +436,7 @@ export class Fleet implements AsyncDisposable {
   }
 
   async #addHost(name: string): Promise<FleetHost> {
-    const netns = await Netns.create(name);
+    const netns = await Netns.create(name, FLEET_PREFIX);
     this.#netns.push(netns);
     const host = { name, address: `${SUBNET}.${this.hosts.size + 1}`, netns };
     this.hosts.set(name, host);
@@ -468,22 +468,20 @@ export class Fleet implements AsyncDisposable {
       // One other peer also as --to (the same target: the merge keeps the file's name),
       // because udpeer refuses --start-at when only a peers file names targets.
       const other = spec.peers.find((q) => q !== p)!;
-      const extra = [
-        `${this.hosts.get(other.name)!.address}:${PEER_PORT}`,
-        ...p.extraTo ?? [],
-        ...p.name === spec.lossy?.observer
-          ? [`${this.hosts.get("relay")!.address}:${PEER_PORT}`]
-          : [],
-      ];
+      const extra = [`${this.hosts.get(other.name)!.address}:${PEER_PORT}`, ...p.extraTo ?? []];
       let peersFile = this.peersFile;
-      if (!this.namesItself) {
-        // A udpeer that does not find itself in the file would send to itself.
+      const relay = p.name === spec.lossy?.observer
+        ? `${this.hosts.get("relay")!.address}:${PEER_PORT} lossy\n`
+        : "";
+      if (!this.namesItself || relay !== "") {
+        // A udpeer that does not find itself in the file would send to itself; the lossy
+        // observer has the relay as one more line, named `lossy`.
         peersFile = `${this.#dir}/peers-${p.name}.txt`;
         await Deno.writeTextFile(
           peersFile,
-          spec.peers.filter((q) => q !== p).map((q) =>
+          spec.peers.filter((q) => this.namesItself || q !== p).map((q) =>
             `${this.hosts.get(q.name)!.address}:${PEER_PORT} ${q.name}\n`
-          ).join(""),
+          ).join("") + relay,
         );
       }
       const args = [

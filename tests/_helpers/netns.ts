@@ -23,6 +23,11 @@
 import { killAfter } from "./process.ts";
 
 const prefix = "udpeer-rt-";
+/**
+ * The prefix of the fault fleet's namespaces (fleet.ts): another, so that a copy of this
+ * file from before its stale check looked inside a namespace cannot take them for stale.
+ */
+export const FLEET_PREFIX = "udpeer-fl-";
 let counter = 0;
 
 /** Output of a finished command. */
@@ -115,15 +120,20 @@ async function removeStale(): Promise<void> {
   const { stdout } = await run(["ip", "netns", "list"]);
   for (const line of stdout.split("\n")) {
     const name = line.split(" ")[0] ?? "";
-    const pid = name.match(/^udpeer-rt-(\d+)-/)?.[1];
+    const pid = name.match(/^udpeer-(?:rt|fl)-(\d+)-/)?.[1];
     if (pid === undefined || Number(pid) === Deno.pid) continue;
     try {
       Deno.statSync(`/proc/${pid}`);
-    } catch {
-      // Its test process is gone.
-      await run(["ip", "netns", "del", name]);
-      await Deno.remove(`/etc/netns/${name}`, { recursive: true }).catch(() => {});
+      continue;
+    } catch (error) {
+      // Only a test process that is gone leaves stale namespaces; one this process cannot
+      // see (another PID namespace) may be running.
+      if (!(error instanceof Deno.errors.NotFound)) continue;
     }
+    // Nothing runs in it any more.
+    if ((await run(["ip", "netns", "pids", name])).stdout.trim() !== "") continue;
+    await run(["ip", "netns", "del", name]);
+    await Deno.remove(`/etc/netns/${name}`, { recursive: true }).catch(() => {});
   }
 }
 
@@ -173,10 +183,11 @@ export class Netns implements AsyncDisposable {
    * Makes a namespace with only `lo`, up. Check {@linkcode netnsUnavailable} first.
    *
    * @param label A short word for its name.
+   * @param namePrefix The start of its name, {@linkcode FLEET_PREFIX} for a fleet's.
    * @returns The namespace; dispose of it (`await using`) to delete it.
    */
-  static async create(label: string): Promise<Netns> {
-    const ns = new Netns(`${prefix}${Deno.pid}-${++counter}-${label}`);
+  static async create(label: string, namePrefix: string = prefix): Promise<Netns> {
+    const ns = new Netns(`${namePrefix}${Deno.pid}-${++counter}-${label}`);
     await mustRun(["ip", "netns", "add", ns.name]);
     try {
       await ns.ip("link", "set", "lo", "up");
