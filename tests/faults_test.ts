@@ -529,7 +529,7 @@ fault(
       console.log(
         `relay: ${log.length} received, ${
           log.filter((l) => l.dropped).length
-        } dropped; ${observer}: ${target.received} received, ${target.missed} missed, ${target.lossPercent}%`,
+        } dropped; ${observer}: ${target.received} received, ${target.missed} missed, ${target.lossPercent}%, interval ${target.intervalMs} ms`,
       );
       near(target.missed, truth(target.received), 1, `${observer}: summary missed`);
       near(target.lossPercent, 10, 100 / (target.missed + target.received) + 0.01, "lossPercent");
