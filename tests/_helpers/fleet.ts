@@ -462,7 +462,7 @@ export class Fleet implements AsyncDisposable {
 
     // Every peer starts sending at one time, so that none is reported silent because
     // another was not running yet.
-    this.startAtMs = Date.now() + 4_000;
+    this.startAtMs = Date.now() + 5_000;
     for (const p of spec.peers) {
       const host = this.hosts.get(p.name)!;
       // One other peer also as --to (the same target: the merge keeps the file's name),
