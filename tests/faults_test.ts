@@ -370,6 +370,10 @@ fault(
         // What the others sent meanwhile waited in its socket: received, not lost, and out
         // of the delay figures.
         soft.equal(target.missed, 0, `${frozen}: missed of ${o}`);
+        soft.ok(
+          (target.jitterMs as number) < 50,
+          `${frozen}: jitter of ${o} ${target.jitterMs} ms, the pause in it`,
+        );
         const elapsed = elapsedOf(target);
         soft.ok(
           elapsed.max - elapsed.min < freeze.frozenMs / 2,
@@ -847,6 +851,7 @@ fault("every panel query of the Grafana dashboard returns the series it expects"
     title?: string;
     panels?: Panel[];
     targets?: { expr?: string; legendFormat?: string }[];
+    transformations?: { id: string; options?: Record<string, unknown> }[];
   }
   let dashboard: { panels?: Panel[] };
   try {
@@ -856,23 +861,51 @@ fault("every panel query of the Grafana dashboard returns the series it expects"
     console.log("skipped: no deploy/grafana/udpeer.json");
     return;
   }
+  // Every ordered pair of the mesh: an observer and a peer it targets.
+  const mesh = PEERS.flatMap((o) => PEERS.filter((p) => p !== o).map((p) => `${o} <- ${p}`));
   const panels = (dashboard.panels ?? []).flatMap((p) => [p, ...p.panels ?? []]);
   let checked = 0;
   for (const panel of panels) {
+    // The labels the panel shows: in its legend, as a matrix's rows and columns, as columns.
+    const matrix = panel.transformations?.find((t) => t.id === "groupingToMatrix")?.options;
+    const columns = Object.keys(
+      (panel.transformations?.find((t) => t.id === "organize")?.options?.indexByName ??
+        {}) as Record<string, number>,
+    ).filter((name) => name !== "Value" && name !== "Time");
     for (const target of panel.targets ?? []) {
       if (target.expr === undefined) continue;
       // Grafana's own variables: the (scaled) 5-minute window; template variables: all.
       const expr = target.expr
         .replaceAll(/\$__(rate_interval|interval|range)/g, `${300 / RULE_SCALE}s`)
         .replaceAll(/\$\{?(\w+)(:\w+)?\}?/g, ".*");
+      const labels = new Set([
+        ...[...(target.legendFormat ?? "").matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!),
+        ...matrix ? [String(matrix.rowField), String(matrix.columnField)] : [],
+        ...columns,
+      ]);
       await group(`panel "${panel.title}"`, async () => {
         const result = await fleet.query(expr);
         soft.ok(result.length > 0, `${panel.title}: ${expr} returns nothing`);
-        for (const label of (target.legendFormat ?? "").matchAll(/\{\{\s*(\w+)\s*\}\}/g)) {
+        for (const label of labels) {
           soft.ok(
-            result.every((r) => r.metric[label[1]!] !== undefined),
-            `${panel.title}: ${expr} has no ${label[1]}`,
+            result.every((r) => r.metric[label] !== undefined),
+            `${panel.title}: ${expr} has series without ${label}`,
           );
+        }
+        if (labels.has("observer") && labels.has("peer")) {
+          // A mesh panel: a cell for every observer and every peer it targets.
+          const cells = new Set(result.map((r) => `${r.metric.observer} <- ${r.metric.peer}`));
+          soft.deepEqual(
+            mesh.filter((pair) => !cells.has(pair)),
+            [],
+            `${panel.title}: cells missing`,
+          );
+        } else if (labels.has("peer")) {
+          const peers = new Set(result.map((r) => r.metric.peer));
+          soft.deepEqual(PEERS.filter((p) => !peers.has(p)), [], `${panel.title}: peers missing`);
+        } else if (labels.has("name")) {
+          const names = new Set(result.map((r) => r.metric.name));
+          soft.deepEqual(PEERS.filter((p) => !names.has(p)), [], `${panel.title}: names missing`);
         }
       });
       checked++;
