@@ -152,6 +152,20 @@ function caused(fleet: Fleet, observer: string, from: string): number {
   return outages.get(fleet.peer(observer).process)?.get(from) ?? 0;
 }
 
+/** A target's figure for the log, `-` where it is missing. */
+function shown(summary: JsonEvent | undefined, peer: string, key: string): unknown {
+  const target = (summary?.targets as JsonEvent[] | undefined)?.find((t) => t.peer === peer);
+  return target?.[key] ?? "-";
+}
+
+/** The last `back` of `from` since `since`, for the log. */
+function lastBack(fleet: Fleet, observer: string, from: string, since: number): unknown {
+  return fleet.events(observer).findLast((e) =>
+    e.event === "back" && e.from === from &&
+    e.at >= since
+  )?.missed ?? "-";
+}
+
 /** No silent, no back. */
 function noOutage({ silent, back }: { silent: TimedEvent[]; back: TimedEvent[] }): void {
   soft.deepEqual(brief([...silent, ...back]), [], "silent/back where nothing was down");
@@ -312,7 +326,17 @@ fault(
       await Promise.all(names.map(async (p) => [p, await fleet.scrape(p)] as const)),
     );
     const own = summaries.get(frozen)!;
-    console.log(`frozen ${freeze.frozenMs} ms`);
+    const pausedMs = fleet.events(frozen).find((e) => e.event === "paused" && e.at >= since)
+      ?.pausedMs;
+    console.log(
+      `frozen ${freeze.frozenMs} ms; ${
+        observers.map((o) =>
+          `${o}: back.missed ${lastBack(fleet, o, from, since)}, missed ${
+            shown(summaries.get(o), frozen, "missed")
+          }`
+        ).join("; ")
+      }; ${frozen}: pausedMs ${pausedMs ?? "-"}, skipped ${shown(own, observers[0]!, "skipped")}`,
+    );
 
     for (const o of observers) {
       await group(`${o} about ${frozen}`, () => {
@@ -634,7 +658,11 @@ fault("a restart after 10 intervals: one outage, missed as long as it lasted", a
       [...observers, restarted].map(async (p) => [p, await fleet.interim(p)] as const),
     ),
   );
-  console.log(`${restarted} down ${downMs} ms`);
+  console.log(
+    `${restarted} down ${downMs} ms; ${
+      observers.map((o) => `${o}: back.missed ${lastBack(fleet, o, from, since)}`).join("; ")
+    }`,
+  );
   for (const o of observers) {
     await group(`${o} about ${restarted}`, async () => {
       const back = assertOneOutage(fleet.events(o), from, since, o);
@@ -734,7 +762,11 @@ fault("a one-way cut A→B: B reports A silent, A still hears B, one link alert"
   );
   await sleep(5 * I);
   const [summaryB, summaryA] = [await fleet.interim(b), await fleet.interim(a)];
-  console.log(`cut ${a}→${b}: nftables dropped ${dropped}`);
+  console.log(
+    `cut ${a}→${b}: nftables dropped ${dropped}; ${b}: back.missed ${
+      lastBack(fleet, b, address(fleet, a), since)
+    }`,
+  );
 
   await group(`${b} about ${a}`, async () => {
     // One outage, missed within one of what nftables dropped.
