@@ -453,6 +453,11 @@ fault(
       await group(`${o} about ${ahead}`, async () => {
         const summary = await fleet.interim(o);
         const target = targetOf(summary, ahead);
+        console.log(
+          `${o} about ${ahead}: elapsedMs ${
+            JSON.stringify(target.elapsedMs)
+          }; ${ahead} about ${o}: ${JSON.stringify(shown(own, o, "elapsedMs"))}`,
+        );
         for (const k of ["min", "avg", "max"] as const) {
           near(elapsedOf(target)[k], -5_000, 100, `${o}: elapsedMs.${k} of ${ahead}`);
         }
@@ -508,24 +513,15 @@ fault(
         const value = (q: string) =>
           eventually(q, async () => (await fleet.query(q))[0]?.value, 10_000, 500)
             .catch(() => undefined);
-        near(
-          await value(`udpeer:clock_offset_seconds{observer="${o}",peer="${ahead}"}`),
-          5,
-          0.1,
-          `clock offset of ${ahead} seen by ${o}`,
+        const offset = await value(`udpeer:clock_offset_seconds{observer="${o}",peer="${ahead}"}`);
+        const mirror = await value(`udpeer:clock_offset_seconds{observer="${ahead}",peer="${o}"}`);
+        const rtt = await value(`udpeer:round_trip_seconds{observer="${o}",peer="${ahead}"}`);
+        console.log(
+          `${o}–${ahead}: clock offset ${offset} s (mirror ${mirror}), round trip ${rtt} s`,
         );
-        near(
-          await value(`udpeer:clock_offset_seconds{observer="${ahead}",peer="${o}"}`),
-          -5,
-          0.1,
-          `clock offset of ${o} seen by ${ahead}`,
-        );
-        near(
-          await value(`udpeer:round_trip_seconds{observer="${o}",peer="${ahead}"}`),
-          0.025,
-          0.025,
-          `round trip ${o}–${ahead}`,
-        );
+        near(offset, 5, 0.1, `clock offset of ${ahead} seen by ${o}`);
+        near(mirror, -5, 0.1, `clock offset of ${o} seen by ${ahead}`);
+        near(rtt, 0.025, 0.025, `round trip ${o}–${ahead}`);
       });
     }
   },
