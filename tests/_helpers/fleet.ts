@@ -551,8 +551,16 @@ export class Fleet implements AsyncDisposable {
       });
     }
     for (const peer of [...this.peers.values(), ...this.#lossy ? [this.#lossy] : []]) {
+      // A peer that exits (a usage error, a module missing) fails the start at once.
+      let exited: Deno.CommandStatus | undefined;
+      peer.process.child.status.then((status) => exited = status, () => {});
       await peer.process.waitUntil(
-        () => this.events(peer.name).some((e) => e.event === "listening"),
+        () => {
+          if (exited) {
+            throw new Error(`${peer.name} exited ${exited.code}: ${peer.process.stderr}`);
+          }
+          return this.events(peer.name).some((e) => e.event === "listening");
+        },
         30_000,
         `${peer.name} to listen`,
       );
