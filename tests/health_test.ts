@@ -28,6 +28,7 @@ interface StreamJson {
 interface TargetJson {
   to: string;
   sent: number;
+  skipped: number;
   received: number;
   missed: number | null;
   lossPercent: number;
@@ -188,10 +189,18 @@ Deno.test("a sender stopped for 12 intervals gives exactly one silent and one ba
   const source = `127.0.0.1:${sourcePort}`;
   const silent = receiver.lines.filter((line) => line.includes(" silent: "));
   const back = receiver.lines.filter((line) => line.includes(" back after "));
-  // --quiet keeps them: they are not per-datagram lines.
-  assert.deepEqual(silent, [`${source} silent: no heartbeat for 0.3 s (3 intervals)`]);
+  // --quiet keeps them: they are not per-datagram lines, and they say when.
+  const stamp = String.raw`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} `;
+  assert.equal(silent.length, 1);
+  assert.match(
+    silent[0]!,
+    new RegExp(`^${stamp}${source} silent: no heartbeat for 0\\.3 s \\(3 intervals\\)$`),
+  );
   assert.equal(back.length, 1);
-  assert.match(back[0]!, new RegExp(`^${source} back after 1\\.[2-5] s, 12 heartbeats missed$`));
+  assert.match(
+    back[0]!,
+    new RegExp(`^${stamp}${source} back after 1\\.[2-5] s, 12 heartbeats missed$`),
+  );
   assert.ok(receiver.lines.at(-1)!.startsWith(done), receiver.lines.join("\n"));
 });
 
@@ -281,8 +290,9 @@ Deno.test("case 1: of two targets on one IP, the one where nothing listens gets 
     `--to=127.0.0.1:${portS}`,
     "--interval=0.1",
     "--quiet",
+    "--json",
   ]);
-  await a.waitUntil(() => a.lines.length > 0);
+  await listeningPort(a);
   const s = await runUdpeer([
     `--port=${portS}`,
     `--to=127.0.0.1:${portA}`,
@@ -298,16 +308,27 @@ Deno.test("case 1: of two targets on one IP, the one where nothing listens gets 
   const [toA, toB] = summary.targets;
   assert.equal(toA!.sent, 6);
   assert.ok(toA!.received >= 10, `received ${toA!.received}`);
-  assert.deepEqual([toA!.fromPort, toA!.missed, toA!.lossPercent], [portA, 0, 0]);
+  assert.equal(toA!.fromPort, portA);
   assert.deepEqual([toB!.sent, toB!.received, toB!.missed, toB!.lossPercent], [6, 0, null, 100]);
+  // Loopback loses nothing: a slot missed can only be one that A skipped because a loaded
+  // machine held its timer up for an interval or more (it says so in its summary).
+  a.kill("SIGINT");
+  assert.equal((await a.exited()).code, 0);
+  const skippedByA = lastSummary(a.events).targets[0]!.skipped;
+  assert.ok(toA!.missed! <= skippedByA, `missed ${toA!.missed}, A skipped ${skippedByA}`);
+  assert.equal(toA!.lossPercent === 0, toA!.missed === 0);
 });
 
 Deno.test("case 2: peers at 0.4 s and 0.1 s intervals both see 0% loss", async () => {
   const [portX, portY] = [freePort(), freePort()];
+  // The two runs end at different times, and a peer that has stopped is an outage that
+  // counts (docs/link-health.md): a --down-after longer than either run keeps that out of
+  // this case, which is about two intervals.
   await using y = startUdpeer([
     `--port=${portY}`,
     `--to=127.0.0.1:${portX}`,
     "--interval=0.1",
+    "--down-after=100",
     "--count=30",
     "--quiet",
     "--json",
@@ -317,6 +338,7 @@ Deno.test("case 2: peers at 0.4 s and 0.1 s intervals both see 0% loss", async (
     `--port=${portX}`,
     `--to=127.0.0.1:${portY}`,
     "--interval=0.4",
+    "--down-after=100",
     "--count=4",
     "--quiet",
     "--json",
@@ -325,10 +347,15 @@ Deno.test("case 2: peers at 0.4 s and 0.1 s intervals both see 0% loss", async (
   assert.equal((await y.exited()).code, 0, y.stderr);
   const fromY = (JSON.parse(x.stdout.split("\n").at(-1)!) as SummaryJson).targets[0]!;
   const fromX = lastSummary(y.events).targets[0]!;
-  assert.deepEqual([fromY.sent, fromY.missed, fromY.lossPercent], [4, 0, 0]);
+  // Loopback loses nothing: every slot missed is one its sender skipped, late on a loaded
+  // machine, and said so.
+  const toX = fromX;
+  assert.equal(fromY.sent, 4);
+  assert.ok(fromY.missed! <= toX.skipped, `missed ${fromY.missed}, Y skipped ${toX.skipped}`);
   assert.ok(fromY.received >= 12, `received ${fromY.received}`);
   assert.ok(Math.abs(fromY.intervalMs! - 100) <= 10, `interval ${fromY.intervalMs}`);
-  assert.deepEqual([fromX.sent, fromX.received, fromX.missed, fromX.lossPercent], [30, 4, 0, 0]);
+  assert.deepEqual([fromX.sent, fromX.received], [30, 4 - fromY.skipped]);
+  assert.ok(fromX.missed! <= fromY.skipped, `missed ${fromX.missed}, X skipped ${fromY.skipped}`);
   assert.ok(Math.abs(fromX.intervalMs! - 400) <= 20, `interval ${fromX.intervalMs}`);
 });
 
@@ -376,8 +403,10 @@ Deno.test("a target that never answers is reported silent once after --down-afte
     "--quiet",
   ]);
   const silent = await peer.waitForEvent((e) => e.event === "silent", 5000);
+  assert.match(String(silent.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.deepEqual(silent, {
     event: "silent",
+    time: silent.time,
     from: "127.0.0.1",
     fromPort: port,
     silentForMs: 200,

@@ -117,6 +117,9 @@ Deno.test("bad datagrams give invalid events or escaped text, and a valid one af
   await using peer = startUdpeer(["--port", "0", "--bind", "127.0.0.1", "--json"]);
   const port = await listeningPort(peer);
   using socket = rawSocket("127.0.0.5");
+  // The valid heartbeat is stamped now, the vectors in 2025: from one socket they would be
+  // one stream, and a jump of a year an outlier (docs/link-health.md). Counts are per IP.
+  using fresh = rawSocket("127.0.0.5");
   const target = { transport: "udp" as const, hostname: "127.0.0.1", port };
   const valid = encodeHeartbeat({
     timestamp: Date.now(),
@@ -132,9 +135,9 @@ Deno.test("bad datagrams give invalid events or escaped text, and a valid one af
     flipped,
     ...packets.filter((p) => p.name === "control characters" || p.name === "invalid utf-8")
       .map((p) => Uint8Array.fromHex(p.hex)),
-    valid,
   ];
   for (const datagram of sent) await socket.send(datagram, target);
+  await fresh.send(valid, target);
   await peer.waitUntil(
     () => peer.events.some((e) => e.text === "after"),
     5000,

@@ -140,7 +140,14 @@ Deno.test("SIGHUP re-reads --peers: added targets start, removed ones stop, kept
     const seqBefore = sentTo(a, b).at(-1)!.seq as number;
     a.kill("SIGHUP");
     const added = await a.waitForEvent((e) => e.event === "reload");
-    assert.deepEqual(added, { event: "reload", added: [c], removed: [], targets: 2 });
+    assert.deepEqual(added, {
+      event: "reload",
+      time: added.time,
+      added: [c],
+      removed: [],
+      renamed: [],
+      targets: 2,
+    });
     const afterAdd = a.events.findIndex((e) => e.event === "reload");
     await a.waitUntil(() => sentTo(a, c, afterAdd).length >= 3, 10_000, "heartbeats to c");
     // b kept its statistics: its sequence goes on from where it was.
@@ -153,12 +160,19 @@ Deno.test("SIGHUP re-reads --peers: added targets start, removed ones stop, kept
       "a heartbeat from c",
     );
 
-    // Remove b.
-    await Deno.writeTextFile(path, `# b is gone\n${c} c\n`);
+    // Remove b, and rename c.
+    await Deno.writeTextFile(path, `# b is gone\n${c} sea\n`);
     a.kill("SIGHUP");
     await a.waitUntil(() => a.events.filter((e) => e.event === "reload").length === 2);
     const removed = a.events.filter((e) => e.event === "reload")[1]!;
-    assert.deepEqual(removed, { event: "reload", added: [], removed: [b], targets: 1 });
+    assert.deepEqual(removed, {
+      event: "reload",
+      time: removed.time,
+      added: [],
+      removed: [b],
+      renamed: [{ target: c, from: "c", to: "sea" }],
+      targets: 1,
+    });
     const afterRemove = a.events.findLastIndex((e) => e.event === "reload");
     await a.waitUntil(() => sentTo(a, c, afterRemove).length >= 5, 10_000, "5 more to c");
     // At most one heartbeat to b was already on its way when the reload came.
@@ -168,6 +182,7 @@ Deno.test("SIGHUP re-reads --peers: added targets start, removed ones stop, kept
     await Deno.writeTextFile(path, `${c} c\n${b} b\nnot-a-target\n`);
     a.kill("SIGHUP");
     const error = await a.waitForEvent((e) => e.event === "error");
+    assert.equal(error.op, "reload");
     assert.match(error.message as string, new RegExp(`^${path}:3: Cannot parse target`));
     const afterError = a.events.findIndex((e) => e.event === "error");
     await a.waitUntil(() => sentTo(a, c, afterError).length >= 3, 10_000, "c after the error");
@@ -182,9 +197,103 @@ Deno.test("SIGHUP re-reads --peers: added targets start, removed ones stop, kept
     assert.equal((await a.exited()).code, 0, a.stderr);
     const summary = a.events.find((e) => e.event === "summary")!;
     const targets = summary.targets as JsonEvent[];
-    assert.deepEqual(targets.map((t) => [t.to, t.peer]), [[c, "c"]]);
+    assert.deepEqual(targets.map((t) => [t.to, t.peer]), [[c, "sea"]]);
     // c's figures cover the whole time it was a target: every heartbeat sent to it.
     assert.equal(targets[0]!.sent, sentTo(a, c).length);
     assert.ok((targets[0]!.received as number) > 0);
+  });
+});
+
+Deno.test("SIGHUP without --peers is ignored with a note, and the peer goes on to its summary", async () => {
+  await using peer = startUdpeer(["--port", "0", "--bind", "127.0.0.1", "--json", "--quiet"]);
+  await peer.waitForEvent((e) => e.event === "listening");
+  peer.kill("SIGHUP");
+  await peer.waitUntil(() => peer.stderr.includes("SIGHUP ignored"), 5000, "the note on stderr");
+  peer.kill("SIGINT");
+  const status = await peer.exited();
+  assert.equal(status.code, 0, "not 129: SIGHUP did not end it");
+  assert.ok(peer.events.some((e) => e.event === "summary"));
+});
+
+Deno.test("a storm of SIGHUPs with 5,000 targets is merged into few reloads and no stream goes silent", async () => {
+  await withPeersFile(async (path) => {
+    // 5,000 targets on distinct loopback addresses, all of them one socket of the test's
+    // that never reads: the kernel drops what does not fit, and nothing answers with ICMP.
+    using sink = Object.assign(
+      Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 }),
+      { [Symbol.dispose]() {} },
+    );
+    const sinkPort = (sink.addr as Deno.NetAddr).port;
+    const lines = Array.from(
+      { length: 5000 },
+      (_, i) => `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}:${sinkPort} t${i}`,
+    );
+    await Deno.writeTextFile(path, lines.join("\n") + "\n");
+    const portA = freePort();
+    await using a = startUdpeer([
+      "--port",
+      `${portA}`,
+      "--bind",
+      "127.0.0.1",
+      "--peers",
+      path,
+      "--interval",
+      "1",
+      "--json",
+      "--quiet",
+    ]);
+    await a.waitForEvent((e) => e.event === "listening", 20_000);
+    // A 0.1 s stream into A: 3 intervals of quiet would make it silent.
+    await using b = startUdpeer([
+      "--port",
+      "0",
+      "--bind",
+      "127.0.0.1",
+      "--to",
+      `127.0.0.1:${portA}`,
+      "--interval",
+      "0.1",
+      "--quiet",
+      "--json",
+    ]);
+    await a.waitUntil(
+      () =>
+        a.events.some((e) => e.event === "message" || e.event === "summary") ||
+        a.lines.length > 0,
+      10_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // 100 SIGHUPs within about a second.
+    for (let i = 0; i < 100; i++) {
+      a.kill("SIGHUP");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await a.waitUntil(
+      () => a.events.some((e) => e.event === "reload"),
+      30_000,
+      "a reload",
+    );
+    // Let the merged reloads finish, and the stream go on for a few more intervals.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const started = performance.now();
+    a.kill("SIGTERM");
+    const status = await a.exited(20_000);
+    assert.equal(status.code, 0, a.stderr);
+    assert.ok(performance.now() - started < 10_000, "SIGTERM ends the peer promptly");
+    const reloads = a.events.filter((e) => e.event === "reload");
+    // Merged: one reload at a time and at most one more queued, so far fewer than the 100
+    // signals (unmerged, 100 SIGHUPs gave 73 reloads).
+    assert.ok(reloads.length >= 1 && reloads.length <= 25, `${reloads.length} reloads`);
+    for (const reload of reloads) assert.equal(reload.targets, 5000);
+    // The 5,000 targets never answer: each is reported silent once. The 0.1 s stream is not.
+    const portB = (await b.waitForEvent((e) => e.event === "listening")).port;
+    const fromB = a.events.filter((e) =>
+      (e.event === "silent" || e.event === "back") && e.fromPort === portB
+    );
+    assert.deepEqual(fromB, [], "the 0.1 s stream was never silent");
+    const summary = a.events.find((e) => e.event === "summary")!;
+    assert.equal((summary.targets as JsonEvent[]).length, 5000);
+    b.kill("SIGTERM");
+    await b.exited();
   });
 });

@@ -25,20 +25,21 @@ function datagramLines(peer: UdpeerProcess): number {
   return count;
 }
 
-/** The `N received, M invalid, D duplicates` of a human summary's `--- from ADDRESS ---` block. */
+/** The `N received, M invalid, D duplicates, O outliers` of a `--- from ADDRESS ---` block. */
 function humanSummary(
   peer: UdpeerProcess,
   from: string,
-): { received: number; invalid: number; duplicates: number } {
+): { received: number; invalid: number; duplicates: number; outliers: number } {
   const at = peer.lines.lastIndexOf(`--- from ${from} ---`);
   const match = peer.lines[at + 1]?.match(
-    /^(\d+) received, (\d+) invalid, (?:(\d+) duplicates?, )?time \d+ms$/,
+    /^(\d+) received, (\d+) invalid, (?:(\d+) duplicates?, )?(?:(\d+) outliers?, )?time \d+ms$/,
   );
   assert.ok(at >= 0 && match, `no summary for ${from} in:\n${peer.lines.slice(-8).join("\n")}`);
   return {
     received: Number(match[1]),
     invalid: Number(match[2]),
     duplicates: Number(match[3] ?? 0),
+    outliers: Number(match[4] ?? 0),
   };
 }
 
@@ -143,8 +144,12 @@ Deno.test(
     const status = await peer.exited();
     assert.equal(status.code, 0, peer.stderr);
     const summary = humanSummary(peer, "127.0.0.1");
-    // A datagram repeated within 64 of its stream is a duplicate, not a message (see docs/link-health.md).
-    assert.equal(summary.received + summary.invalid + summary.duplicates, delivered);
+    // A datagram repeated within 64 of its stream is a duplicate, and one whose timestamp is
+    // absurd for its stream an outlier: neither is a message (docs/link-health.md).
+    assert.equal(
+      summary.received + summary.invalid + summary.duplicates + summary.outliers,
+      delivered,
+    );
     assert.ok(summary.received >= report.markers, "the markers were counted");
     assert.ok(delivered + drops <= report.sent);
     for (const line of peer.lines) assert.ok(!rawControl.test(line), JSON.stringify(line));

@@ -153,6 +153,28 @@ export interface BackEvent {
   missed: number;
 }
 
+/** `outlier`: a heartbeat whose timestamp is absurd for its stream; counted, moves nothing. */
+export interface OutlierEvent {
+  /** Always `"outlier"`. */
+  event: "outlier";
+  /** UDP source address. */
+  from: string;
+  /** UDP source port. */
+  fromPort: number;
+  /** Send time from the header, ISO 8601 (`invalid date` when out of range). */
+  sentAt: string;
+  /** Datagram length. */
+  bytes: number;
+}
+
+/** `paused`: this peer itself was stopped, suspended or blocked; no link is blamed for it. */
+export interface PausedEvent {
+  /** Always `"paused"`. */
+  event: "paused";
+  /** How long its timers were held up, in whole ms. */
+  pausedMs: number;
+}
+
 /** `invalid`: a datagram that is not a heartbeat. */
 export interface InvalidEvent {
   /** Always `"invalid"`. */
@@ -167,14 +189,21 @@ export interface InvalidEvent {
   bytes: number;
 }
 
-/** `error`: a send failed, or a peers file could not be read again; the peer goes on. */
+/** What an `error` event's operation was. */
+export type ErrorOp = "send" | "receive" | "resolve" | "reload" | "metrics";
+
+/** `error`: an operation failed; the peer goes on. */
 export interface ErrorEvent {
   /** Always `"error"`. */
   event: "error";
-  /** The target as given (a send failed). */
+  /** The operation that failed. */
+  op: ErrorOp;
+  /** The target as given (a send or a name lookup failed). */
   to?: string;
   /** The peers file (it could not be read again on SIGHUP; the old list stays). */
   peers?: string;
+  /** The local address (receive, metrics). */
+  address?: string;
   /** What went wrong. */
   message: string;
 }
@@ -187,6 +216,8 @@ export interface ReloadEvent {
   added: string[];
   /** Targets stopped, `HOST:PORT`. */
   removed: string[];
+  /** Kept targets whose name changed. */
+  renamed: { target: string; from: string | null; to: string | null }[];
   /** Targets now, `--to` ones included. */
   targets: number;
 }
@@ -207,6 +238,8 @@ export interface HealthSummary {
   jitterMs: number;
   /** Times it went silent. */
   outages: number;
+  /** Heartbeats with an absurd timestamp, counted apart. */
+  outliers: number;
 }
 
 /** One stream of a source in the summary. */
@@ -237,6 +270,8 @@ export interface SourceSummary {
   invalid: number;
   /** Repeated heartbeats, not counted as messages. */
   duplicates: number;
+  /** Heartbeats with an absurd timestamp, not counted as messages. */
+  outliers: number;
   /** Elapsed statistics, null with no valid message. */
   elapsedMs: ElapsedSummary | null;
   /** Its streams, one per source port. */
@@ -255,6 +290,8 @@ export interface TargetSummary extends HealthSummary {
   sent: number;
   /** Sends that failed. */
   sendErrors: number;
+  /** Slots of the send grid skipped because a tick came late. */
+  skipped: number;
   /** Distinct valid heartbeats from its stream. */
   received: number;
   /** Invalid datagrams from its stream. */
@@ -277,6 +314,8 @@ export interface TargetCounters {
   sent: number;
   /** Sends that failed. */
   sendErrors: number;
+  /** Slots of the send grid skipped. */
+  skipped: number;
   /** The stream that answers it, if any (by source address and port, else advertised). */
   stream: StreamStats | undefined;
   /** Whether it was reported silent before it was ever heard (an outage of its own). */
@@ -310,6 +349,8 @@ export type PeerEvent =
   | SentEvent
   | MessageEvent
   | DuplicateEvent
+  | OutlierEvent
+  | PausedEvent
   | InvalidEvent
   | SilentEvent
   | BackEvent
@@ -384,17 +425,18 @@ export function formatMessage(event: MessageEvent): string {
 }
 
 /**
- * The `--json` line of a `message` event: the same text as `jsonLine(event)`, but built
+ * The `--json` line of a `message` event: the same text as `jsonEventLine(event)`, but built
  * field by field, so that only the text is serialised and scanned for DEL, C1 and the line
  * separators rather than the whole line. A flood of heartbeats spends most of its `--json`
  * cost here: ~0.6 µs a datagram instead of ~1 µs.
  *
  * @param event The `message` event.
+ * @param time When it is emitted, ISO 8601.
  * @returns One line of JSON with no raw control character.
  */
-export function messageJsonLine(event: MessageEvent): string {
-  // Keys in the order messageEvent() creates them, which is the order JSON.stringify uses.
-  return '{"event":"message","from":' + JSON.stringify(event.from) +
+export function messageJsonLine(event: MessageEvent, time: string): string {
+  // Keys in the order jsonEventLine() gives every event: event, time, then the event's own.
+  return '{"event":"message","time":"' + time + '","from":' + JSON.stringify(event.from) +
     ',"fromPort":' + event.fromPort +
     ',"count":' + event.count +
     ',"text":' + jsonLine(event.text) +
@@ -599,6 +641,7 @@ function healthOf(stream: StreamStats): HealthSummary & { missed: number } {
     reordered: stream.reordered,
     jitterMs: round3(stream.jitterMs),
     outages: stream.outages,
+    outliers: stream.outliers,
   };
 }
 
@@ -623,6 +666,7 @@ export function summaryEvent(
     messages: stats.messages,
     invalid: stats.invalid,
     duplicates: stats.duplicates,
+    outliers: stats.outliers,
     elapsedMs: roundedElapsed(stats),
     streams: table.streamsOf(stats.address).map((stream): StreamSummary => {
       const peer = peerOf(stream);
@@ -654,6 +698,7 @@ export function summaryEvent(
         ...(target.peer === undefined ? {} : { peer: target.peer }),
         sent: target.sent,
         sendErrors: target.sendErrors,
+        skipped: target.skipped,
         received: stream?.messages ?? 0,
         invalid: stream?.invalid ?? 0,
         fromPort: stream?.port ?? null,
@@ -665,6 +710,7 @@ export function summaryEvent(
           reordered: 0,
           jitterMs: 0,
           outages: own,
+          outliers: stream?.outliers ?? 0,
         }),
         elapsedMs: stream === undefined ? null : roundedElapsed(stream),
       };
@@ -688,9 +734,11 @@ function healthLine(health: HealthSummary): string {
   const interval = health.intervalMs === null
     ? "interval unknown"
     : `interval ${health.intervalMs} ms`;
+  // Outliers only when there were some: they are rare, and a sign of a forged datagram.
+  const outliers = health.outliers > 0 ? `, ${plural(health.outliers, "outlier")}` : "";
   return `${plural(health.duplicates, "duplicate")}, ${health.reordered} reordered, ${
     plural(health.outages, "outage")
-  }, ${interval}, jitter ${health.jitterMs.toFixed(3)} ms`;
+  }${outliers}, ${interval}, jitter ${health.jitterMs.toFixed(3)} ms`;
 }
 
 /**
@@ -719,6 +767,8 @@ export function formatSummary(summary: SummaryEvent): string[] {
         plural(target.sent, "heartbeat")
       } sent, ${target.received} received, ${target.invalid} invalid, ${loss}, ${
         plural(target.sendErrors, "send error")
+      }${
+        target.skipped > 0 ? `, ${plural(target.skipped, "slot")} skipped (this peer was late)` : ""
       }, time ${summary.durationMs}ms`,
     );
     if (target.missed !== null) lines.push(healthLine(target));
@@ -736,6 +786,8 @@ export function formatSummary(summary: SummaryEvent): string[] {
       // Duplicates only when there were some: they are rare, and never a message.
       `${source.messages} received, ${source.invalid} invalid, ${
         source.duplicates > 0 ? `${plural(source.duplicates, "duplicate")}, ` : ""
+      }${
+        source.outliers > 0 ? `${plural(source.outliers, "outlier")}, ` : ""
       }time ${summary.durationMs}ms`,
       ...elapsedLine(source.elapsedMs),
     );
@@ -782,9 +834,104 @@ export function formatReload(event: ReloadEvent): string {
  * @returns The line, without the `udpeer: ` that stderr adds.
  */
 export function formatError(event: ErrorEvent): string {
-  return event.peers === undefined
-    ? `Cannot send to ${event.to}: ${event.message}`
-    : `Cannot reload --peers "${escapeForTerminal(event.peers)}": ${event.message}`;
+  switch (event.op) {
+    case "send":
+      return `Cannot send to ${event.to}: ${event.message}`;
+    case "resolve":
+      return `Cannot resolve ${event.to}: ${event.message}`;
+    case "receive":
+      return `Cannot receive on ${event.address}: ${event.message}`;
+    case "metrics":
+      return `Metrics server on ${event.address}: ${event.message}`;
+    case "reload":
+      return `Cannot reload --peers "${escapeForTerminal(event.peers ?? "")}": ${event.message}`;
+  }
+}
+
+/**
+ * The human line for an outlier.
+ *
+ * @param event The `outlier` event.
+ * @returns One line naming the source and the absurd send time.
+ */
+export function formatOutlier(event: OutlierEvent): string {
+  return `${event.from}:${event.fromPort} heartbeat with an absurd send time (${event.sentAt}), not counted`;
+}
+
+/**
+ * The human line for this peer's own pause.
+ *
+ * @param event The `paused` event.
+ * @returns For example `udpeer itself was paused for 48.4 s; the pause is left out of the figures`.
+ */
+export function formatPaused(event: PausedEvent): string {
+  return `udpeer itself was paused for ${
+    formatDuration(event.pausedMs)
+  } (stopped, suspended or blocked); no link is blamed for it, and the figures leave it out`;
+}
+
+/** The events whose human lines start with the date and time: what changed, and when. */
+export const STAMPED_EVENTS: ReadonlySet<PeerEvent["event"]> = new Set([
+  "silent",
+  "back",
+  "paused",
+  "reload",
+  "error",
+]);
+
+/**
+ * The local date and time at the start of a state-change line: `2026-12-02 01:23:45.678`.
+ *
+ * @param ms Unix ms.
+ * @returns The local date and time, to the millisecond.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { localTimestamp } from "./events.ts";
+ * assert.match(localTimestamp(Date.UTC(2026, 11, 2, 1, 2, 3, 45)), /^2026-12-0[12] \d\d:\d2:03\.045$/);
+ * ```
+ */
+export function localTimestamp(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number): string => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${
+    two(d.getMinutes())
+  }:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+}
+
+// The emit time as ISO 8601, kept per millisecond like the send time (a flood emits many
+// events in one millisecond).
+let lastTimeMs = NaN;
+let lastTime = "";
+
+/**
+ * The `--json` line of any event, with `time` (ISO 8601 UTC, ms: when it was emitted) right
+ * after `event`.
+ *
+ * @param event The event.
+ * @param nowMs When it is emitted, Unix ms.
+ * @returns One line of JSON with no raw control character.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jsonEventLine } from "./events.ts";
+ * assert.equal(
+ *   jsonEventLine({ event: "paused", pausedMs: 48400 }, Date.UTC(2026, 11, 2)),
+ *   '{"event":"paused","time":"2026-12-02T00:00:00.000Z","pausedMs":48400}',
+ * );
+ * ```
+ */
+export function jsonEventLine(event: PeerEvent, nowMs: number): string {
+  const ms = Math.trunc(nowMs);
+  if (ms !== lastTimeMs) {
+    lastTime = new Date(ms).toISOString();
+    lastTimeMs = ms;
+  }
+  if (event.event === "message") return messageJsonLine(event, lastTime);
+  const { event: name, ...fields } = event;
+  return jsonLine({ event: name, time: lastTime, ...fields });
 }
 
 /**
@@ -808,6 +955,10 @@ export function formatEvent(event: Exclude<PeerEvent, SummaryEvent>): string | u
       return formatMessage(event);
     case "duplicate":
       return formatDuplicate(event);
+    case "outlier":
+      return formatOutlier(event);
+    case "paused":
+      return formatPaused(event);
     case "invalid":
       return formatInvalid(event);
     case "waiting":

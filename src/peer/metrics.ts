@@ -18,12 +18,12 @@
  * observeDelay(delay, 0.0004);
  * const stream = {
  *   source: "127.0.0.1:5006", target: "127.0.0.1:5006", peer: "b", received: 3, missed: 1,
- *   duplicates: 0, reordered: 0, up: true, jitterSeconds: 0.00002, lossRatio: 0.25,
+ *   duplicates: 0, reordered: 0, outliers: 0, up: true, jitterSeconds: 0.00002, lossRatio: 0.25,
  *   lastHeartbeatSeconds: 1763700000.5, delay,
  * };
  * const text = renderMetrics({
  *   version: "0.1.0",
- *   targets: [{ target: "127.0.0.1:5006", peer: "b", sent: 4, sendErrors: 0 }],
+ *   targets: [{ target: "127.0.0.1:5006", peer: "b", sent: 4, sendErrors: 0, skipped: 0 }],
  *   ...boundStreams([stream], [], 1000),
  *   invalid: { short: 0, checksum: 2 },
  *   sourcesEvicted: 0,
@@ -92,6 +92,8 @@ export interface StreamMetrics {
   duplicates: number;
   /** Heartbeats received out of order. */
   reordered: number;
+  /** Heartbeats with an absurd timestamp (counted, moving nothing else). */
+  outliers: number;
   /** Heard within `--down-after` of its intervals (false when silent or never heard). */
   up: boolean;
   /** RFC 3550 interarrival jitter, in seconds. */
@@ -116,6 +118,8 @@ export interface OtherStreams {
   duplicates: number;
   /** Sum of their `reordered`. */
   reordered: number;
+  /** Sum of their `outliers`. */
+  outliers: number;
   /** Their delay histograms, added. */
   delay: DelayHistogram;
 }
@@ -130,6 +134,8 @@ export interface TargetMetrics {
   sent: number;
   /** Sends that failed. */
   sendErrors: number;
+  /** Slots of the send grid skipped because a tick came late. */
+  skipped: number;
 }
 
 /** Everything one scrape shows: a read-only view, built by the peer at scrape time. */
@@ -197,6 +203,7 @@ export function newOtherStreams(): OtherStreams {
     missed: 0,
     duplicates: 0,
     reordered: 0,
+    outliers: 0,
     delay: newDelayHistogram(),
   };
 }
@@ -209,9 +216,13 @@ export function newOtherStreams(): OtherStreams {
  */
 export function addToOther(
   other: OtherStreams,
-  stream: Pick<StreamMetrics, "received" | "missed" | "duplicates" | "reordered" | "delay">,
+  stream: Pick<
+    StreamMetrics,
+    "received" | "missed" | "duplicates" | "reordered" | "outliers" | "delay"
+  >,
 ): void {
   other.streams++;
+  other.outliers += stream.outliers;
   other.received += stream.received;
   other.missed += stream.missed;
   other.duplicates += stream.duplicates;
@@ -312,6 +323,11 @@ const families = {
     type: "counter",
     help: "Sends to each target that failed.",
   },
+  skipped: {
+    name: "udpeer_heartbeats_skipped_total",
+    type: "counter",
+    help: "Slots of the send grid skipped, not sent in a burst, because this peer was late.",
+  },
   received: {
     name: "udpeer_heartbeats_received_total",
     type: "counter",
@@ -331,6 +347,11 @@ const families = {
     name: "udpeer_reordered_total",
     type: "counter",
     help: "Heartbeats received out of order from each stream.",
+  },
+  outliers: {
+    name: "udpeer_outliers_total",
+    type: "counter",
+    help: "Heartbeats with an absurd timestamp from each stream; they change no other figure.",
   },
   up: {
     name: "udpeer_peer_up",
@@ -444,7 +465,11 @@ export function* renderMetricsChunks(
   }
 
   for (
-    const [family, value] of [[families.sent, "sent"], [families.sendErrors, "sendErrors"]] as const
+    const [family, value] of [
+      [families.sent, "sent"],
+      [families.sendErrors, "sendErrors"],
+      [families.skipped, "skipped"],
+    ] as const
   ) {
     header(lines, family);
     for (const target of snapshot.targets) {
@@ -458,6 +483,7 @@ export function* renderMetricsChunks(
     [families.missed, (s) => s.missed, (o) => o.missed],
     [families.duplicates, (s) => s.duplicates, (o) => o.duplicates],
     [families.reordered, (s) => s.reordered, (o) => o.reordered],
+    [families.outliers, (s) => s.outliers, (o) => o.outliers],
     // Gauges of state (up, loss, jitter, last heard) mean nothing summed over many
     // streams: "other" has only the counters and the histogram.
     [families.up, (s) => s.up ? 1 : 0],

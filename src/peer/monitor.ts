@@ -22,7 +22,7 @@
  *   const datagram = encodeHeartbeat({ timestamp: 1e12 + k * 1000, ipv4: "127.0.0.1", port: 5006, text: "hi" });
  *   monitor.receive(datagram, { hostname: "127.0.0.1", port: 5006 }, 1e12 + k * 1000 + 0.3);
  * }
- * const [target] = monitor.summary(4000).targets;
+ * const [target] = monitor.summary(4000, true).targets; // the final summary: every slot counts
  * assert.ok(target?.received === 3 && target.missed === 1 && target.lossPercent === 25);
  * ```
  *
@@ -42,6 +42,7 @@ import {
 import {
   RECORD_BACK,
   RECORD_DUPLICATE,
+  RECORD_OUTLIER,
   RECORD_REORDERED,
   type StreamHealth,
   type StreamStats,
@@ -76,6 +77,8 @@ export interface TargetView {
   readonly sent: number;
   /** Sends that failed. */
   readonly sendErrors: number;
+  /** Slots of the send grid skipped because a tick came late (never sent in a burst). */
+  readonly skipped: number;
   /** Time of the first send (Unix ms), NaN before it. */
   readonly firstSentAtMs: number;
   /** The stream that answers it: by source address and port, else by advertised address. */
@@ -91,6 +94,7 @@ interface Target {
   name: string | undefined;
   sent: number;
   sendErrors: number;
+  skipped: number;
   firstSentAtMs: number;
   stream: StreamHealth | undefined;
   /** Whether {@linkcode stream} matched by source (an exact match) rather than by header. */
@@ -124,7 +128,17 @@ export interface PeerMonitorOptions {
    * for another stream: whatever is keyed by it (the metrics' histogram) must be dropped.
    */
   onEvict?: ((stream: StreamStats) => void) | undefined;
+  /**
+   * How often the run calls {@linkcode PeerMonitor.check}. Given, the monitor watches for
+   * its own pauses: when nothing of it ran for {@linkcode PAUSE_MIN_MS} more than that, the
+   * process was stopped, suspended or blocked. Left out (tests that feed times of their
+   * own), it never reports a pause.
+   */
+  checkEveryMs?: number | undefined;
 }
+
+/** Timers this late (on the monotonic clock) mean the peer itself was paused. */
+export const PAUSE_MIN_MS = 1000;
 
 function newTarget(spec: TargetSpec): Target {
   return {
@@ -134,6 +148,7 @@ function newTarget(spec: TargetSpec): Target {
     name: spec.name,
     sent: 0,
     sendErrors: 0,
+    skipped: 0,
     firstSentAtMs: NaN,
     stream: undefined,
     bySource: false,
@@ -161,6 +176,15 @@ export class PeerMonitor {
   #onHeartbeat: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
   /** Invalid datagrams received, by reason, from every source (evicted ones included). */
   readonly invalidByReason: Record<InvalidReason, number> = { short: 0, checksum: 0 };
+  /** The monitor's own pauses: how many, and how long in all. */
+  readonly pauses = { count: 0, totalMs: 0 };
+  /** A gap this long between two calls into the monitor is a pause; Infinity: never. */
+  #pauseGapMs: number;
+  #pauseCheckEveryMs: number;
+  /** When the monitor last ran (a check, a datagram, a tick). */
+  #aliveAtMs = NaN;
+  /** When the last pause ended: heartbeats from before it waited in the socket. */
+  #pauseEndMs = -Infinity;
 
   /**
    * Creates the monitor of a run.
@@ -178,6 +202,10 @@ export class PeerMonitor {
     this.#downAfter = options.downAfter;
     this.#ownIntervalMs = options.ownIntervalMs;
     this.#onHeartbeat = options.onHeartbeat;
+    this.#pauseCheckEveryMs = options.checkEveryMs ?? 0;
+    this.#pauseGapMs = options.checkEveryMs === undefined
+      ? Infinity
+      : options.checkEveryMs + PAUSE_MIN_MS;
     this.#targets = options.targets.map(newTarget);
     this.#indexTargets();
   }
@@ -259,6 +287,30 @@ export class PeerMonitor {
   }
 
   /**
+   * Notes slots of the send grid that passed while a tick was late: they are skipped, not
+   * sent in a burst.
+   *
+   * @param index The target's position in the list given.
+   * @param slots How many slots were skipped.
+   */
+  recordSkipped(index: number, slots: number): void {
+    this.#targets[index]!.skipped += slots;
+  }
+
+  /**
+   * Tells the monitor that the run is alive at `nowMs` (a tick of the sender, a check); a
+   * gap since the last call longer than the check interval by {@linkcode PAUSE_MIN_MS} or
+   * more is this peer's own pause, reported once as a `paused` event and kept out of every
+   * stream's figures.
+   *
+   * @param nowMs The current time, Unix ms on the receiver's (monotonic) clock.
+   */
+  noticeTime(nowMs: number): void {
+    if (nowMs - this.#aliveAtMs >= this.#pauseGapMs) this.#paused(nowMs);
+    this.#aliveAtMs = nowMs;
+  }
+
+  /**
    * Changes a target's address (a name that now resolves elsewhere).
    *
    * @param index The target's position.
@@ -281,6 +333,8 @@ export class PeerMonitor {
    * @param receivedAtMs Arrival time, Unix ms with sub-ms resolution.
    */
   receive(datagram: Uint8Array, remote: Remote, receivedAtMs: number): void {
+    if (receivedAtMs - this.#aliveAtMs >= this.#pauseGapMs) this.#paused(receivedAtMs);
+    this.#aliveAtMs = receivedAtMs;
     // Nothing shows the text when no line is printed per datagram: skip its decoding.
     const result = decodeHeartbeat(datagram, this.#verbose ? undefined : SKIP_TEXT);
     const { hostname, port } = remote;
@@ -307,13 +361,33 @@ export class PeerMonitor {
     let ipv4 = heartbeat.ipv4;
     if (ipv4 === this.#lastIpv4) ipv4 = this.#lastIpv4;
     else this.#lastIpv4 = ipv4;
+    // A heartbeat that reached the socket while this peer was paused waited there: its
+    // delay is the pause's, not the link's. Its earliest arrival is its send time plus the
+    // stream's smallest transit (which holds the two clocks' offset).
+    const minTransit = stream.minMs;
+    const waited = heartbeat.sentAtMs + (minTransit === Infinity ? 0 : minTransit) <
+      this.#pauseEndMs;
     const recorded = stream.record(
       heartbeat.sentAtMs,
       heartbeat.checksum,
       receivedAtMs,
       ipv4,
       heartbeat.port,
+      !waited,
     );
+    if (recorded & RECORD_OUTLIER) {
+      this.table.recordOutlier(hostname);
+      if (this.#verbose) {
+        this.#emit({
+          event: "outlier",
+          from: hostname,
+          fromPort: port,
+          sentAt: messageEvent(heartbeat, remote, 0, receivedAtMs).sentAt,
+          bytes: heartbeat.bytes,
+        });
+      }
+      return;
+    }
     if (recorded & RECORD_DUPLICATE) {
       this.table.recordDuplicate(hostname);
       if (this.#verbose) {
@@ -328,8 +402,9 @@ export class PeerMonitor {
       }
       return;
     }
-    const stats = this.table.recordMessage(hostname, receivedAtMs - heartbeat.sentAtMs);
-    this.#onHeartbeat?.(stream, receivedAtMs - heartbeat.sentAtMs);
+    const elapsedMs = waited ? NaN : receivedAtMs - heartbeat.sentAtMs;
+    const stats = this.table.recordMessage(hostname, elapsedMs);
+    if (!waited) this.#onHeartbeat?.(stream, elapsedMs);
     if (recorded & RECORD_BACK) {
       this.#emitBack(stream, stream.lastOutageMs, stream.lastOutageMissed);
     }
@@ -349,6 +424,7 @@ export class PeerMonitor {
    * @param nowMs The current time, Unix ms on the receiver's clock.
    */
   check(nowMs: number): void {
+    this.noticeTime(nowMs);
     this.table.forEachStream((stream) => {
       const silentFor = stream.checkSilent(nowMs, this.#downAfter);
       if (silentFor !== undefined) {
@@ -387,19 +463,35 @@ export class PeerMonitor {
    * The summary so far.
    *
    * @param durationMs Length of the run so far.
+   * @param final True for the run's last summary: the slots that a late heartbeat could
+   * still have filled are counted now.
    * @returns The `summary` event.
    */
-  summary(durationMs: number): SummaryEvent {
+  summary(durationMs: number, final = false): SummaryEvent {
+    // At the end nothing late can arrive any more: every slot counts.
+    if (final) this.table.forEachStream((stream) => stream.settle());
     const counters = this.#targets.map((target) => ({
       to: target.to,
       address: target.address,
       peer: target.name,
       sent: target.sent,
       sendErrors: target.sendErrors,
+      skipped: target.skipped,
       stream: target.stream,
       silentBeforeHeard: target.silentBeforeHeard,
     }));
     return summaryEvent(counters, this.table, durationMs, (stream) => this.peerOf(stream));
+  }
+
+  /** The peer itself was paused until `nowMs`: nobody's link is to blame for it. */
+  #paused(nowMs: number): void {
+    const pausedMs = nowMs - this.#aliveAtMs - this.#pauseCheckEveryMs;
+    this.pauses.count++;
+    this.pauses.totalMs += pausedMs;
+    this.#pauseEndMs = nowMs;
+    this.table.forEachStream((stream) => stream.forgivePause(pausedMs));
+    for (const target of this.#targets) target.firstSentAtMs += pausedMs;
+    this.#emit({ event: "paused", pausedMs: Math.round(pausedMs) });
   }
 
   #indexTargets(): void {

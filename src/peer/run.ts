@@ -16,22 +16,14 @@
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
 import { describeError, UsageError } from "../common/errors.ts";
 import type { PeerOptions, PeerTarget } from "./flags.ts";
-import { jsonLine } from "../common/escape.ts";
 import { datagramReceiver, listenError, resolveIpv4, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import { plural } from "../common/words.ts";
-import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
 import { encodeHeartbeat, parseIpv4, timestampFromMs } from "../../protocol.ts";
-import {
-  formatEvent,
-  formatListening,
-  formatSummary,
-  type ListeningEvent,
-  messageJsonLine,
-  type PeerEvent,
-  waitingEvent,
-} from "./events.ts";
+import { formatListening, type ListeningEvent, type ReloadEvent, waitingEvent } from "./events.ts";
+import { createReporter } from "./reporter.ts";
+import { scheduleSends, sendRound } from "./sender.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { renderMetricsChunks } from "./metrics.ts";
 import { createMetricsRecorder } from "./metrics_recorder.ts";
@@ -108,110 +100,8 @@ function readInterfaces(): InterfaceAddress[] | undefined {
 const CHECK_EVERY_MS = 100;
 /** How often `--watch` redraws. */
 const WATCH_EVERY_MS = 1000;
-/** Lines (silent, back, errors) kept under the `--watch` table. */
-const WATCH_NOTES = 6;
-
-/** The events whose lines `--watch` keeps beside its table. */
-const NOTABLE: ReadonlySet<PeerEvent["event"]> = new Set(["silent", "back", "reload", "error"]);
-
-/** Where a run's events go: human lines, JSON lines, or notes under the `--watch` table. */
-export interface Reporter {
-  /** Reports one event. */
-  emit(event: PeerEvent): void;
-  /** The notable lines kept for `--watch`, newest last. */
-  readonly notes: readonly string[];
-}
-
-/**
- * The report step: turns events into output. In `--json` every event is one line; in
- * human mode `sent` is not echoed and send errors go to stderr; under `--watch` only the
- * notable lines (silent, back, errors) are kept, for the table, and the summary is printed
- * as usual after the table is gone.
- *
- * @param options `json` and `watch`.
- * @param line Writes one line to stdout.
- * @param errorLine Writes one line to stderr.
- * @returns The reporter.
- */
-export function createReporter(
-  options: Pick<PeerOptions, "json" | "watch">,
-  line: (text: string) => void,
-  errorLine: (text: string) => void,
-): Reporter {
-  const notes: string[] = [];
-  const note = (text: string): void => {
-    if (notes.push(`${new Date().toISOString().slice(11, 19)} ${text}`) > WATCH_NOTES) {
-      notes.shift();
-    }
-  };
-  const emit = (event: PeerEvent): void => {
-    if (options.json) {
-      return line(event.event === "message" ? messageJsonLine(event) : jsonLine(event));
-    }
-    if (event.event === "summary") return formatSummary(event).forEach(line);
-    if (options.watch) {
-      // Only what changes the table's meaning is kept beside it.
-      if (NOTABLE.has(event.event)) note(formatEvent(event)!);
-      return;
-    }
-    const text = formatEvent(event);
-    if (event.event === "error") errorLine(`udpeer: ${text}`);
-    else if (text !== undefined) line(text);
-  };
-  return { emit, notes };
-}
-
-/** The schedule step's handle. */
-export interface Schedule {
-  /** Stops sending. */
-  cancel(): void;
-}
-
-/**
- * The schedule step: heartbeat k goes out at `firstSendAt + k·interval`, so lateness of
- * one timer does not push back the ones after it. After `count` ticks it waits one more
- * interval for the replies, then calls `onDone`.
- *
- * @param firstSendAt When the first tick is due, on `performance.now()`'s clock.
- * @param intervalMs Time between ticks.
- * @param count Ticks before `onDone`, or undefined for no end.
- * @param onTick Sends one round; awaited before the next is scheduled.
- * @param onDone Called once, an interval after the last tick.
- * @returns A handle to cancel the schedule.
- */
-export function scheduleSends(
-  firstSendAt: number,
-  intervalMs: number,
-  count: number | undefined,
-  onTick: () => Promise<void>,
-  onDone: () => void,
-): Schedule {
-  let tick = 0;
-  let cancelled = false;
-  // Chained, so an interval or a --start-at past 2^31 − 1 ms waits as long as it says.
-  let cancelTimer: CancelTimer | undefined;
-  const run = async (): Promise<void> => {
-    if (cancelled) return;
-    tick++;
-    await onTick();
-    if (cancelled) return;
-    if (count !== undefined && tick >= count) {
-      // Wait one more interval for the replies to the last heartbeats, then stop.
-      cancelTimer = setLongTimeout(onDone, intervalMs);
-      return;
-    }
-    const due = firstSendAt + tick * intervalMs;
-    cancelTimer = setLongTimeout(run, due - performance.now());
-  };
-  cancelTimer = setLongTimeout(run, firstSendAt - performance.now());
-  return {
-    cancel: () => {
-      cancelled = true;
-      cancelTimer?.();
-    },
-  };
-}
-
+/** Targets of a reloaded peers file resolved in one step. */
+const RELOAD_BATCH = 256;
 /**
  * The receive step: reads datagrams, several receives in flight, and hands each to the
  * monitor (the account step) until the socket closes or `isStopping()` turns true.
@@ -324,6 +214,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     verbose,
     onHeartbeat: recorder?.observe,
     onEvict: recorder?.forget,
+    checkEveryMs: CHECK_EVERY_MS,
   });
   let metricsServer: MetricsServer | undefined;
   if (options.metrics !== undefined) {
@@ -365,12 +256,19 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       port,
       text: textBytes,
     });
-    try {
-      if (target.needsResolve) {
+    if (target.needsResolve) {
+      try {
         target.address = await resolveIpv4(target.host);
         target.needsResolve = false;
         monitor.setAddress(index, target.address);
+      } catch (error) {
+        if (stopping) return;
+        monitor.recordSendError(index);
+        emit({ event: "error", op: "resolve", to: target.label, message: describeError(error) });
+        return;
       }
+    }
+    try {
       await conn.send(datagram, { transport: "udp", hostname: target.address, port: target.port });
       const seq = monitor.recordSent(index, wallClockMs());
       if (verbose) emit({ event: "sent", to: target.label, seq, bytes: datagram.length });
@@ -379,7 +277,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       monitor.recordSendError(index);
       // A name is looked up again before the next send, in case its address changed.
       if (parseIpv4(target.host) === undefined) target.needsResolve = true;
-      emit({ event: "error", to: target.label, message: describeError(error) });
+      emit({ event: "error", op: "send", to: target.label, message: describeError(error) });
     }
   };
   // wallClockMs() is timeOrigin + performance.now(), so a wall-clock start maps exactly.
@@ -393,65 +291,95 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   }
   // The round of sends in flight: a reload waits for it, since sends name targets by position.
   let sending: Promise<unknown> = Promise.resolve();
-  const schedule = !sends ? undefined : scheduleSends(
-    firstSendAt,
+  const sendRoundNow = async (skipped: number): Promise<void> => {
+    // A late tick is also how the peer sees its own pause, before anything else runs.
+    monitor.noticeTime(wallClockMs());
+    const round = targets;
+    if (skipped > 0) round.forEach((_, index) => monitor.recordSkipped(index, skipped));
+    await sendRound(round.length, (index) => sendTo(round[index]!, index), () => stopping);
+  };
+  const schedule = !sends ? undefined : scheduleSends({
+    firstMs: firstSendAt,
+    fromFirstTick: options.startAtMs === undefined,
     intervalMs,
-    options.count,
-    async () => {
-      if (!stopping) await (sending = Promise.all(targets.map(sendTo)));
+    count: options.count,
+    onTick: async (skipped) => {
+      if (!stopping) await (sending = sendRoundNow(skipped));
     },
-    () => stop(),
-  );
+    onDone: () => stop(),
+  });
 
-  // SIGHUP: read the peers file again (see docs/many-hosts.md). One reload at a time, in arrival order.
+  // SIGHUP: read the peers file again (docs/many-hosts.md). One reload at a time; the
+  // SIGHUPs that arrive meanwhile are merged into one more.
   let reloading: Promise<void> = Promise.resolve();
+  let reloadAgain = false;
+  let reloadRunning = false;
+  const reportReloadError = (path: string, error: unknown): void => {
+    if (stopping) return;
+    emit({
+      event: "error",
+      op: "reload",
+      peers: path,
+      message: `${describeError(error)}; the ${plural(targets.length, "target")} stay as they were`,
+    });
+  };
   const reload = async (path: string): Promise<void> => {
     let entries: PeerEntry[];
     try {
       entries = await loadPeersFile(path);
     } catch (error) {
-      if (stopping) return;
-      emit({
-        event: "error",
-        peers: path,
-        message: `${describeError(error)}; the ${
-          plural(targets.length, "target")
-        } stay as they were`,
-      });
-      return;
+      return reportReloadError(path, error);
     }
     // Fleet: this peer's own line again, maybe renamed (src/peer/fleet.ts).
     fleet = await splitFleet(entries, options);
     entries = fleet.targets;
     const current = new Map(targets.map((target) => [target.label, target]));
-    const next = await Promise.all(
-      mergeTargets(options.targets, entries).map(async (spec): Promise<Target> => {
-        const kept = current.get(`${spec.host}:${spec.port}`);
-        if (kept !== undefined) {
-          // The same object: a send in flight may still update its address.
-          kept.name = spec.name;
-          return kept;
-        }
-        try {
-          const target = newTarget(spec, await resolveTo(spec.host));
-          target.advertise = advertiseFor(target.address);
-          return target;
-        } catch (error) {
-          // Added all the same: each send tries the name again and reports the failure.
-          emit({
-            event: "error",
-            to: `${spec.host}:${spec.port}`,
-            message: describeError(error),
-          });
-          const target = newTarget(spec, "0.0.0.0");
-          target.needsResolve = true;
-          target.advertise = advertiseFor(undefined);
-          return target;
-        }
-      }),
-    );
+    const specs = mergeTargets(options.targets, entries);
+    const next: Target[] = [];
+    const renamed: ReloadEvent["renamed"] = [];
+    // In batches, with a turn of the event loop between them: a file of 65,536 targets must
+    // not hold the receive loop (names are looked up concurrently within a batch).
+    for (let start = 0; start < specs.length && !stopping; start += RELOAD_BATCH) {
+      if (start > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      next.push(
+        ...await Promise.all(
+          specs.slice(start, start + RELOAD_BATCH).map(async (spec): Promise<Target> => {
+            const kept = current.get(`${spec.host}:${spec.port}`);
+            if (kept !== undefined) {
+              if (kept.name !== spec.name) {
+                renamed.push({
+                  target: kept.label,
+                  from: kept.name ?? null,
+                  to: spec.name ?? null,
+                });
+              }
+              return kept;
+            }
+            try {
+              const target = newTarget(spec, await resolveTo(spec.host));
+              target.advertise = advertiseFor(target.address);
+              return target;
+            } catch (error) {
+              // Added all the same: each send tries the name again and reports the failure.
+              emit({
+                event: "error",
+                op: "resolve",
+                to: `${spec.host}:${spec.port}`,
+                message: describeError(error),
+              });
+              const target = newTarget(spec, "0.0.0.0");
+              target.needsResolve = true;
+              target.advertise = advertiseFor(undefined);
+              return target;
+            }
+          }),
+        ),
+      );
+    }
     await sending;
     if (stopping) return;
+    // The same objects: a send in flight may still update a kept target's address.
+    for (const { target: label, to } of renamed) current.get(label)!.name = to ?? undefined;
     const nextLabels = new Set(next.map((target) => target.label));
     const removed = targets.filter((target) => !nextLabels.has(target.label));
     targets = next;
@@ -460,15 +388,30 @@ export async function runPeer(options: PeerOptions): Promise<number> {
       event: "reload",
       added: next.filter((target) => !current.has(target.label)).map((target) => target.label),
       removed: removed.map((target) => target.label),
+      renamed,
       targets: targets.length,
     });
   };
   const onHangup = (): void => {
-    if (peersFile === undefined || stopping) return;
-    reloading = reloading.then(() => reload(peersFile)).catch((error) => {
-      // Whatever goes wrong, the peer goes on with the list it has.
-      emit({ event: "error", peers: peersFile, message: describeError(error) });
-    });
+    if (peersFile === undefined) {
+      // Nothing to re-read: SIGHUP must not end a peer (its default would).
+      console.error("udpeer: SIGHUP ignored: there is no --peers file to read again");
+      return;
+    }
+    if (stopping) return;
+    if (reloadRunning) {
+      reloadAgain = true;
+      return;
+    }
+    reloadRunning = true;
+    reloading = (async () => {
+      do {
+        reloadAgain = false;
+        // Whatever goes wrong, the peer goes on with the list it has.
+        await reload(peersFile).catch((error) => reportReloadError(peersFile, error));
+      } while (reloadAgain && !stopping);
+      reloadRunning = false;
+    })();
   };
 
   const checker = setInterval(() => {
@@ -486,7 +429,8 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     watcher = setInterval(redraw, WATCH_EVERY_MS);
   }
 
-  const summarise = (): void => emit(monitor.summary(performance.now() - startedAt));
+  const summarise = (final: boolean): void =>
+    emit(monitor.summary(performance.now() - startedAt, final));
   function stop(): void {
     if (stopping) return;
     stopping = true;
@@ -494,18 +438,17 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     clearInterval(checker);
     clearInterval(watcher);
     if (options.watch) out.line(WATCH_LEAVE);
-    summarise();
+    summarise(true);
     finished();
   }
   const onQuit = (): void => {
     // As ping does on Ctrl-\: the statistics so far, and the run goes on.
-    if (!stopping && !options.watch) summarise();
+    if (!stopping && !options.watch) summarise(false);
   };
 
   const removeSignalListeners = onStopSignals(stop);
   if (Deno.build.os !== "windows") Deno.addSignalListener("SIGQUIT", onQuit);
-  // Without --peers SIGHUP keeps its default: the process ends, as most programs do.
-  const hangup = peersFile !== undefined && Deno.build.os !== "windows";
+  const hangup = Deno.build.os !== "windows";
   if (hangup) Deno.addSignalListener("SIGHUP", onHangup);
 
   const receiving = receiveAll(
@@ -513,7 +456,12 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     monitor,
     () => stopping,
     (error) =>
-      emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) }),
+      emit({
+        event: "error",
+        op: "receive",
+        address: `${options.bind}:${port}`,
+        message: describeError(error),
+      }),
     () => out.full ? out.drained() : undefined,
   );
   await done;
