@@ -803,6 +803,89 @@ fault("a one-way cut A→B: B reports A silent, A still hears B, one link alert"
   }
 });
 
+fault("every panel query of the Grafana dashboard returns the series it expects", async (fleet) => {
+  interface Panel {
+    title?: string;
+    panels?: Panel[];
+    targets?: { expr?: string; legendFormat?: string }[];
+    transformations?: { id: string; options?: Record<string, unknown> }[];
+  }
+  let dashboard: { panels?: Panel[] };
+  try {
+    dashboard = JSON.parse(await Deno.readTextFile(`${repoDir}deploy/grafana/udpeer.json`));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    console.log("skipped: no deploy/grafana/udpeer.json");
+    return;
+  }
+  // Every ordered pair of the mesh: an observer and a peer it targets.
+  const mesh = PEERS.flatMap((o) => PEERS.filter((p) => p !== o).map((p) => `${o} <- ${p}`));
+  const panels = (dashboard.panels ?? []).flatMap((p) => [p, ...p.panels ?? []]);
+  let checked = 0;
+  for (const panel of panels) {
+    // The labels the panel shows: in its legend, as a matrix's rows and columns, as columns.
+    const matrix = panel.transformations?.find((t) => t.id === "groupingToMatrix")?.options;
+    const columns = Object.keys(
+      (panel.transformations?.find((t) => t.id === "organize")?.options?.indexByName ??
+        {}) as Record<string, number>,
+    ).filter((name) => name !== "Value" && name !== "Time");
+    for (const target of panel.targets ?? []) {
+      if (target.expr === undefined) continue;
+      // Grafana's own variables: the (scaled) 5-minute window; template variables: all.
+      const expr = target.expr
+        .replaceAll(/\$__(rate_interval|interval|range)/g, `${300 / RULE_SCALE}s`)
+        .replaceAll(/\$\{?(\w+)(:\w+)?\}?/g, ".*");
+      const labels = new Set([
+        ...[...(target.legendFormat ?? "").matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!),
+        ...matrix ? [String(matrix.rowField), String(matrix.columnField)] : [],
+        ...columns,
+      ]);
+      await group(`panel "${panel.title}"`, async () => {
+        // A series of the recording rules is there once its window holds two scrapes.
+        const complete = (r: { metric: Record<string, string> }[]) =>
+          r.length > 0 && (!labels.has("observer") ||
+            mesh.every((pair) =>
+              r.some((x) => `${x.metric.observer} <- ${x.metric.peer}` === pair)
+            ));
+        const result = await eventually(
+          expr,
+          async () => {
+            const r = await fleet.query(expr);
+            return complete(r) ? r : undefined;
+          },
+          10_000,
+          500,
+        ).catch(() => fleet.query(expr));
+        soft.ok(result.length > 0, `${panel.title}: ${expr} returns nothing`);
+        for (const label of labels) {
+          soft.ok(
+            result.every((r) => r.metric[label] !== undefined),
+            `${panel.title}: ${expr} has series without ${label}`,
+          );
+        }
+        if (labels.has("observer") && labels.has("peer")) {
+          // A mesh panel: a cell for every observer and every peer it targets.
+          const cells = new Set(result.map((r) => `${r.metric.observer} <- ${r.metric.peer}`));
+          soft.deepEqual(
+            mesh.filter((pair) => !cells.has(pair)),
+            [],
+            `${panel.title}: cells missing`,
+          );
+        } else if (labels.has("peer")) {
+          const peers = new Set(result.map((r) => r.metric.peer));
+          soft.deepEqual(PEERS.filter((p) => !peers.has(p)), [], `${panel.title}: peers missing`);
+        } else if (labels.has("name")) {
+          const names = new Set(result.map((r) => r.metric.name));
+          soft.deepEqual(PEERS.filter((p) => !names.has(p)), [], `${panel.title}: names missing`);
+        }
+      });
+      checked++;
+    }
+  }
+  console.log(`${checked} panel queries checked`);
+  soft.ok(checked > 0, "no panel query");
+});
+
 fault(
   "Alertmanager: a host frozen until it is down pages once, its other alerts inhibited",
   async (fleet) => {
@@ -873,75 +956,6 @@ fault(
     });
   },
 );
-
-fault("every panel query of the Grafana dashboard returns the series it expects", async (fleet) => {
-  interface Panel {
-    title?: string;
-    panels?: Panel[];
-    targets?: { expr?: string; legendFormat?: string }[];
-    transformations?: { id: string; options?: Record<string, unknown> }[];
-  }
-  let dashboard: { panels?: Panel[] };
-  try {
-    dashboard = JSON.parse(await Deno.readTextFile(`${repoDir}deploy/grafana/udpeer.json`));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    console.log("skipped: no deploy/grafana/udpeer.json");
-    return;
-  }
-  // Every ordered pair of the mesh: an observer and a peer it targets.
-  const mesh = PEERS.flatMap((o) => PEERS.filter((p) => p !== o).map((p) => `${o} <- ${p}`));
-  const panels = (dashboard.panels ?? []).flatMap((p) => [p, ...p.panels ?? []]);
-  let checked = 0;
-  for (const panel of panels) {
-    // The labels the panel shows: in its legend, as a matrix's rows and columns, as columns.
-    const matrix = panel.transformations?.find((t) => t.id === "groupingToMatrix")?.options;
-    const columns = Object.keys(
-      (panel.transformations?.find((t) => t.id === "organize")?.options?.indexByName ??
-        {}) as Record<string, number>,
-    ).filter((name) => name !== "Value" && name !== "Time");
-    for (const target of panel.targets ?? []) {
-      if (target.expr === undefined) continue;
-      // Grafana's own variables: the (scaled) 5-minute window; template variables: all.
-      const expr = target.expr
-        .replaceAll(/\$__(rate_interval|interval|range)/g, `${300 / RULE_SCALE}s`)
-        .replaceAll(/\$\{?(\w+)(:\w+)?\}?/g, ".*");
-      const labels = new Set([
-        ...[...(target.legendFormat ?? "").matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!),
-        ...matrix ? [String(matrix.rowField), String(matrix.columnField)] : [],
-        ...columns,
-      ]);
-      await group(`panel "${panel.title}"`, async () => {
-        const result = await fleet.query(expr);
-        soft.ok(result.length > 0, `${panel.title}: ${expr} returns nothing`);
-        for (const label of labels) {
-          soft.ok(
-            result.every((r) => r.metric[label] !== undefined),
-            `${panel.title}: ${expr} has series without ${label}`,
-          );
-        }
-        if (labels.has("observer") && labels.has("peer")) {
-          // A mesh panel: a cell for every observer and every peer it targets.
-          const cells = new Set(result.map((r) => `${r.metric.observer} <- ${r.metric.peer}`));
-          soft.deepEqual(
-            mesh.filter((pair) => !cells.has(pair)),
-            [],
-            `${panel.title}: cells missing`,
-          );
-        } else if (labels.has("peer")) {
-          const peers = new Set(result.map((r) => r.metric.peer));
-          soft.deepEqual(PEERS.filter((p) => !peers.has(p)), [], `${panel.title}: peers missing`);
-        } else if (labels.has("name")) {
-          const names = new Set(result.map((r) => r.metric.name));
-          soft.deepEqual(PEERS.filter((p) => !names.has(p)), [], `${panel.title}: names missing`);
-        }
-      });
-      checked++;
-    }
-  }
-  console.log(`${checked} panel queries checked`);
-  soft.ok(checked > 0, "no panel query");
-});
 
 fault(
   "over the whole run: one silent and one back per outage, and no false alert",
