@@ -393,7 +393,13 @@ fault(
         const target = targetOf(own, o);
         // What the others sent meanwhile waited in its socket: received, not lost, and out
         // of the delay figures.
-        soft.equal(target.missed, 0, `${frozen}: missed of ${o}`);
+        // Missed only what the sender itself skipped (a late tick on a loaded machine).
+        near(
+          target.missed,
+          targetOf(summaries.get(o)!, frozen).skipped,
+          1,
+          `${frozen}: missed of ${o}, vs ${o}'s skipped`,
+        );
         soft.ok(
           (target.jitterMs as number) < 50,
           `${frozen}: jitter of ${o} ${target.jitterMs} ms, the pause in it`,
@@ -461,7 +467,7 @@ fault(
         for (const k of ["min", "avg", "max"] as const) {
           near(elapsedOf(target)[k], -5_000, 100, `${o}: elapsedMs.${k} of ${ahead}`);
         }
-        soft.equal(target.missed, 0, `${o}: missed of ${ahead}`);
+        near(target.missed, targetOf(own, o).skipped, 1, `${o}: missed of ${ahead} vs its skipped`);
         soft.equal(
           target.outages,
           caused(fleet, o, address(fleet, ahead)),
@@ -532,6 +538,9 @@ fault(
   async (fleet) => {
     const observer = "a";
     allow("the relay drops 10%", "UdpeerPacketLoss", { observer, peer: "lossy" });
+    // What the sender itself skipped (a late tick) never reached the relay: missed too.
+    const [sender] = (await fleet.interim("lossy")).targets as (Figures & { skipped: number })[];
+    const skipped = sender?.skipped ?? 0;
     const summary = await fleet.interim(observer);
     const scrape = await fleet.scrape(observer);
     const log = fleet.relay!.lines.filter((l) => typeof l.index === "number") as {
@@ -555,12 +564,12 @@ fault(
           log.filter((l) => l.dropped).length
         } dropped; ${observer}: ${target.received} received, ${target.missed} missed, ${target.lossPercent}%, interval ${target.intervalMs} ms`,
       );
-      near(target.missed, truth(target.received), 1, `${observer}: summary missed`);
+      near(target.missed, truth(target.received) + skipped, 1, `${observer}: summary missed`);
       near(target.lossPercent, 10, 100 / (target.missed + target.received) + 0.01, "lossPercent");
       soft.equal(target.outages, 0, "outages: one in ten is never three in a row");
       const missed = scrape.value("udpeer_heartbeats_missed_total", { peer: "lossy" });
       const received = scrape.value("udpeer_heartbeats_received_total", { peer: "lossy" });
-      near(missed, truth(received), 1, `${observer}: udpeer_heartbeats_missed_total`);
+      near(missed, truth(received) + skipped, 1, `${observer}: udpeer_heartbeats_missed_total`);
       near(
         scrape.value("udpeer_loss_ratio", { peer: "lossy" }),
         missed / (missed + received),
@@ -682,9 +691,12 @@ fault("a restart after 10 intervals: one outage, missed as long as it lasted", a
     );
     for (const o of observers) {
       const target = targetOf(summaries.get(restarted)!, o);
-      soft.ok(
-        target.received > 0 && target.missed === 0,
-        `${restarted}: ${JSON.stringify(target)}`,
+      soft.ok(target.received > 0, `${restarted}: nothing from ${o}`);
+      near(
+        target.missed,
+        targetOf(summaries.get(o)!, restarted).skipped,
+        1,
+        `${restarted}: missed of ${o}`,
       );
     }
     const start = (s: Scrape) => s.value("process_start_time_seconds");
@@ -777,11 +789,8 @@ fault("a one-way cut A→B: B reports A silent, A still hears B, one link alert"
     // A heard B all along.
     noOutage(outageEvents(fleet.events(a), address(fleet, b), since));
     const target = targetOf(summaryA, b);
-    soft.deepEqual(
-      [target.missed, target.outages],
-      [beforeA.missed, caused(fleet, a, address(fleet, b))],
-      `${a} about ${b}`,
-    );
+    near(target.missed, beforeA.missed, 1, `${a}: missed of ${b}, before and after the cut`);
+    soft.equal(target.outages, caused(fleet, a, address(fleet, b)), `${a}: outages of ${b}`);
   });
   await expectNotFiring(fleet, [["UdpeerHostDown", { peer: a }], ["UdpeerLinkDown", {
     observer: a,
