@@ -95,10 +95,13 @@ async function burst(role: BurstRole): Promise<void> {
     say({ sent, phase });
     while (Date.now() === sent) { /* 1 ms apart at least */ }
   };
+  // A late start (a slow machine) starts the schedule late, rather than sending the slots
+  // that passed back to back: the one burst is the planned one.
+  const startAtMs = Math.max(role.startAtMs, Date.now());
   const total = role.before + role.pauseSlots + 1 + role.after;
   for (let slot = 0; slot < total && !stop; slot++) {
     if (slot >= role.before && slot < role.before + role.pauseSlots) continue;
-    await sleep(role.startAtMs + slot * role.intervalMs - Date.now());
+    await sleep(startAtMs + slot * role.intervalMs - Date.now());
     if (slot === role.before + role.pauseSlots) {
       // Catching up: every skipped slot and this one, 1 ms apart.
       for (let i = 0; i <= role.pauseSlots && !stop; i++) await send("burst");
