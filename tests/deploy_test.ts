@@ -137,9 +137,20 @@ Deno.test({
   ignore: noPromtool !== undefined,
   fn: async () => {
     const output = await testBrokenRules((rules) =>
-      rules.replace(" and on(observer, peer) udpeer:peer_up == 1", "")
+      rules.replace(/\n\s+and on\(observer, peer\)\n\s+udpeer:peer_up == 1/, "")
     );
     assert.match(output, /alertname: UdpeerPacketLoss/);
+  },
+});
+
+Deno.test({
+  name: "promtool test rules fails when a host that was down is a witness of loss",
+  ignore: noPromtool !== undefined,
+  fn: async () => {
+    const output = await testBrokenRules((rules) =>
+      rules.replace(/\n\s+unless on\(observer\)\n\s+label_replace\(ALERTS.*/, "")
+    );
+    assert.match(output, /alertname: UdpeerPacketLoss, time: 5m/);
   },
 });
 

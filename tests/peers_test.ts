@@ -9,6 +9,7 @@
  */
 
 import assert from "node:assert/strict";
+import { RAW_CONTROL } from "../src/common/escape.ts";
 import {
   assertUsageError,
   freePort,
@@ -295,5 +296,115 @@ Deno.test("a storm of SIGHUPs with 5,000 targets is merged into few reloads and 
     assert.equal((summary.targets as JsonEvent[]).length, 5000);
     b.kill("SIGTERM");
     await b.exited();
+  });
+});
+
+/**
+ * Runs a peer on `file` and checks it is refused at once as docs/many-hosts.md says: exit 2,
+ * nothing on stdout, on stderr the one line naming the file (then the usual --help hint), no
+ * stack trace, no raw control byte. Returns the line.
+ */
+async function assertRefused(file: string, env: Record<string, string> = {}): Promise<string> {
+  const started = performance.now();
+  const { code, stdout, stderr } = await runUdpeer(["--port", "0", "--peers", file], 10_000, {
+    env,
+  });
+  const context = `${file}: exit ${code}, after ${Math.round(performance.now() - started)} ms: ${
+    stderr.slice(0, 500)
+  }`;
+  assert.equal(code, 2, context);
+  assert.equal(stdout, "", context);
+  const lines = stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 2, context);
+  assert.ok(lines[0]!.startsWith("udpeer: "), context);
+  assert.equal(lines[1], "Try 'udpeer --help' for more information.", context);
+  for (const line of lines) assert.doesNotMatch(line, RAW_CONTROL, context);
+  assert.ok(lines[0]!.length < 300, context);
+  return lines[0]!;
+}
+
+Deno.test("--peers refuses a device, a FIFO and a /proc file at once, in one line, exit 2", async () => {
+  await withPeersFile(async (path) => {
+    // /dev/zero: read whole, it grew memory at ~700 MB/s.
+    assert.equal(
+      await assertRefused("/dev/zero"),
+      'udpeer: Cannot read --peers "/dev/zero": it is a character device, not a regular file',
+    );
+    // A FIFO with no writer: opening it would hang the start with no output.
+    const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+    assert.ok(made.success, "mkfifo");
+    assert.equal(
+      await assertRefused(path),
+      `udpeer: Cannot read --peers "${path}": it is a FIFO, not a regular file`,
+    );
+    await Deno.remove(path);
+    // /proc/self/environ through a symlink: it printed the whole environment.
+    const secret = `udpeer-secret-${crypto.randomUUID()}`;
+    await Deno.symlink("/proc/self/environ", path);
+    const line = await assertRefused(path, { UDPEER_TEST_SECRET: secret });
+    assert.ok(!line.includes(secret) && !line.includes("UDPEER_TEST_SECRET"), line);
+    assert.equal(
+      line,
+      `udpeer: Cannot read --peers "${path}": it is a file of /proc, not a regular file`,
+    );
+  });
+});
+
+Deno.test("--peers refuses a file over 10 MB, over 65,536 targets, and quotes a hostile line escaped", async () => {
+  await withPeersFile(async (path) => {
+    await Deno.writeTextFile(path, `# big\n${"#".repeat(10_000_000)}\n`);
+    assert.match(
+      await assertRefused(path),
+      /: it is 10,000,007 bytes; a peers file has at most 10,000,000 bytes$/,
+    );
+    const lines = Array.from(
+      { length: 65_537 },
+      (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:5005`,
+    );
+    await Deno.writeTextFile(path, lines.join("\n"));
+    assert.equal(
+      await assertRefused(path),
+      `udpeer: ${path}:65537: more than 65,536 targets; a peers file lists at most as many`,
+    );
+    // It reached the terminal raw: Cannot resolve --to "^[[2J^[]0;pwned^G".
+    await Deno.writeTextFile(path, "127.0.0.1:5006 b\n# c\n\x1b[2J\x1b]0;pwned\x07:5005 x\n");
+    assert.equal(
+      await assertRefused(path),
+      `udpeer: ${path}:3: Cannot parse target "\\x1b[2J\\x1b]0;pwned\\x07:5005": write HOST:PORT, HOST an IPv4 address or a name of letters, digits, . - _`,
+    );
+  });
+});
+
+Deno.test("SIGHUP with the peers file turned into a FIFO: an error, the list kept, and the peer still stops", async () => {
+  await withPeersFile(async (path) => {
+    const portB = freePort();
+    const b = `127.0.0.1:${portB}`;
+    await Deno.writeTextFile(path, `${b} b\n`);
+    await using a = startUdpeer(["--port", "0", "--peers", path, "--interval", "0.05", "--json"]);
+    await a.waitUntil(() => sentTo(a, b).length >= 2, 10_000, "heartbeats to b");
+    await Deno.remove(path);
+    const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+    assert.ok(made.success, "mkfifo");
+    a.kill("SIGHUP");
+    const error = await a.waitForEvent((e) => e.event === "error", 5_000);
+    // run.ts adds that the list stays.
+    assert.ok(
+      (error.message as string).startsWith(
+        `Cannot read --peers "${path}": it is a FIFO, not a regular file; `,
+      ),
+      error.message as string,
+    );
+    const after = a.events.length;
+    await a.waitUntil(() => sentTo(a, b, after).length >= 2, 10_000, "b still sent to");
+    // A regular file again: the next SIGHUP reads it.
+    await Deno.remove(path);
+    await Deno.writeTextFile(path, `${b} b\n127.0.0.1:${freePort()} c\n`);
+    a.kill("SIGHUP");
+    const reload = await a.waitForEvent((e) => e.event === "reload", 5_000);
+    assert.equal(reload.targets, 2);
+    a.kill("SIGTERM");
+    const status = await a.exited(5_000);
+    assert.equal(status.code, 0, a.stderr);
+    assert.ok(a.events.some((e) => e.event === "summary"));
   });
 });

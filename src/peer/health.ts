@@ -45,7 +45,7 @@
  * for (const k of [0, 1, 3, 4]) stream.record(k * 1000, k, k * 1000 + 0.5);
  * assert.equal(stream.missed, 0, "slot 2 may still come late");
  * stream.settle(); // the run is over
- * assert.ok(stream.intervalMs === 1000 && stream.missed === 1 && stream.lossPercent === 20);
+ * assert.deepEqual([stream.intervalMs, stream.missed, stream.lossPercent], [1000, 1, 20]);
  * ```
  *
  * @module
@@ -128,10 +128,12 @@ export const RECENT_WINDOW = 64;
 export const HOLD_INTERVALS = 2;
 /** A gap shorter than this share of the interval is a burst, not a new interval. */
 const BURST_GAP = 0.5;
+/** Below this many gaps the median is too young to call a gap a burst's. */
+const BURST_MIN_GAPS = 3;
 /** Short gaps become the new interval once there are this many in a row… */
-const SUSTAIN_GAPS = 8;
+const SUSTAIN_GAPS = 4;
 /** …spanning at least this many of the old intervals. */
-const SUSTAIN_INTERVALS = 3;
+const SUSTAIN_INTERVALS = 2;
 /** An outlier jumps from the newest timestamp by more than this… */
 const OUTLIER_MIN_JUMP_MS = 3_600_000;
 /** …or by more than this many intervals, whichever is larger. */
@@ -596,17 +598,26 @@ export class StreamHealth implements StreamStats {
    */
   #addGap(gapMs: number): "slot" | "extra" | number {
     const interval = this.intervalMs;
-    if (interval !== null && gapMs < interval * BURST_GAP) {
+    if (interval !== null && this.#gapCount >= BURST_MIN_GAPS && gapMs < interval * BURST_GAP) {
       this.#shortGaps++;
       this.#shortSpanMs += gapMs;
       if (this.#shortGaps < SUSTAIN_GAPS || this.#shortSpanMs < SUSTAIN_INTERVALS * interval) {
         return "extra";
       }
-      // Sustained: the sender's interval really changed, and the run's heartbeats (this one
-      // aside, which opens the new span) filled slots after all.
+      // Sustained: the run's heartbeats (this one aside) filled slots after all.
       this.#extras -= this.#shortGaps - 1;
       this.#spanSlots += this.#shortGaps - 1;
-      return this.#shortSpanMs / this.#shortGaps;
+      const mean = this.#shortSpanMs / this.#shortGaps;
+      this.#shortGaps = this.#shortSpanMs = 0;
+      if (this.#gapCount < GAP_WINDOW / 2) {
+        // A young stream whose first gaps held losses (two or three intervals each): the
+        // estimate was too long, the span is right. The true interval takes over the window.
+        this.#gapCount = this.#gapNext = 0;
+        this.#pushGap(mean);
+        return "slot";
+      }
+      // An established stream whose sender really changed its interval: a new span.
+      return mean;
     }
     this.#shortGaps = this.#shortSpanMs = 0;
     this.#pushGap(gapMs);

@@ -284,12 +284,25 @@ Deno.test("StreamHealth keeps a burst out of the interval and the missed count",
 
 Deno.test("StreamHealth takes a new, shorter interval once it is sustained", () => {
   const stream = new StreamHealth("127.0.0.1", 5006);
-  feed(stream, [0, 1, 2, 3, 4], 1000);
-  // From 5 s on the sender sends every 100 ms: 40 heartbeats over 4 s.
-  for (let i = 1; i <= 40; i++) stream.record(T0 + 4000 + i * 100, i, T0 + 4000 + i * 100 + 0.5);
+  feed(stream, [...Array(12).keys()], 1000);
+  // From 11 s on the sender sends every 100 ms: 40 heartbeats over 4 s.
+  for (let i = 1; i <= 40; i++) {
+    stream.record(T0 + 11_000 + i * 100, 100 + i, T0 + 11_000 + i * 100 + 0.5);
+  }
   assert.equal(stream.intervalMs, 100);
   stream.settle();
-  assert.equal(stream.missed, 0);
+  assert.equal(stream.missed, 0, "the 1 s part is not counted again at 100 ms");
+});
+
+Deno.test("StreamHealth corrects an interval that losses at the start made too long", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  // 1, 2, 4 and 5 are lost: the first gaps are 300 ms, the true interval 100 ms.
+  const arrived = [0, 3, 6, ...Array.from({ length: 14 }, (_, i) => 7 + i)];
+  feed(stream, arrived, 100);
+  assert.equal(stream.intervalMs, 100);
+  stream.settle();
+  assert.equal(stream.missed, 4);
+  assert.equal(stream.lossPercent, (4 / 21) * 100);
 });
 
 Deno.test("StreamHealth counts an absurd timestamp as an outlier and lets it move nothing", () => {

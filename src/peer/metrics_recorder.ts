@@ -154,6 +154,7 @@ export function createMetricsRecorder(
       }
       return {
         version,
+        ...about?.(),
         targets: monitor.targets.map((target) => ({
           target: target.to,
           ...(target.name === undefined ? {} : { peer: target.name }),

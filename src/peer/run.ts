@@ -221,7 +221,19 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     const render = (): Iterable<string> =>
       renderMetricsChunks(recorder!.snapshot(monitor, denoJson.version, options.metricsMaxSources));
     try {
-      metricsServer = serveMetrics(options.metrics, render);
+      metricsServer = serveMetrics(options.metrics, render, {
+        // Whatever its sockets do (EMFILE included), the metrics server never ends the peer.
+        onError: (message) => {
+          if (!stopping) {
+            emit({
+              event: "error",
+              op: "metrics",
+              address: `${metricsServer?.hostname}:${metricsServer?.port}`,
+              message,
+            });
+          }
+        },
+      });
     } catch (error) {
       conn.close();
       throw error;

@@ -37,6 +37,8 @@ export type ServeEvent =
   | { event: "capped"; from: string; fromPort: number; connections: number }
   | { event: "idle-closed"; from: string; fromPort: number; requests: number; idleMs: number }
   | { event: "rate-limited"; from: string; fromPort: number; bytes: number }
+  | { event: "over-budget"; from: string; fromPort: number; bytes: number }
+  | { event: "empty"; from: string; fromPort: number }
   | { event: "error"; from?: string; fromPort?: number; message: string }
   | {
     event: "summary";
@@ -47,6 +49,8 @@ export type ServeEvent =
     capped: number;
     idleClosed: number;
     rateLimited: number;
+    overBudget: number;
+    empty: number;
     durationMs: number;
   };
 
@@ -58,6 +62,8 @@ export const PER_REQUEST_EVENTS: ReadonlySet<ServeEvent["event"]> = new Set([
   "capped",
   "idle-closed",
   "rate-limited",
+  "over-budget",
+  "empty",
 ]);
 
 /** Where a transport sends its events. */
@@ -120,6 +126,8 @@ export function formatServeEvent(event: ServeEvent): string[] {
         } s idle (--idle-timeout), ${plural(event.requests, "request")}`,
       ];
     case "rate-limited": // a flood would print a line per datagram: the summary counts them
+    case "over-budget":
+    case "empty":
     case "error":
       return [];
     case "summary":
@@ -130,11 +138,18 @@ export function formatServeEvent(event: ServeEvent): string[] {
         `${plural(event.requests, "request")} served, ${event.clientsCapped ? "more than " : ""}${
           plural(event.clients, "distinct client")
         }, ${plural(event.errors, "error")}, time ${event.durationMs}ms`,
-        ...(event.capped + event.idleClosed + event.rateLimited === 0 ? [] : [
-          `limits: ${plural(event.capped, "connection")} capped, ${event.idleClosed} idle-closed, ${
-            plural(event.rateLimited, "request")
-          } rate-limited`,
-        ]),
+        ...(event.capped + event.idleClosed + event.rateLimited + event.overBudget + event.empty ===
+            0
+          ? []
+          : [
+            `limits: ${
+              plural(event.capped, "connection")
+            } capped, ${event.idleClosed} idle-closed, ${
+              plural(event.rateLimited, "request")
+            } rate-limited${
+              event.overBudget === 0 ? "" : `, ${event.overBudget} over --rate-total`
+            }${event.empty === 0 ? "" : `, ${plural(event.empty, "empty datagram")} not answered`}`,
+          ]),
       ];
   }
 }
@@ -156,6 +171,10 @@ export class Tally {
   idleClosed = 0;
   /** UDP requests not answered because their source was over `--rate`. */
   rateLimited = 0;
+  /** UDP requests not answered because all sources together were over `--rate-total`. */
+  overBudget = 0;
+  /** Empty UDP datagrams: never answered (an answer would be an amplifier's). */
+  empty = 0;
   #clients = new Set<string>();
 
   /** Distinct clients remembered. */

@@ -45,20 +45,27 @@ export interface ServeOptions extends CommonOptions {
   idleTimeoutSeconds: number;
   /** UDP: replies per second to one source address, with a burst of as many. */
   rate: number;
+  /** UDP: replies per second to all sources together, with a burst of as many. */
+  rateTotal: number;
 }
 
 /** The limits a server on the open Internet needs, as `--help` and the docs state them. */
-export type ServeLimits = Pick<ServeOptions, "maxConnections" | "idleTimeoutSeconds" | "rate">;
+export type ServeLimits = Pick<
+  ServeOptions,
+  "maxConnections" | "idleTimeoutSeconds" | "rate" | "rateTotal"
+>;
 
 /**
  * Defaults of `--max-connections` (TCP connections served at once), `--idle-timeout`
  * (seconds a TCP connection may stay silent) and `--rate` (UDP replies per second to one
- * source address, and the burst).
+ * source address, and the burst) and `--rate-total` (UDP replies per second to all sources
+ * together, and the burst).
  */
 export const DEFAULT_LIMITS: Readonly<ServeLimits> = {
   maxConnections: 1024,
   idleTimeoutSeconds: 60,
   rate: 1000,
+  rateTotal: 10_000,
 };
 
 /** `udpeer serve --help`. */
@@ -88,12 +95,18 @@ Options:
       --rate N      UDP: at most N replies per second to one source IP, bursts of
                     up to N; requests over it are counted as rate-limited, not
                     answered, so forged sources cannot make it a flood (default ${DEFAULT_LIMITS.rate})
+      --rate-total N
+                    UDP: at most N replies per second to all sources together,
+                    bursts of up to N; requests over it are counted as over-budget,
+                    so many forged sources cannot make it an amplifier
+                    (default ${DEFAULT_LIMITS.rateTotal})
   -h, --help        show this help
   -V, --version     show the version
 
 Over UDP each datagram is a request and its reply is one datagram, with no header,
 so 'sock.sendto(msg.encode(), addr)' and 'recvfrom(2048)' in Python talk to it.
-Invalid UTF-8 is answered with U+FFFD replacement characters.
+Invalid UTF-8 is answered with U+FFFD replacement characters. An empty datagram
+gets no reply, in any mode; it is counted as empty.
 Ctrl-C (or SIGTERM) prints the summary (requests served, distinct clients, and what the
 limits refused), exit 0.
 
@@ -113,6 +126,7 @@ const serveFlags = {
   "max-connections": { type: "string" },
   "idle-timeout": { type: "string" },
   rate: { type: "string" },
+  "rate-total": { type: "string" },
 } as const;
 
 /**
@@ -151,5 +165,6 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
       ? DEFAULT_LIMITS.idleTimeoutSeconds
       : parseSeconds("--idle-timeout", idleText, 0.001),
     rate: count("--rate", DEFAULT_LIMITS.rate),
+    rateTotal: count("--rate-total", DEFAULT_LIMITS.rateTotal),
   };
 }

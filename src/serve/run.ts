@@ -75,6 +75,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
     capped: tally.capped,
     idleClosed: tally.idleClosed,
     rateLimited: tally.rateLimited,
+    overBudget: tally.overBudget,
+    empty: tally.empty,
     durationMs: Math.round(performance.now() - startedAt),
   });
   await out.flush();

@@ -63,6 +63,13 @@ export interface UdpeerOptions {
   prefix?: string[];
   /** More `deno run` flags, put before `main.ts`: `["--preload", "clock_ahead.ts"]`. */
   denoFlags?: string[];
+  /**
+   * Another command than udpeer itself (`[program, ...args]`, the `args` of the constructor
+   * then follow it), such as `deno task start`: its output is collected the same way.
+   */
+  command?: string[];
+  /** Working directory of the child. */
+  cwd?: string;
 }
 
 /** A running udpeer subprocess whose stdout is collected line by line. */
@@ -87,13 +94,12 @@ export class UdpeerProcess implements AsyncDisposable {
   constructor(args: string[], options: UdpeerOptions = {}) {
     const command = [
       ...options.prefix ?? [],
-      Deno.execPath(),
-      ...runFlags,
-      ...options.denoFlags ?? [],
-      `${repoDir}main.ts`,
+      ...options.command ??
+        [Deno.execPath(), ...runFlags, ...options.denoFlags ?? [], `${repoDir}main.ts`],
     ];
     this.child = new Deno.Command(command[0]!, {
       args: [...command.slice(1), ...args],
+      ...options.cwd === undefined ? {} : { cwd: options.cwd },
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
