@@ -333,7 +333,9 @@ fault(
         observers.map((o) =>
           `${o}: back.missed ${lastBack(fleet, o, from, since)}, missed ${
             shown(summaries.get(o), frozen, "missed")
-          }`
+          } (${
+            mid.get(o)?.scrape.all("udpeer_heartbeats_missed_total", { peer: frozen })[0]?.value
+          } after ${(((mid.get(o)?.at ?? 0) - freeze.stoppedAt) / I).toFixed(1)} intervals)`
         ).join("; ")
       }; ${frozen}: pausedMs ${pausedMs ?? "-"}, skipped ${shown(own, observers[0]!, "skipped")}`,
     );
