@@ -4,8 +4,10 @@
  * be tested on one machine without sending a packet off it. Test-only; not part of the
  * library. Linux only, as root, with iproute2's `ip`.
  *
- * Each namespace has a unique name per run (`udpeer-rt-<pid>-<n>-<label>`), starts with only
- * `lo` up, and is deleted, together with its `/etc/netns/<name>/` files, when disposed.
+ * Each namespace has a unique name per run (`udpeer-rt-<pid>-<n>-<label>`; a fault fleet's
+ * `udpeer-fl-…`), starts with only `lo` up, and is deleted, together with its
+ * `/etc/netns/<name>/` files, when disposed. {@linkcode makeBridge} and {@linkcode attach}
+ * join many of them on one segment; {@linkcode Netns.cutTo} cuts one direction with nftables.
  *
  * @example
  * ```ts ignore
