@@ -544,7 +544,8 @@ export class Fleet implements AsyncDisposable {
         listen: { hostname: burst.address, port: PEER_PORT },
         to: { hostname: this.hosts.get(spec.burst.to)!.address, port: PEER_PORT },
         intervalMs: INTERVAL_MS,
-        startAtMs: this.startAtMs,
+        // A second after the peers, once the start's load has passed.
+        startAtMs: this.startAtMs + 1_000,
         before: spec.burst.before,
         pauseSlots: spec.burst.pauseSlots,
         after: spec.burst.after,
