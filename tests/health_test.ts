@@ -150,14 +150,15 @@ Deno.test("a sender stopped for 12 intervals gives exactly one silent and one ba
   );
   const sourcePort = (socket.addr as Deno.NetAddr).port;
   const base = Date.now();
-  // Exact timestamps 100 ms apart; each run of them is sent at once, so no pause of this
+  // Exact timestamps 1 s apart; each run of them is sent at once, so no pause of this
   // process between two sends (a loaded machine) can look like an outage. The only quiet
-  // time is the one the test makes, between 9 and 22: 10..21 are never sent.
+  // time is the one the test makes, between 9 and 22: 10..21 are never sent. After 27 the
+  // stream is quiet again (a second, real outage): 3 s leave room to read the first one.
   const send = async (from: number, to: number) => {
     for (let k = from; k <= to; k++) {
       await socket.send(
         encodeHeartbeat({
-          timestamp: base + k * 100,
+          timestamp: base + k * 1000,
           ipv4: "127.0.0.1",
           port: sourcePort,
           text: "x",
@@ -174,7 +175,7 @@ Deno.test("a sender stopped for 12 intervals gives exactly one silent and one ba
     sent9 = performance.now();
     await receiver.waitUntil(silentLine, 10_000, "the silent line");
     silentSeen = performance.now();
-    // Longer than the 0.3 s that makes it silent, as a sender down for 1.3 s would be.
+    // Longer than the 3 s that make it silent.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     sent22 = performance.now();
     await send(22, 27);
@@ -186,7 +187,7 @@ Deno.test("a sender stopped for 12 intervals gives exactly one silent and one ba
   // The last heartbeats may still be on their way: ask for the summary so far (SIGQUIT)
   // until it has all 16, then stop.
   const done =
-    `port ${sourcePort}: 16 received, 12 missed, 42.9% loss, 0 duplicates, 0 reordered, 1 outage, interval 100 ms`;
+    `port ${sourcePort}: 16 received, 12 missed, 42.9% loss, 0 duplicates, 0 reordered, 1 outage, interval 1000 ms`;
   for (let i = 0; i < 100 && !receiver.lines.some((line) => line.startsWith(done)); i++) {
     receiver.kill("SIGQUIT");
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -201,7 +202,7 @@ Deno.test("a sender stopped for 12 intervals gives exactly one silent and one ba
   assert.equal(silent.length, 1);
   assert.match(
     silent[0]!,
-    new RegExp(`^${stamp}${source} silent: no heartbeat for 0\\.3 s \\(3 intervals\\)$`),
+    new RegExp(`^${stamp}${source} silent: no heartbeat for 3\\.0 s \\(3 intervals\\)$`),
   );
   assert.equal(back.length, 1);
   const match = back[0]!.match(

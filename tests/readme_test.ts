@@ -309,12 +309,14 @@ async function reload(real: Map<string, JsonEvent[]>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "udpeer-readme-" });
   try {
     const file = `${dir}/hosts.txt`;
-    await Deno.writeTextFile(file, `127.0.0.1:${freePort()} a\n`);
+    const kept = `127.0.0.1:${freePort()}`;
+    await Deno.writeTextFile(file, `127.0.0.1:${freePort()} a\n${kept} web-1\n`);
     await using peer = startUdpeer(
       ["--port", "0", "--bind", "127.0.0.1", "--peers", file, "--interval", "0.2", "--json"],
     );
     await peer.waitForEvent((e) => e.event === "listening", 20_000);
-    await Deno.writeTextFile(file, `127.0.0.1:${freePort()} b\n`);
+    // One added, one removed, one renamed.
+    await Deno.writeTextFile(file, `127.0.0.1:${freePort()} b\n${kept} web-one\n`);
     peer.kill("SIGHUP");
     await peer.waitForEvent((e) => e.event === "reload", 20_000);
     await Deno.writeTextFile(file, "192.0.2.40\n");
@@ -325,6 +327,29 @@ async function reload(real: Map<string, JsonEvent[]>): Promise<void> {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * A peer stopped for 1.5 s (SIGSTOP, as a suspended laptop is): `paused`; and a heartbeat
+ * stamped in 1970 from a stream of its own: `outlier`.
+ */
+async function pausedAndOutlier(real: Map<string, JsonEvent[]>): Promise<void> {
+  await using peer = startUdpeer(["--port", "0", "--bind", "127.0.0.1", "--json"]);
+  const port = (await peer.waitForEvent((e) => e.event === "listening", 20_000)).port as number;
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const heartbeat = encodeHeartbeat({ timestamp: 1000, ipv4: "127.0.0.1", port: 1, text: "" });
+    await socket.send(heartbeat, { transport: "udp", hostname: "127.0.0.1", port });
+  } finally {
+    socket.close();
+  }
+  await peer.waitForEvent((e) => e.event === "outlier", 20_000);
+  peer.kill("SIGSTOP");
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  peer.kill("SIGCONT");
+  await peer.waitForEvent((e) => e.event === "paused", 20_000);
+  await stop(peer);
+  keep(real, peer.events);
 }
 
 /** In a namespace with only `lo`, a target with no route: a send error. */
@@ -371,6 +396,8 @@ Deno.test("the pages show JSON examples of the peer to check", () => {
       "silent",
       "back",
       "reload",
+      "paused",
+      "outlier",
     ]
   ) {
     assert.ok(kinds.has(kind), `no "${kind}" example found in ${PEER_PAGES.join(", ")}`);
@@ -379,7 +406,13 @@ Deno.test("the pages show JSON examples of the peer to check", () => {
 
 Deno.test("every JSON event the README and docs show has exactly the keys of a real run's", async () => {
   const real = new Map<string, JsonEvent[]>();
-  await Promise.all([twoPeers(real), health(real), waiting(real), reload(real)]);
+  await Promise.all([
+    twoPeers(real),
+    health(real),
+    waiting(real),
+    reload(real),
+    pausedAndOutlier(real),
+  ]);
   const problems = checkExamples(examples.filter((example) => !needsNamespace(example)), real);
   assert.deepEqual(problems, [], `the pages and the program disagree:\n${problems.join("\n")}`);
 });
@@ -452,9 +485,14 @@ async function serveTcp(real: Map<string, JsonEvent[]>): Promise<void> {
   keep(real, server.events, "serve");
 }
 
-/** serve over UDP: a reply too large for a datagram (error), then a flood (rate-limited). */
+/**
+ * serve over UDP: a reply too large for a datagram (error), a flood (rate-limited), an empty
+ * datagram (empty), and a second source past the total budget (over-budget).
+ */
 async function serveUdp(real: Map<string, JsonEvent[]>): Promise<void> {
-  await using server = startUdpeer(["serve", "--port=0", "--bind=127.0.0.1", "--rate=1", "--json"]);
+  await using server = startUdpeer(
+    ["serve", "--port=0", "--bind=127.0.0.1", "--rate=1", "--rate-total=2", "--json"],
+  );
   const port = (await server.waitForEvent((e) => e.event === "listening", 20_000)).port as number;
   const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
@@ -464,6 +502,18 @@ async function serveUdp(real: Map<string, JsonEvent[]>): Promise<void> {
     await server.waitForEvent((e) => e.event === "error", 20_000);
     for (let i = 0; i < 5; i++) await client.send(encoder.encode("flood"), to);
     await server.waitForEvent((e) => e.event === "rate-limited", 20_000);
+    await client.send(new Uint8Array(0), to);
+    await server.waitForEvent((e) => e.event === "empty", 20_000);
+    // Other sources, each within its own --rate, but together past --rate-total.
+    for (const address of ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]) {
+      const other = Deno.listenDatagram({ transport: "udp", hostname: address, port: 0 });
+      try {
+        await other.send(encoder.encode("hi"), to);
+      } finally {
+        other.close();
+      }
+    }
+    await server.waitForEvent((e) => e.event === "over-budget", 20_000);
   } finally {
     client.close();
   }

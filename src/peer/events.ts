@@ -817,14 +817,18 @@ export function formatSummary(summary: SummaryEvent): string[] {
  * The human line for a reload of the peers file.
  *
  * @param event The `reload` event.
- * @returns One line, for example `peers reloaded: 3 targets; added 10.0.0.4:5005; removed none`.
+ * @returns One line, for example `peers reloaded: 3 targets; added 10.0.0.4:5005; removed none;
+ * renamed none`.
  */
 export function formatReload(event: ReloadEvent): string {
   const list = (items: string[]): string =>
     items.length === 0 ? "none" : escapeForTerminal(items.join(", "));
+  const renamed = event.renamed.map(({ target, from, to }) =>
+    `${target} ${from ?? "(no name)"} → ${to ?? "(no name)"}`
+  );
   return `peers reloaded: ${plural(event.targets, "target")}; added ${list(event.added)}; removed ${
     list(event.removed)
-  }`;
+  }; renamed ${list(renamed)}`;
 }
 
 /**

@@ -275,7 +275,7 @@ Deno.test("formatReload() lists what a reload started and stopped", () => {
       renamed: [],
       targets: 3,
     }),
-    "peers reloaded: 3 targets; added 10.0.0.4:5005; removed none",
+    "peers reloaded: 3 targets; added 10.0.0.4:5005; removed none; renamed none",
   );
   assert.equal(
     formatReload({
@@ -285,7 +285,23 @@ Deno.test("formatReload() lists what a reload started and stopped", () => {
       renamed: [],
       targets: 1,
     }),
-    "peers reloaded: 1 target; added none; removed a:1, b\\x1b:2",
+    "peers reloaded: 1 target; added none; removed a:1, b\\x1b:2; renamed none",
+  );
+});
+
+Deno.test("formatReload() names each rename, escaped", () => {
+  assert.equal(
+    formatReload({
+      event: "reload",
+      added: [],
+      removed: [],
+      renamed: [
+        { target: "192.0.2.10:5005", from: "web-1", to: "web-one" },
+        { target: "192.0.2.11:5005", from: null, to: "db\x1b" },
+      ],
+      targets: 2,
+    }),
+    "peers reloaded: 2 targets; added none; removed none; renamed 192.0.2.10:5005 web-1 → web-one, 192.0.2.11:5005 (no name) → db\\x1b",
   );
 });
 

@@ -42,7 +42,8 @@
  * import { StreamHealth } from "./health.ts";
  * const stream = new StreamHealth("127.0.0.1", 5006);
  * // Heartbeats 0, 1, 3 and 4 of a 1 s stream arrive; 2 is lost.
- * for (const k of [0, 1, 3, 4]) stream.record(k * 1000, k, k * 1000 + 0.5);
+ * const t0 = Date.UTC(2026, 11, 2);
+ * for (const k of [0, 1, 3, 4]) stream.record(t0 + k * 1000, k, t0 + k * 1000 + 0.5);
  * assert.equal(stream.missed, 0, "slot 2 may still come late");
  * stream.settle(); // the run is over
  * assert.deepEqual([stream.intervalMs, stream.missed, stream.lossPercent], [1000, 1, 20]);
