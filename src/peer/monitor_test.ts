@@ -225,3 +225,67 @@ Deno.test("PeerMonitor keeps a target's stream its own when the table evicts it,
   assert.equal(answering.messages, 3);
   assert.equal(monitor.peerOf(answering), "a");
 });
+
+Deno.test("PeerMonitor reports its own pause once, blames no stream for it, and keeps the waited heartbeats out of the delays", () => {
+  const events: PeerEvent[] = [];
+  const delays: number[] = [];
+  const monitor = new PeerMonitor({
+    targets: [{ to: "127.0.0.1:5006", address: "127.0.0.1", port: 5006 }],
+    ownIntervalMs: 100,
+    downAfter: 3,
+    emit: (event) => events.push(event),
+    verbose: false,
+    checkEveryMs: 100,
+    onHeartbeat: (_stream, elapsedMs) => delays.push(elapsedMs),
+  });
+  const from = { hostname: "127.0.0.1", port: 5006 };
+  // A 100 ms stream, heard on time (0.3 ms on the way) while the checks run every 100 ms.
+  for (let k = 0; k <= 5; k++) {
+    monitor.check(T0 + k * 100);
+    monitor.receive(beat(k, 100, 5006), from, T0 + k * 100 + 0.3);
+  }
+  // The process is stopped from 550 to 2,550 ms: no check runs. On resume the check timer
+  // runs first, then the heartbeats 6..25 that waited in the socket are read at once.
+  monitor.check(T0 + 2550);
+  for (let k = 6; k <= 25; k++) monitor.receive(beat(k, 100, 5006), from, T0 + 2550 + k * 0.01);
+  for (let t = 2600; t <= 3000; t += 100) {
+    monitor.check(T0 + t);
+    const k = t / 100;
+    monitor.receive(beat(k, 100, 5006), from, T0 + t + 0.3);
+  }
+  const paused = events.filter((e) => e.event === "paused");
+  assert.deepEqual(paused, [{ event: "paused", pausedMs: 1950 }], "once, 2 s less a check");
+  assert.deepEqual(events.filter((e) => e.event === "silent" || e.event === "back"), []);
+  // 6 before, 5 after: the 20 that waited out the pause have no delay of the link.
+  assert.equal(delays.length, 11);
+  assert.ok(delays.every((d) => Math.abs(d - 0.3) < 1e-3), `${delays}`);
+  const [target] = monitor.summary(3000, true).targets;
+  assert.deepEqual([target!.received, target!.missed, target!.elapsedMs!.max], [31, 0, 0.3]);
+});
+
+Deno.test("PeerMonitor without checkEveryMs never reports a pause (tests feed times of their own)", () => {
+  const { monitor, events } = monitorOf([]);
+  monitor.check(T0);
+  monitor.check(T0 + 60_000);
+  assert.deepEqual(events.filter((e) => e.event === "paused"), []);
+});
+
+Deno.test("PeerMonitor makes a stream silent after --down-after of its intervals, not before", () => {
+  for (const downAfter of [1, 3, 5]) {
+    const events: PeerEvent[] = [];
+    const monitor = new PeerMonitor({
+      targets: [],
+      ownIntervalMs: 1000,
+      downAfter,
+      emit: (event) => events.push(event),
+    });
+    const from = { hostname: "127.0.0.1", port: 5006 };
+    for (let k = 0; k < 4; k++) monitor.receive(beat(k, 200, 5006), from, T0 + k * 200 + 0.5);
+    const lastHeard = T0 + 600.5;
+    monitor.check(lastHeard + downAfter * 200 - 1);
+    assert.equal(events.filter((e) => e.event === "silent").length, 0, `${downAfter}`);
+    monitor.check(lastHeard + downAfter * 200);
+    const silent = events.filter((e) => e.event === "silent");
+    assert.deepEqual(silent.map((e) => e.event === "silent" && e.silentForMs), [downAfter * 200]);
+  }
+});

@@ -21,7 +21,9 @@
  */
 
 import { escapeForTerminal } from "../../common/escape.ts";
+import { NOTHING, type Printed, toStderr, toStdout } from "../../common/output.ts";
 import { plural } from "../../common/words.ts";
+import { formatSummary } from "./summary.ts";
 import { HEADER_BYTES, type InvalidReason } from "../../../protocol.ts";
 import type {
   BackEvent,
@@ -332,4 +334,26 @@ export function formatEvent(event: Exclude<PeerEvent, SummaryEvent>): string | u
     case "sent":
       return undefined;
   }
+}
+
+/**
+ * What the peer prints for an event, in the shape every subcommand prints: the summary's
+ * block on stdout, an error on stderr (after `udpeer: `), any other line on stdout.
+ *
+ * @param event The event.
+ * @returns The lines.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { printEvent } from "./human.ts";
+ * const printed = printEvent({ event: "error", op: "send", to: "192.0.2.1:5005", message: "Network is unreachable" });
+ * assert.deepEqual(printed.stderr, ["udpeer: Cannot send to 192.0.2.1:5005: Network is unreachable"]);
+ * ```
+ */
+export function printEvent(event: PeerEvent): Printed {
+  if (event.event === "summary") return toStdout(...formatSummary(event));
+  const text = formatEvent(event);
+  if (text === undefined) return NOTHING;
+  return event.event === "error" ? toStderr(`udpeer: ${text}`) : toStdout(text);
 }
