@@ -142,3 +142,16 @@ Deno.test("parsePort(), parseHostPort() and parseSeconds() accept the edges of t
   assert.throws(() => parseSeconds("--interval", "", 0.001), UsageError);
   assert.throws(() => parseSeconds("--interval", "Infinity", 0.001), UsageError);
 });
+
+Deno.test("--start-at with only --peers naming the targets is no usage error", () => {
+  const options = parsePeerArgs(
+    ["--peers", "hosts.txt", "--start-at", "2099-01-01T00:00:00Z"],
+    false,
+    Date.UTC(2026, 11, 2),
+  );
+  assert.equal(options.startAtMs, Date.UTC(2099, 0, 1));
+  assert.throws(
+    () => parsePeerArgs(["--start-at", "2099-01-01T00:00:00Z"], false, Date.UTC(2026, 11, 2)),
+    /Cannot use --start-at without --to or --peers/,
+  );
+});
