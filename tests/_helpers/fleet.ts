@@ -325,7 +325,13 @@ export interface FleetSpec {
    */
   lossy?: { observer: string; dropEvery: number };
   /** A foreign sender (host `burst`, not udpeer) sending to `to`; see fleet_agent.ts. */
-  burst?: { to: string; before: number; pauseSlots: number; after: number };
+  burst?: {
+    to: string;
+    before: number;
+    pauseSlots: number;
+    after: number;
+    extraBurstAfter?: number;
+  };
   /** Start Alertmanager too, with deploy/alertmanager/alertmanager.yml. */
   alertmanager?: boolean;
 }
@@ -549,6 +555,9 @@ export class Fleet implements AsyncDisposable {
         before: spec.burst.before,
         pauseSlots: spec.burst.pauseSlots,
         after: spec.burst.after,
+        ...(spec.burst.extraBurstAfter === undefined
+          ? {}
+          : { extraBurstAfter: spec.burst.extraBurstAfter }),
       });
     }
     for (const peer of [...this.peers.values(), ...this.#lossy ? [this.#lossy] : []]) {

@@ -53,6 +53,8 @@ export interface BurstRole {
   before: number;
   /** Slots skipped in the pause. */
   pauseSlots: number;
+  /** Slots after the catch-up at which a burst of 30 with no pause before it is sent. */
+  extraBurstAfter?: number;
   /** Slots sent after the burst before it stops, bounded. */
   after: number;
 }
@@ -100,6 +102,9 @@ async function burst(role: BurstRole): Promise<void> {
   // that passed back to back: the one burst is the planned one.
   const startAtMs = Math.max(role.startAtMs, Date.now());
   const total = role.before + role.pauseSlots + 1 + role.after;
+  const extraAt = role.extraBurstAfter === undefined
+    ? -1
+    : role.before + role.pauseSlots + 1 + role.extraBurstAfter;
   for (let slot = 0; slot < total && !stop; slot++) {
     if (slot >= role.before && slot < role.before + role.pauseSlots) continue;
     const due = startAtMs + slot * role.intervalMs;
@@ -107,6 +112,9 @@ async function burst(role: BurstRole): Promise<void> {
     if (slot === role.before + role.pauseSlots) {
       // Catching up: every skipped slot and this one, 1 ms apart.
       for (let i = 0; i <= role.pauseSlots && !stop; i++) await send("burst");
+    } else if (slot === extraAt) {
+      // A burst with nothing to catch up: this slot and 29 extra heartbeats, 1 ms apart.
+      for (let i = 0; i < 30 && !stop; i++) await send("extra");
     } else if (Date.now() - due > role.intervalMs / 2) {
       // A timer late by half an interval (a loaded machine): that slot is not sent, and
       // said, so that the one burst stays the planned one.
