@@ -43,7 +43,7 @@ function filled<T extends { touch(address: string): void }>(table: T, n: number)
 }
 
 const touchable = (table: SourceTable) => ({
-  touch: (address: string) => void table.recordMessage(address, 0.5),
+  touch: (address: string) => void table.recordMessage(address),
 });
 
 {
@@ -58,7 +58,7 @@ const touchable = (table: SourceTable) => ({
   Deno.bench({
     name: "SourceTable: one source",
     group: "one source",
-    fn: () => void table.recordMessage("127.0.0.1", 0.5),
+    fn: () => void table.recordMessage("127.0.0.1"),
   });
 }
 
@@ -75,7 +75,7 @@ const touchable = (table: SourceTable) => ({
   Deno.bench({
     name: "SourceTable: two sources in turn",
     group: "two sources",
-    fn: () => void table.recordMessage((i++ & 1) === 0 ? "127.0.0.1" : "127.0.0.2", 0.5),
+    fn: () => void table.recordMessage((i++ & 1) === 0 ? "127.0.0.1" : "127.0.0.2"),
   });
 }
 
