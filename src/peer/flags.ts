@@ -95,7 +95,7 @@ Options:
   -c, --count N             stop after N heartbeats to each target, wait one more
                             interval for replies, print the summary and exit
   -m, --message TEXT        the text to send (at most ${MAX_TEXT_BYTES} bytes of UTF-8)
-      --timestamp-unit U    s, ms or us: unit of the sent timestamp (default ms)
+      --timestamp-unit U    s, ms or us: unit of the sent timestamp (default us)
       --json                one JSON object per line on stdout instead of text
   -q, --quiet               no line per datagram; the summary only (silent and
                             back lines are kept)
@@ -193,7 +193,7 @@ export function parsePeerArgs(
       `Cannot use --message: it is ${messageBytes} bytes, at most ${MAX_TEXT_BYTES} fit in one datagram`,
     );
   }
-  const unit = str("timestamp-unit") ?? "ms";
+  const unit = str("timestamp-unit") ?? "us";
   if (unit !== "s" && unit !== "ms" && unit !== "us") {
     throw new UsageError(`Cannot parse --timestamp-unit: "${unit}" is not one of s, ms, us`);
   }
