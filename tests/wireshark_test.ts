@@ -241,7 +241,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the dissector infers the timestamp unit as the README's wire format does and shows the date",
+  name:
+    "the dissector infers the timestamp unit as the README's wire format does and shows the date",
   ignore,
   async fn() {
     const cases: { timestamp: bigint; unit: string; sentAt: string }[] = [
