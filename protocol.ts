@@ -418,6 +418,20 @@ function readUint32(bytes: Uint8Array, offset: number): number {
     bytes[offset + 3]!) >>> 0;
 }
 
+// A receiver sees the same advertised address in nearly every datagram: the string of the
+// last one is kept, so decoding builds none (four number-to-string conversions and three
+// joins) and a caller comparing it with the previous one finds the same string at once.
+let lastDecodedValue = -1;
+let lastDecodedIpv4 = "";
+
+function ipv4String(value: number): string {
+  if (value !== lastDecodedValue) {
+    lastDecodedIpv4 = formatIpv4(value);
+    lastDecodedValue = value;
+  }
+  return lastDecodedIpv4;
+}
+
 /** Options of {@linkcode decodeHeartbeat}. */
 export interface DecodeOptions {
   /**
@@ -459,7 +473,7 @@ export function decodeHeartbeat(datagram: Uint8Array, options?: DecodeOptions): 
       timestamp,
       unit,
       sentAtMs: toMs(timestamp, unit),
-      ipv4: formatIpv4(readUint32(datagram, 12)),
+      ipv4: ipv4String(readUint32(datagram, 12)),
       port: (datagram[16]! << 8) | datagram[17]!,
       text: bytes === HEADER_BYTES || options?.text === false
         ? ""
