@@ -7,7 +7,9 @@
  * - (u) `udpeer peer --json`, whose `elapsedMs` is its measured delay;
  *
  * and then (d) two udpeers with their defaults send each other heartbeats at the same
- * interval (both directions counted). The median delay of each is reported with its ratio to
+ * interval (both directions counted), the second half an interval after the first as two
+ * peers started by hand would be; (d′) the same with both sending at the same instants, as
+ * peers started with one `--start-at` do (each then receives during its own send round). The median delay of each is reported with its ratio to
  * (p); the issue's targets are (u) ≤ 1.5× (p) and (d) ≤ 1.5× (p). The phases rotate from
  * round to round, so none always runs first on a machine whose load drifts.
  *
@@ -39,7 +41,13 @@ import {
 import { freePort } from "../tests/_helpers/testing.ts";
 
 /** The phases of a round; `*` ones run a candidate checkout's udpeer as the receiver. */
-export type DelayCase = "python" | "udpeer" | "defaults" | "udpeer*" | "defaults*";
+export type DelayCase =
+  | "python"
+  | "udpeer"
+  | "defaults"
+  | "aligned"
+  | "udpeer*"
+  | "defaults*";
 
 /** Delays of one phase, ms. */
 export type DelaySamples = Record<DelayCase, number[]>;
@@ -167,11 +175,22 @@ async function udpeerPhase(options: DelayOptions, main?: string): Promise<number
   return await elapsedOf(path);
 }
 
-async function defaultsPhase(options: DelayOptions, main?: string): Promise<number[]> {
+/**
+ * Two udpeers sending each other heartbeats. Peers started by hand send at unrelated
+ * moments: the second starts half an interval after the first (both after both listen).
+ * `aligned` starts both at the same instant, as `--start-at` does for a fleet: then each
+ * receives while it is sending, and its own send round delays the arrival's turn.
+ */
+async function defaultsPhase(
+  options: DelayOptions,
+  main?: string,
+  aligned = false,
+): Promise<number[]> {
   const ports = [freePort(), freePort()];
-  // Both start at the same wall-clock time, after both have had time to listen.
-  const startAt = ((Date.now() + 3000) / 1000).toFixed(3);
+  const startAtMs = Date.now() + 3000;
   const children = ports.map((port, i) => {
+    const offsetMs = aligned || i === 0 ? 0 : options.interval * 500;
+    const startAt = ((startAtMs + offsetMs) / 1000).toFixed(4);
     const path = `${options.dir}/defaults-${i}.out`;
     return {
       path,
@@ -200,6 +219,7 @@ const phases: Record<DelayCase, (options: DelayOptions) => Promise<number[]>> = 
   python: pythonPhase,
   udpeer: (options) => udpeerPhase(options),
   defaults: (options) => defaultsPhase(options),
+  aligned: (options) => defaultsPhase(options, undefined, true),
   "udpeer*": (options) => udpeerPhase(options, candidateMain(options)),
   "defaults*": (options) => defaultsPhase(options, candidateMain(options)),
 };
@@ -215,13 +235,13 @@ export async function measureDelay(options: DelayOptions): Promise<DelayResult> 
     python: [],
     udpeer: [],
     defaults: [],
+    aligned: [],
     "udpeer*": [],
     "defaults*": [],
   };
   const loads: number[] = [];
-  const order: DelayCase[] = options.candidate === undefined
-    ? ["python", "udpeer", "defaults"]
-    : ["python", "udpeer", "defaults", "udpeer*", "defaults*"];
+  const order: DelayCase[] = ["python", "udpeer", "defaults", "aligned"];
+  if (options.candidate !== undefined) order.push("udpeer*", "defaults*");
   for (let round = 0; round < options.rounds; round++) {
     loads.push(loadAverage());
     for (let i = 0; i < order.length; i++) {
@@ -256,6 +276,7 @@ const LABELS: Record<DelayCase, string> = {
   python: "(p) Python blocking receiver, µs stamps",
   udpeer: "(u) udpeer receiving the same µs stamps",
   defaults: "(d) two udpeers with their defaults",
+  aligned: "(d′) the same, both sending at the same instants",
   "udpeer*": "(u*) the candidate receiving the same µs stamps",
   "defaults*": "(d*) two candidates with their defaults",
 };
