@@ -168,7 +168,8 @@ async function udpeerPair(
         `--port=${port}`,
         `--to=127.0.0.1:${ports[1 - i]}`,
         `--interval=${interval}`,
-        `--start-at=${(startAtMs / 1000).toFixed(3)}`,
+        // The second half an interval after the first, as peers started apart would be.
+        `--start-at=${((startAtMs + i * interval * 500) / 1000).toFixed(4)}`,
         mode,
       ]),
       `${dir}/pair-${i}.out`,
