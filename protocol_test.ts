@@ -351,3 +351,39 @@ Deno.test("decodeHeartbeatInto() fills a reused heartbeat as decodeHeartbeat() b
   assert.equal(decodeHeartbeatInto(datagrams[0]!, into, { text: false }), undefined);
   assert.equal(into.text, "");
 });
+
+Deno.test("decodeHeartbeat() reads each text afresh: a repeated text, one of the same length, a long one", () => {
+  const texts = [
+    "hello",
+    "hello",
+    "hellp",
+    "",
+    "héllo",
+    "x".repeat(300),
+    "x".repeat(299) + "y",
+    "hello",
+  ];
+  for (const text of texts) {
+    const datagram = encodeHeartbeat({
+      timestamp: 1763700000123456,
+      ipv4: "127.0.0.1",
+      port: 1,
+      text,
+    });
+    const result = decodeHeartbeat(datagram);
+    assert.ok(result.ok);
+    assert.equal(result.heartbeat.text, text);
+  }
+  // Invalid UTF-8 is replaced the same way the first time and when it repeats.
+  for (let i = 0; i < 2; i++) {
+    const datagram = encodeHeartbeat({
+      timestamp: 1763700000123456,
+      ipv4: "127.0.0.1",
+      port: 1,
+      text: new Uint8Array([0x61, 0xff, 0x62]),
+    });
+    const result = decodeHeartbeat(datagram);
+    assert.ok(result.ok);
+    assert.equal(result.heartbeat.text, "a\ufffdb");
+  }
+});
