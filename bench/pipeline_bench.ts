@@ -58,7 +58,7 @@ function handle(datagram: Uint8Array, format: ((event: MessageEvent) => string) 
 const modes: [name: string, format: ((event: MessageEvent) => string) | undefined][] = [
   ["--quiet", undefined],
   ["human", formatMessage],
-  ["--json", messageJsonLine],
+  ["--json", (event) => messageJsonLine(event, "2026-12-02T01:02:03.456Z")],
   ["--json through the generic jsonLine()", jsonLine],
 ];
 for (const [name, format] of modes) {

@@ -80,6 +80,10 @@ if (noBaseBinary !== undefined) {
   console.log(
     `skipped: compile_test.ts: building and running a binary: ${noBaseBinary}`,
   );
+} else {
+  console.log(
+    "skipped: compile_test.ts: deno compile up to fetching denort: denort can be had, so the real build runs instead",
+  );
 }
 
 /** Runs the compile script with `args`; `env` is added to the environment. */
@@ -240,7 +244,9 @@ async function receiveSome(
 }
 
 Deno.test({
-  name: "the compiled binary runs with no Deno installed: --version and heartbeats",
+  // Building may take up to runScript's 300 s; the default limit is 120 s.
+  name:
+    "the compiled binary runs with no Deno installed: --version and heartbeats [time limit 400 s]",
   ignore: noBaseBinary !== undefined,
   async fn() {
     const host = hostTarget()!;

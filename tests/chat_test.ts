@@ -490,6 +490,7 @@ for (const transport of ["udp", "tcp"] as const) {
 }
 
 const python = await commandWorks("python3");
+if (!python) console.log("skipped: chat_test.ts: the Python servers: python3 is not installed");
 
 Deno.test({
   name: "chat talks to the classic Python UDP and TCP servers",
@@ -546,6 +547,7 @@ threading.Event().wait(30)
 });
 
 const tmux = await commandWorks("tmux", ["-V"]);
+if (!tmux) console.log("skipped: chat_test.ts: chat on a terminal: tmux is not installed");
 
 /** Runs a tmux command on the test's own server socket and returns its stdout. */
 async function tmuxRun(socket: string, args: string[]): Promise<string> {

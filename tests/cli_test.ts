@@ -51,6 +51,8 @@ Deno.test("parsePeerArgs() reads every flag, long and short", () => {
     "ms",
     "--json",
     "-q",
+    "--name",
+    "web-1",
   ]);
   assert.equal(options.port, 0);
   assert.deepEqual(options.targets, [
@@ -65,6 +67,8 @@ Deno.test("parsePeerArgs() reads every flag, long and short", () => {
   assert.equal(options.timestampUnit, "ms");
   assert.equal(options.json, true);
   assert.equal(options.quiet, true);
+  assert.equal(options.name, "web-1");
+  assert.equal(parsePeerArgs([]).name, undefined);
 });
 
 Deno.test("parsePeerArgs() names the flag and the problem for each bad value", () => {
@@ -88,6 +92,9 @@ Deno.test("parsePeerArgs() names the flag and the problem for each bad value", (
     [["--metrics", "localhost:9"], /--metrics: "localhost" is not an IPv4 address/],
     [["--metrics-max-sources", "5"], /--metrics-max-sources without --metrics/],
     [["--metrics", "9", "--metrics-max-sources", "-1"], /--metrics-max-sources: "-1"/],
+    [["--name", "two words"], /--name "two words": use letters, digits/],
+    [["--name", ""], /--name "": use letters/],
+    [["--name", "x".repeat(65)], /--name "x+": it is longer than 64 characters/],
     [["--bind", "localhost"], /--bind: "localhost" is not an IPv4 address/],
     [["--advertise", "1.2.3"], /--advertise: "1.2.3" is not an IPv4 address/],
     [["--timestamp-unit", "ns"], /--timestamp-unit: "ns" is not one of s, ms, us/],
@@ -134,4 +141,17 @@ Deno.test("parsePort(), parseHostPort() and parseSeconds() accept the edges of t
   assert.equal(parseSeconds("--interval", "0.001", 0.001), 0.001);
   assert.throws(() => parseSeconds("--interval", "", 0.001), UsageError);
   assert.throws(() => parseSeconds("--interval", "Infinity", 0.001), UsageError);
+});
+
+Deno.test("--start-at with only --peers naming the targets is no usage error", () => {
+  const options = parsePeerArgs(
+    ["--peers", "hosts.txt", "--start-at", "2099-01-01T00:00:00Z"],
+    false,
+    Date.UTC(2026, 11, 2),
+  );
+  assert.equal(options.startAtMs, Date.UTC(2099, 0, 1));
+  assert.throws(
+    () => parsePeerArgs(["--start-at", "2099-01-01T00:00:00Z"], false, Date.UTC(2026, 11, 2)),
+    /Cannot use --start-at without --to or --peers/,
+  );
 });

@@ -220,6 +220,10 @@ Deno.test({
   },
 });
 
+if (Deno.build.os === "windows") {
+  console.log("skipped: install_test.ts: signals to the task: POSIX signals only");
+}
+
 Deno.test({
   name: "deno task start passes on a SIGINT or SIGTERM sent to the task itself: exit 0",
   ignore: Deno.build.os === "windows",
@@ -258,7 +262,8 @@ Deno.test({
 
 // ---- the package ---------------------------------------------------------------------------
 
-Deno.test("deno publish --dry-run ships only the program, the library, README and LICENSE", async () => {
+// `deno publish --dry-run` is given 120 s below, the default limit of a test.
+Deno.test("deno publish --dry-run ships only the program, the library, README and LICENSE [time limit 180 s]", async () => {
   const { code, stdout, stderr } = await run(
     Deno.execPath(),
     ["publish", "--dry-run", "--allow-dirty"],

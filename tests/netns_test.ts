@@ -5,7 +5,7 @@ import { type JsonEvent, startUdpeer, type UdpeerProcess } from "./_helpers/test
 const noNetns = await netnsUnavailable();
 const name = "three hosts joined by veth links count each other's heartbeats under " +
   "their own addresses, and advertise each link's address";
-if (noNetns !== undefined) console.log(`skipped "${name}": ${noNetns}`);
+if (noNetns !== undefined) console.log(`skipped: netns_test.ts: ${name}: ${noNetns}`);
 
 /** A host of the test: its namespace, its peer, and its address on each link. */
 interface Host {

@@ -246,6 +246,23 @@ async function expectValue(
   }
 }
 
+/**
+ * Waits until `promql` gives one series of at least `low`: a counter that goes on counting
+ * after the summary it is compared with (an outage still going on counts as missed).
+ */
+async function expectAtLeast(prometheus: Prometheus, promql: string, low: number): Promise<number> {
+  let seen: unknown = "no series";
+  try {
+    return await eventually(`${promql} >= ${low}`, async () => {
+      const result = await prometheus.query(promql);
+      seen = result.map((r) => r.value);
+      return result.length === 1 && result[0]!.value >= low ? result[0]!.value : undefined;
+    });
+  } catch {
+    throw new Error(`${promql}: expected at least ${low}, Prometheus has ${JSON.stringify(seen)}`);
+  }
+}
+
 function lastSummary(peer: UdpeerProcess): JsonEvent {
   return peer.events.findLast((e) => e.event === "summary")!;
 }
@@ -291,7 +308,8 @@ Deno.test({
       }
 
       // A stream of the test's own with known loss: 10 heartbeats 200 ms apart, the 4th and
-      // 7th left out. A sees 8, 2 missed, 20 % loss.
+      // 7th left out. A sees 8, 2 missed; then the stream stops, an outage that goes on
+      // counting one missed heartbeat per 200 ms from half an interval after --down-after.
       const sender = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
       const senderPort = (sender.addr as Deno.NetAddr).port;
       const base = Date.now() - 60_000;
@@ -304,6 +322,7 @@ Deno.test({
         });
         await sender.send(datagram, { transport: "udp", hostname: "127.0.0.1", port: portA });
       }
+      const testStreamLastSent = Date.now();
       sender.close();
 
       // b sends 30 and exits: A's figures for b stop moving, and b goes silent.
@@ -330,8 +349,17 @@ Deno.test({
       assert.equal(summaryB.sent, 30);
       const streams = (summaryA.sources as JsonEvent[]).flatMap((s) => s.streams as JsonEvent[]);
       const testStream = streams.find((s) => s.fromPort === senderPort)!;
-      assert.equal(testStream.missed, 2);
-      assert.equal(testStream.lossPercent, 20);
+      assert.equal(testStream.messages, 8);
+      // 2 in the span, and the outage going on since the last one arrived (about when it
+      // was sent): one per interval from half an interval on, give or take one at each end.
+      const quietMs = Date.parse(summaryA.time as string) - testStreamLastSent;
+      const ongoing = Math.max(0, Math.floor(quietMs / 200 - 0.5));
+      const missed = testStream.missed as number;
+      assert.ok(
+        missed >= 2 + ongoing - 1 && missed <= 2 + ongoing + 1,
+        `missed ${missed}, expected 2 + ${ongoing} (quiet ${quietMs} ms)`,
+      );
+      assert.equal(testStream.lossPercent, Math.round((missed / (missed + 8)) * 10000) / 100);
       const targetA = (summaryC.targets as JsonEvent[]).find((t) => t.to === a)!;
 
       const onA = `instance="127.0.0.1:${metricsA}"`;
@@ -341,7 +369,8 @@ Deno.test({
         `udpeer_heartbeats_received_total{${onA},peer="b"}`,
         targetB.received as number,
       );
-      await expectValue(
+      // b is gone: its outage goes on counting past the summary, never below it.
+      await expectAtLeast(
         prometheus,
         `udpeer_heartbeats_missed_total{${onA},peer="b"}`,
         targetB.missed as number,
@@ -364,16 +393,23 @@ Deno.test({
         `udpeer_heartbeats_received_total{${onA},source="127.0.0.1:${senderPort}"}`,
         testStream.messages as number,
       );
-      await expectValue(
+      await expectAtLeast(
         prometheus,
         `udpeer_heartbeats_missed_total{${onA},source="127.0.0.1:${senderPort}"}`,
         testStream.missed as number,
       );
-      await expectValue(
-        prometheus,
-        `udpeer_loss_ratio{${onA},source="127.0.0.1:${senderPort}"}`,
-        (testStream.lossPercent as number) / 100,
-      );
+      // One computation: in every scrape the ratio is missed / (missed + received).
+      for (const source of [`source="127.0.0.1:${senderPort}"`, 'peer="b"']) {
+        const series = (name: string) => `${name}{${onA},${source}}`;
+        const missedSeries = series("udpeer_heartbeats_missed_total");
+        await expectValue(
+          prometheus,
+          `abs(${series("udpeer_loss_ratio")} - ${missedSeries} / (${missedSeries} + ${
+            series("udpeer_heartbeats_received_total")
+          }))`,
+          0,
+        );
+      }
       // c is still sending to A, which no longer names it: a stream like any other.
       await expectValue(prometheus, `udpeer_peer_up{${onA},source="${c}"}`, 1);
       await expectValue(

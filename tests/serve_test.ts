@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { UsageError } from "../src/common/errors.ts";
 import { MAX_LINE_BYTES } from "../src/common/lines.ts";
 import { formatServeEvent } from "../src/serve/events.ts";
+import { NOTHING } from "../src/common/output.ts";
 import { DEFAULT_SERVE_PORT, parseServeArgs } from "../src/serve/flags.ts";
 import { UNTERMINATED_IDLE_MS } from "../src/serve/tcp.ts";
 import {
@@ -113,6 +114,7 @@ Deno.test("parseServeArgs() fills in the defaults", () => {
   assert.equal(options.maxConnections, 1024);
   assert.equal(options.idleTimeoutSeconds, 60);
   assert.equal(options.rate, 1000);
+  assert.equal(options.rateTotal, 10_000);
 });
 
 Deno.test("parseServeArgs() reads every flag", () => {
@@ -132,6 +134,8 @@ Deno.test("parseServeArgs() reads every flag", () => {
     "1.5",
     "--rate",
     "20",
+    "--rate-total",
+    "300",
   ]);
   assert.deepEqual(options, {
     help: false,
@@ -145,6 +149,7 @@ Deno.test("parseServeArgs() reads every flag", () => {
     maxConnections: 10,
     idleTimeoutSeconds: 1.5,
     rate: 20,
+    rateTotal: 300,
   });
 });
 
@@ -158,6 +163,7 @@ Deno.test("parseServeArgs() throws a UsageError naming the flag", () => {
     [["--max-connections", "0"], /^Cannot parse --max-connections: "0" is not a whole number/],
     [["--idle-timeout", "0"], /^Cannot parse --idle-timeout: "0" is not a number of seconds/],
     [["--rate", "-5"], /^Cannot parse --rate: "-5" is not a whole number/],
+    [["--rate-total", "0"], /^Cannot parse --rate-total: "0" is not a whole number/],
   ];
   for (const [args, message] of cases) {
     assert.throws(() => parseServeArgs(args), (error: unknown) => {
@@ -175,7 +181,7 @@ Deno.test("formatServeEvent() quotes and escapes network text", () => {
     fromPort: 5000,
     text: 'say "hi"\x1b[2J\n',
     reply: 'SAY "HI"\x1b[2J\n',
-  });
+  }).stdout;
   assert.equal(line, '127.0.0.1:5000 "say \\"hi\\"\\x1b[2J\\n" -> "SAY \\"HI\\"\\x1b[2J\\n"');
   assert.deepEqual(
     formatServeEvent({
@@ -187,13 +193,18 @@ Deno.test("formatServeEvent() quotes and escapes network text", () => {
       capped: 0,
       idleClosed: 0,
       rateLimited: 0,
+      overBudget: 0,
+      empty: 0,
       durationMs: 12,
     }),
-    [
-      "",
-      "--- udpeer serve statistics ---",
-      "1 request served, 1 distinct client, 0 errors, time 12ms",
-    ],
+    {
+      stdout: [
+        "",
+        "--- udpeer serve statistics ---",
+        "1 request served, 1 distinct client, 0 errors, time 12ms",
+      ],
+      stderr: [],
+    },
   );
 });
 
@@ -207,15 +218,40 @@ Deno.test("formatServeEvent() adds a line of what the limits refused, when they 
     capped: 1,
     idleClosed: 2,
     rateLimited: 19_700,
+    overBudget: 0,
+    empty: 0,
     durationMs: 2000,
   });
   assert.equal(
-    lines.at(-1),
+    lines.stdout.at(-1),
     "limits: 1 connection capped, 2 idle-closed, 19700 requests rate-limited",
   );
+  const refusedAll = formatServeEvent({
+    event: "summary",
+    requests: 0,
+    clients: 0,
+    clientsCapped: false,
+    errors: 0,
+    capped: 0,
+    idleClosed: 0,
+    rateLimited: 0,
+    overBudget: 7,
+    empty: 1,
+    durationMs: 2000,
+  });
+  assert.equal(
+    refusedAll.stdout.at(-1),
+    "limits: 0 connections capped, 0 idle-closed, 0 requests rate-limited, 7 over --rate-total, 1 empty datagram not answered",
+  );
+  for (const event of ["over-budget", "empty"] as const) {
+    assert.deepEqual(
+      formatServeEvent({ event, from: "127.0.0.1", fromPort: 1, bytes: 0 }),
+      NOTHING,
+    );
+  }
   assert.deepEqual(
     formatServeEvent({ event: "rate-limited", from: "127.0.0.1", fromPort: 1, bytes: 5 }),
-    [],
+    NOTHING,
   );
 });
 
@@ -229,7 +265,7 @@ Deno.test("serve replies in each mode over UDP, non-ASCII and emoji included", a
       ["👨‍👩‍👧 family", "YLIMAF 👨‍👩‍👧"],
     ]],
     ["ack", [["anything", "Message received"], ["😀", "Message received"]]],
-    ["echo", [["As It Is 😀 ", "As It Is 😀 "], ["", ""]]],
+    ["echo", [["As It Is 😀 ", "As It Is 😀 "], [" ", " "]]],
   ];
   await Promise.all(cases.map(async ([mode, pairs]) => {
     const { server, port } = await startServe(["--mode", mode]);
@@ -288,14 +324,16 @@ Deno.test("serve answers invalid UTF-8 with replacement characters and keeps ser
   assert.equal(await ask(client, port, "still here"), "EREH LLITS");
 });
 
-Deno.test("serve replies to the largest datagram and to an empty one", async () => {
+Deno.test("serve replies to the largest datagram, and to an empty one with nothing", async () => {
   const { server, port } = await startServe(["--mode", "echo"]);
   await using _server = server;
   await using client = udpClient();
   const largest = new Uint8Array(65_507).fill(0x61);
   const answer = await request(client, port, largest);
   assert.equal(answer.bytes.length, 65_507);
-  assert.equal((await request(client, port, new Uint8Array(0))).bytes.length, 0);
+  await client.send(new Uint8Array(0), { transport: "udp", hostname: "127.0.0.1", port });
+  // The next datagram back is the next request's echo, not an empty one.
+  assert.equal(decoder.decode((await request(client, port, "x")).bytes), "x");
 });
 
 Deno.test("serve reports a reply too long for one datagram as an error, not a request served", async () => {
@@ -402,7 +440,11 @@ Deno.test("serve keeps serving a client while another sends garbage", async () =
     for (let i = 0; i < 20; i++) await noisy.send(noise.subarray(0, burst * 100 + i), target);
     assert.equal(await ask(polite, port, `hello ${burst}`), `HELLO ${burst}`);
   }
-  await server.waitUntil(() => server.events.filter((e) => e.event === "request").length === 210);
+  // 200 noisy datagrams, the first of them empty (not answered: counted), and 10 polite ones.
+  await server.waitUntil(() =>
+    server.events.filter((e) => e.event === "request").length === 209 &&
+    server.events.filter((e) => e.event === "empty").length === 1
+  );
   assert.equal(server.stderr, "");
 });
 
@@ -539,6 +581,7 @@ Deno.test("serve --tcp accepts a line of exactly the limit", async () => {
 });
 
 const python = await commandWorks("python3");
+if (!python) console.log("skipped: serve_test.ts: the Python clients: python3 is not installed");
 
 Deno.test({
   name: "serve talks to the classic Python UDP and TCP clients",
@@ -588,6 +631,10 @@ async function nextRead(conn: Deno.Conn, ms: number): Promise<string> {
   } catch (error) {
     return error instanceof Error ? error.name : String(error);
   }
+}
+
+if (Deno.build.os !== "linux") {
+  console.log(`skipped: serve_test.ts: the TCP caps: Linux only (this is ${Deno.build.os})`);
 }
 
 Deno.test({
@@ -714,5 +761,83 @@ Deno.test("serve answers a UDP flood from one source at most --rate per second, 
     try {
       flooder.close();
     } catch { /* closed above */ }
+  }
+});
+
+Deno.test("serve --mode ack answers no empty datagram, and counts it", async () => {
+  // An empty datagram got "Message received" back: 16 bytes for 0, an amplifier.
+  const { server, port } = await startServe(["--mode", "ack"]);
+  await using _ = server;
+  await using client = udpClient();
+  await client.send(new Uint8Array(0), { transport: "udp", hostname: "127.0.0.1", port });
+  const first = client.receive();
+  const early = await Promise.race([
+    first.then(() => "a reply"),
+    new Promise((resolve) => setTimeout(() => resolve("nothing"), 500)),
+  ]);
+  assert.equal(early, "nothing", "the empty datagram was answered");
+  const empty = await server.waitForEvent((e) => e.event === "empty");
+  assert.equal(empty.from, "127.0.0.1");
+  // Then a real request: its reply is the first datagram the client gets.
+  await client.send(encoder.encode("hi"), { transport: "udp", hostname: "127.0.0.1", port });
+  const [reply] = await withTimeout(first, 5_000, "the reply to hi");
+  assert.equal(decoder.decode(reply), "Message received");
+  server.kill("SIGTERM");
+  const summary = await server.waitForEvent((e) => e.event === "summary");
+  assert.equal(summary.empty, 1);
+  assert.equal(summary.requests, 1);
+});
+
+Deno.test("serve answers forged sources at most --rate-total per second, all of them together", async () => {
+  // 199 sources (127.0.0.2 .. 127.0.0.200), each far under its own --rate: before
+  // --rate-total every one of them was answered, so forged sources made serve an amplifier.
+  const rateTotal = 300;
+  const { server, port } = await startServe(["--rate-total", `${rateTotal}`, "--quiet"]);
+  await using _ = server;
+  const senders = Array.from(
+    { length: 199 },
+    (_, i) => Deno.listenDatagram({ transport: "udp", hostname: `127.0.0.${i + 2}`, port: 0 }),
+  );
+  let replies = 0;
+  const counting = senders.map(async (socket) => {
+    try {
+      while (true) {
+        await socket.receive();
+        replies++;
+      }
+    } catch { /* closed at the end */ }
+  });
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port };
+  const payload = encoder.encode("reflect me");
+  const rounds = 10;
+  const started = performance.now();
+  try {
+    for (let round = 0; round < rounds; round++) {
+      await Promise.all(senders.map((socket) => socket.send(payload, target)));
+      // One round (199 small datagrams) fits the server's receive buffer; let it drain.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the last replies arrive
+    const seconds = (performance.now() - started) / 1000;
+    server.kill("SIGTERM");
+    const summary = await server.waitForEvent((e) => e.event === "summary");
+    const sent = rounds * senders.length;
+    const allowance = rateTotal * (1 + seconds);
+    console.log(
+      `${sent} requests from 199 sources in ${
+        seconds.toFixed(2)
+      } s at --rate-total ${rateTotal}: ${replies} replies, ${summary.overBudget} over budget`,
+    );
+    assert.ok(replies <= allowance, `${replies} replies, allowed ${allowance.toFixed(0)}`);
+    assert.ok(replies >= rateTotal, `${replies} replies: the burst is ${rateTotal}`);
+    assert.equal(summary.requests, replies);
+    assert.equal(summary.rateLimited, 0, "no one source was over --rate");
+    const handled = (summary.requests as number) + (summary.overBudget as number);
+    // The kernel may drop some on a busy machine; enough get through to spend the budget.
+    assert.ok(handled <= sent && handled >= 2 * rateTotal, `${handled} of ${sent} handled`);
+    assert.ok((summary.overBudget as number) > 0);
+  } finally {
+    for (const socket of senders) socket.close();
+    await Promise.all(counting);
   }
 });

@@ -72,7 +72,7 @@ local function adler32(tvb, offset)
   return s2 * 65536 + s1
 end
 
--- Unit of a raw timestamp, inferred from its magnitude as in see README "Wire format", and the number of
+-- Unit of a raw timestamp, inferred from its magnitude as the README's "Wire format" says, and the number of
 -- that unit in one second.
 local function infer_unit(value)
   if value < 1e11 then return "s", 1 end

@@ -10,11 +10,20 @@ import {
   formatReload,
   formatSilent,
   formatSummary,
+  type MessageEvent,
   messageEvent,
   messageJsonLine,
   summaryEvent,
 } from "./events.ts";
 import { SourceTable } from "./sources.ts";
+
+const TIME = "2026-12-02T01:02:03.456Z";
+
+/** What jsonEventLine() writes for an event: `event`, then `time`, then its own fields. */
+function jsonWithTime(event: MessageEvent): string {
+  const { event: name, ...fields } = event;
+  return jsonLine({ event: name, time: TIME, ...fields });
+}
 
 function heartbeat(timestamp: number, text = "hi", ipv4 = "127.0.0.1", port = 5006): Heartbeat {
   const result = decodeHeartbeat(encodeHeartbeat({ timestamp, ipv4, port, text }));
@@ -102,6 +111,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
   table.stream("127.0.0.1", 5006).invalid++;
   table.recordInvalid("127.0.0.9");
   table.stream("127.0.0.9", 40000).invalid++;
+  stream.settle(); // the run's end: slot 2 counts
   const summary = summaryEvent(
     [{
       to: "127.0.0.1:5006",
@@ -109,6 +119,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
       peer: "b",
       sent: 9,
       sendErrors: 0,
+      skipped: 0,
       stream,
       silentBeforeHeard: false,
     }],
@@ -125,6 +136,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
       peer: "b",
       sent: 9,
       sendErrors: 0,
+      skipped: 0,
       received: 3,
       invalid: 1,
       fromPort: 5006,
@@ -135,6 +147,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
       reordered: 0,
       jitterMs: 0.012,
       outages: 0,
+      outliers: 0,
       elapsedMs: null,
     },
   );
@@ -143,6 +156,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
     messages: 0,
     invalid: 1,
     duplicates: 0,
+    outliers: 0,
     elapsedMs: null,
     streams: [{
       fromPort: 40000,
@@ -155,6 +169,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
       reordered: 0,
       jitterMs: 0,
       outages: 0,
+      outliers: 0,
       state: "up",
       elapsedMs: null,
     }],
@@ -177,6 +192,7 @@ Deno.test("summaryEvent() gives a target never heard 100% loss and an unknown mi
       address: "127.0.0.1",
       sent: 6,
       sendErrors: 0,
+      skipped: 0,
       stream: undefined,
       silentBeforeHeard: true,
     }],
@@ -218,8 +234,8 @@ Deno.test("formatMessage() marks a reordered heartbeat and messageJsonLine() car
   const event = messageEvent(heartbeat(1763700000123), remote, 3, 1763700000123.44);
   event.reordered = true;
   assert.equal(formatMessage(event), "127.0.0.1:5006 count=3 time=0.4 ms (reordered) | hi");
-  assert.equal(messageJsonLine(event), jsonLine(event));
-  assert.equal(JSON.parse(messageJsonLine(event)).reordered, true);
+  assert.equal(messageJsonLine(event, TIME), jsonWithTime(event));
+  assert.equal(JSON.parse(messageJsonLine(event, TIME)).reordered, true);
 });
 
 Deno.test("formatMessage() names a peers-file target and messageJsonLine() carries it as peer", () => {
@@ -227,8 +243,8 @@ Deno.test("formatMessage() names a peers-file target and messageJsonLine() carri
   event.reordered = true;
   event.peer = "web-1";
   assert.equal(formatMessage(event), "127.0.0.1:5006 (web-1) count=3 time=0.4 ms (reordered) | hi");
-  assert.equal(messageJsonLine(event), jsonLine(event));
-  assert.equal(JSON.parse(messageJsonLine(event)).peer, "web-1");
+  assert.equal(messageJsonLine(event, TIME), jsonWithTime(event));
+  assert.equal(JSON.parse(messageJsonLine(event, TIME)).peer, "web-1");
 });
 
 Deno.test("formatListening() names peers-file targets and says where the metrics are", () => {
@@ -252,12 +268,40 @@ Deno.test("formatListening() names peers-file targets and says where the metrics
 
 Deno.test("formatReload() lists what a reload started and stopped", () => {
   assert.equal(
-    formatReload({ event: "reload", added: ["10.0.0.4:5005"], removed: [], targets: 3 }),
-    "peers reloaded: 3 targets; added 10.0.0.4:5005; removed none",
+    formatReload({
+      event: "reload",
+      added: ["10.0.0.4:5005"],
+      removed: [],
+      renamed: [],
+      targets: 3,
+    }),
+    "peers reloaded: 3 targets; added 10.0.0.4:5005; removed none; renamed none",
   );
   assert.equal(
-    formatReload({ event: "reload", added: [], removed: ["a:1", "b\x1b:2"], targets: 1 }),
-    "peers reloaded: 1 target; added none; removed a:1, b\\x1b:2",
+    formatReload({
+      event: "reload",
+      added: [],
+      removed: ["a:1", "b\x1b:2"],
+      renamed: [],
+      targets: 1,
+    }),
+    "peers reloaded: 1 target; added none; removed a:1, b\\x1b:2; renamed none",
+  );
+});
+
+Deno.test("formatReload() names each rename, escaped", () => {
+  assert.equal(
+    formatReload({
+      event: "reload",
+      added: [],
+      removed: [],
+      renamed: [
+        { target: "192.0.2.10:5005", from: "web-1", to: "web-one" },
+        { target: "192.0.2.11:5005", from: null, to: "db\x1b" },
+      ],
+      targets: 2,
+    }),
+    "peers reloaded: 2 targets; added none; removed none; renamed 192.0.2.10:5005 web-1 → web-one, 192.0.2.11:5005 (no name) → db\\x1b",
   );
 });
 
@@ -289,7 +333,7 @@ Deno.test("messageJsonLine() gives the same text as jsonLine() of the event", ()
       ] as const
     ) {
       const event = messageEvent(heartbeat(timestamp, text), remote, 7, receivedAtMs);
-      assert.equal(messageJsonLine(event), jsonLine(event), JSON.stringify(text));
+      assert.equal(messageJsonLine(event, TIME), jsonWithTime(event), JSON.stringify(text));
     }
   }
 });
@@ -304,6 +348,7 @@ Deno.test("formatSummary() says 1 heartbeat, 1 send error and 1 source in the si
       address: "127.0.0.1",
       sent: 1,
       sendErrors: 1,
+      skipped: 0,
       stream: undefined,
       silentBeforeHeard: true,
     }],
@@ -338,11 +383,16 @@ Deno.test("formatInvalid() says 1 byte in the singular", () => {
 
 Deno.test("formatEvent() words a failed send and a failed reload, and echoes no send", () => {
   assert.equal(
-    formatEvent({ event: "error", to: "192.0.2.1:5005", message: "Network is unreachable" }),
+    formatEvent({
+      event: "error",
+      op: "send",
+      to: "192.0.2.1:5005",
+      message: "Network is unreachable",
+    }),
     "Cannot send to 192.0.2.1:5005: Network is unreachable",
   );
   assert.equal(
-    formatEvent({ event: "error", peers: "hosts\x1b.txt", message: "No such file" }),
+    formatEvent({ event: "error", op: "reload", peers: "hosts\x1b.txt", message: "No such file" }),
     'Cannot reload --peers "hosts\\x1b.txt": No such file',
   );
   assert.equal(formatEvent({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 }), undefined);

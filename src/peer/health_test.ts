@@ -5,6 +5,7 @@ import {
   RECORD_BACK,
   RECORD_DUPLICATE,
   RECORD_MESSAGE,
+  RECORD_OUTLIER,
   RECORD_REORDERED,
   roundHalfDown,
   StreamHealth,
@@ -139,6 +140,8 @@ Deno.test("StreamHealth counts missed, loss, duplicates and reordering exactly",
   for (const c of cases) {
     const stream = new StreamHealth("127.0.0.1", 5006);
     feed(stream, c.beats, 2000);
+    // The run is over: the last slots are settled too.
+    stream.settle();
     assert.equal(stream.intervalMs, 2000, c.name);
     assert.deepEqual(
       [stream.messages, stream.missed, stream.duplicates, stream.reordered, stream.lossPercent],
@@ -221,7 +224,150 @@ Deno.test("StreamHealth goes silent once after downAfter intervals and comes bac
   assert.equal(stream.lastOutageMs, 14000);
   assert.equal(stream.lastOutageMissed, 6);
   assert.equal(stream.outages, 1);
+  assert.equal(stream.missed, 4, "the count the outage reached while it went on stays");
+  feed(stream, [11, 12, 13], 2000);
   assert.equal(stream.missed, 6, "the outage counts as loss, as ping counts it");
+});
+
+Deno.test("StreamHealth counts an outage still going on, one per interval, and never counts down", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  feed(stream, [0, 1, 2, 3], 100);
+  const lastHeard = T0 + 300 + 0.5;
+  const seen: number[] = [];
+  for (let t = 0; t <= 1000; t += 50) {
+    stream.checkSilent(lastHeard + t, 3);
+    seen.push(stream.missed);
+  }
+  // Silent at 300 ms with 2 slots overdue by half an interval or more, then one more for each
+  // 100 ms that passes.
+  assert.deepEqual(seen, [0, 0, 0, 0, 0, 0, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]);
+  // The sender was down for slots 4..13 and is back with 14: the timestamps agree.
+  feed(stream, [14, 15, 16], 100);
+  assert.equal(stream.missed, 9, "the count reached while it went on");
+  feed(stream, [17], 100);
+  assert.equal(stream.missed, 10, "settled from the timestamps once 14 is three intervals old");
+  assert.equal(stream.lossPercent, (10 / 18) * 100);
+});
+
+Deno.test("StreamHealth waits until a gap is three intervals old, so a late heartbeat fills it", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  const missedAfter = (k: number): number => {
+    feed(stream, [k], 1000);
+    return stream.missed;
+  };
+  assert.deepEqual([0, 1, 3, 4].map(missedAfter), [0, 0, 0, 0], "slot 2 is held");
+  assert.equal(missedAfter(2), 0, "2 arrives late: reordered, not missed");
+  assert.equal(stream.reordered, 1);
+  assert.deepEqual([6, 7, 8].map(missedAfter), [0, 0, 0], "slot 5 held");
+  assert.equal(missedAfter(9), 1, "slot 5 counted once 6 is three intervals old");
+  assert.equal(missedAfter(5), 1, "too late: still counted, a counter never goes down");
+  assert.equal(stream.reordered, 2);
+  assert.equal(missedAfter(11), 1, "slot 10 is held");
+  stream.settle();
+  assert.equal(stream.missed, 2, "at the end of the run every slot is settled");
+});
+
+Deno.test("StreamHealth counts the held slots at once when the stream goes silent", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  // 8 of 0..9 arrive: 3 and 8 are lost; 8 is within the hold when the stream stops.
+  feed(stream, [0, 1, 2, 4, 5, 6, 7, 9], 100);
+  assert.equal(stream.missed, 1, "slot 8 may still come late");
+  const lastHeard = T0 + 900.5;
+  assert.equal(stream.checkSilent(lastHeard + 300, 3), 300);
+  assert.equal(stream.missed, 2 + 2, "3 and 8, and the two slots overdue since");
+});
+
+Deno.test("StreamHealth keeps a burst out of the interval and the missed count", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  feed(stream, [0, 1, 2, 3, 4, 5], 100);
+  // 30 heartbeats 1 ms apart after heartbeat 5, with their true send times.
+  for (let i = 1; i <= 30; i++) stream.record(T0 + 500 + i, 1000 + i, T0 + 500 + i + 0.2);
+  feed(stream, [6, 7, 8, 9, 10, 11, 12, 13], 100);
+  assert.equal(stream.intervalMs, 100);
+  assert.equal(stream.messages, 44);
+  stream.settle();
+  assert.equal(stream.missed, 0);
+  // Extras fill no slot: a loss after the burst is still seen.
+  feed(stream, [15, 16, 17], 100);
+  assert.equal(stream.missed, 1);
+});
+
+Deno.test("StreamHealth lets a sender that catches up fill the slots it had left empty, no more", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  feed(stream, [0, 1, 2, 3, 4, 5], 100);
+  // Slots 6..14 pass unsent (a foreign sender stalled); at 15 it sends 10 heartbeats 1 ms
+  // apart, stamped as it sends them, then goes on at 16.
+  for (let i = 0; i < 10; i++) stream.record(T0 + 1500 + i, 100 + i, T0 + 1500 + i + 0.3);
+  feed(stream, [16, 17, 18, 19, 20], 100);
+  assert.equal(stream.intervalMs, 100);
+  stream.settle();
+  assert.equal(stream.missed, 0, "every slot was sent, late");
+  // 20 more 1 ms apart at 21: no slot is empty, so they fill none and hide nothing.
+  for (let i = 0; i < 20; i++) stream.record(T0 + 2100 + i, 200 + i, T0 + 2100 + i + 0.3);
+  feed(stream, [23, 24, 25, 26], 100);
+  assert.equal(stream.missed, 1, "22 is lost, and still seen");
+});
+
+Deno.test("StreamHealth takes a new, shorter interval once it is sustained", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  feed(stream, [...Array(12).keys()], 1000);
+  // From 11 s on the sender sends every 100 ms: 40 heartbeats over 4 s.
+  for (let i = 1; i <= 40; i++) {
+    stream.record(T0 + 11_000 + i * 100, 100 + i, T0 + 11_000 + i * 100 + 0.5);
+  }
+  assert.equal(stream.intervalMs, 100);
+  stream.settle();
+  assert.equal(stream.missed, 0, "the 1 s part is not counted again at 100 ms");
+});
+
+Deno.test("StreamHealth corrects an interval that losses at the start made too long", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  // 1, 2, 4 and 5 are lost: the first gaps are 300 ms, the true interval 100 ms.
+  const arrived = [0, 3, 6, ...Array.from({ length: 14 }, (_, i) => 7 + i)];
+  feed(stream, arrived, 100);
+  assert.equal(stream.intervalMs, 100);
+  stream.settle();
+  assert.equal(stream.missed, 4);
+  assert.equal(stream.lossPercent, (4 / 21) * 100);
+});
+
+Deno.test("StreamHealth counts an absurd timestamp as an outlier and lets it move nothing", () => {
+  for (const absurd of [0, 2 ** 53, T0 + 10 * 365 * 86_400_000, T0 - 7_200_000]) {
+    const stream = new StreamHealth("127.0.0.1", 5006);
+    feed(stream, [0, 1, 2, 3], 100);
+    const before = JSON.stringify([stream.intervalMs, stream.missed, stream.jitterMs]);
+    const result = stream.record(absurd, 7, T0 + 350);
+    assert.equal(result, RECORD_OUTLIER, `${absurd}`);
+    feed(stream, [4, 5, 6, 7], 100);
+    stream.settle();
+    assert.equal(stream.outliers, 1);
+    assert.equal(stream.messages, 8);
+    assert.equal(stream.missed, 0, `${absurd}`);
+    assert.equal(stream.intervalMs, 100);
+    assert.equal(stream.maxMs, 0.5, "no delay from the outlier");
+    assert.notEqual(before, "", "sanity");
+    assert.equal(stream.checkSilent(T0 + 750, 3), undefined, "the stream is still heard");
+    assert.equal(stream.checkSilent(T0 + 1001, 3), 300, "and an outage is still seen");
+  }
+});
+
+Deno.test("StreamHealth refuses an absurd first heartbeat and follows a clock that really moved", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  assert.equal(stream.record(0, 1, T0), RECORD_OUTLIER, "1970 from a host of today");
+  assert.equal(stream.messages, 0);
+  feed(stream, [0, 1, 2], 100);
+  // The sender's clock is stepped back two hours: three consistent heartbeats start a span.
+  const stepped = (k: number) => stream.record(T0 - 7_200_000 + k * 100, 50 + k, T0 + k * 100);
+  assert.deepEqual([3, 4, 5, 6].map(stepped), [
+    RECORD_OUTLIER,
+    RECORD_OUTLIER,
+    RECORD_MESSAGE,
+    RECORD_MESSAGE,
+  ]);
+  assert.equal(stream.outliers, 3);
+  assert.equal(stream.newestSentAtMs, T0 - 7_200_000 + 600);
+  stream.settle();
+  assert.equal(stream.missed, 0, "no span from 1970, no loss across the step");
 });
 
 Deno.test("StreamHealth remembers the advertised address of the last heartbeat", () => {
@@ -229,6 +375,4 @@ Deno.test("StreamHealth remembers the advertised address of the last heartbeat",
   assert.equal(stream.advertised, "");
   stream.record(T0, 1, T0 + 1, "127.0.0.1", 5006);
   assert.equal(stream.advertised, "127.0.0.1:5006");
-  assert.ok(stream.advertises("127.0.0.1", 5006));
-  assert.ok(!stream.advertises("127.0.0.1", 40000));
 });

@@ -18,12 +18,12 @@
  * observeDelay(delay, 0.0004);
  * const stream = {
  *   source: "127.0.0.1:5006", target: "127.0.0.1:5006", peer: "b", received: 3, missed: 1,
- *   duplicates: 0, reordered: 0, up: true, jitterSeconds: 0.00002, lossRatio: 0.25,
+ *   duplicates: 0, reordered: 0, outliers: 0, up: true, jitterSeconds: 0.00002, lossRatio: 0.25,
  *   lastHeartbeatSeconds: 1763700000.5, delay,
  * };
  * const text = renderMetrics({
  *   version: "0.1.0",
- *   targets: [{ target: "127.0.0.1:5006", peer: "b", sent: 4, sendErrors: 0 }],
+ *   targets: [{ target: "127.0.0.1:5006", peer: "b", sent: 4, sendErrors: 0, skipped: 0 }],
  *   ...boundStreams([stream], [], 1000),
  *   invalid: { short: 0, checksum: 2 },
  *   sourcesEvicted: 0,
@@ -92,6 +92,8 @@ export interface StreamMetrics {
   duplicates: number;
   /** Heartbeats received out of order. */
   reordered: number;
+  /** Heartbeats with an absurd timestamp (counted, moving nothing else). */
+  outliers: number;
   /** Heard within `--down-after` of its intervals (false when silent or never heard). */
   up: boolean;
   /** RFC 3550 interarrival jitter, in seconds. */
@@ -116,6 +118,8 @@ export interface OtherStreams {
   duplicates: number;
   /** Sum of their `reordered`. */
   reordered: number;
+  /** Sum of their `outliers`. */
+  outliers: number;
   /** Their delay histograms, added. */
   delay: DelayHistogram;
 }
@@ -130,6 +134,8 @@ export interface TargetMetrics {
   sent: number;
   /** Sends that failed. */
   sendErrors: number;
+  /** Slots of the send grid skipped because a tick came late. */
+  skipped: number;
 }
 
 /** Everything one scrape shows: a read-only view, built by the peer at scrape time. */
@@ -146,6 +152,13 @@ export interface MetricsSnapshot {
   invalid: Readonly<Record<string, number>>;
   /** Sources dropped from the bounded table so far. */
   sourcesEvicted: number;
+  /**
+   * Who this peer is, for `udpeer_info{name,address}`: its name and the `IP:PORT` the others
+   * see as its `source` (src/peer/fleet.ts). Left out when undefined.
+   */
+  info?: { name: string; address: string } | undefined;
+  /** Unix time the process started, for `process_start_time_seconds`; left out when undefined. */
+  processStartTimeSeconds?: number | undefined;
 }
 
 /**
@@ -190,6 +203,7 @@ export function newOtherStreams(): OtherStreams {
     missed: 0,
     duplicates: 0,
     reordered: 0,
+    outliers: 0,
     delay: newDelayHistogram(),
   };
 }
@@ -200,11 +214,9 @@ export function newOtherStreams(): OtherStreams {
  * @param other The sum, changed in place.
  * @param stream The stream's counters and delays.
  */
-export function addToOther(
-  other: OtherStreams,
-  stream: Pick<StreamMetrics, "received" | "missed" | "duplicates" | "reordered" | "delay">,
-): void {
+export function addToOther(other: OtherStreams, stream: OtherCounts): void {
   other.streams++;
+  other.outliers += stream.outliers;
   other.received += stream.received;
   other.missed += stream.missed;
   other.duplicates += stream.duplicates;
@@ -212,28 +224,45 @@ export function addToOther(
   addHistogram(other.delay, stream.delay);
 }
 
+/** What `source="other"` sums of a stream. */
+export type OtherCounts = Pick<
+  StreamMetrics,
+  "received" | "missed" | "duplicates" | "reordered" | "outliers" | "delay"
+>;
+
 /**
  * Bounds the streams that get series of their own: every target's stream, then at most
- * `maxSources` of the others, most recently heard first; the rest are summed.
+ * `maxSources` of the others, most recently heard first; the rest are summed. The others
+ * may be any records: `seriesOf` makes the series of one shown, `countsOf` reads the
+ * counts of one summed (a flood of forged sources fills the table: those get no series).
  *
  * @param targetStreams The targets' streams, in target order.
  * @param othersNewestFirst Every other stream, most recently heard first.
  * @param maxSources `--metrics-max-sources`.
+ * @param seriesOf The series of a stream shown (by default, the stream itself).
+ * @param countsOf The counts of a stream summed (by default, its series).
+ * @param skip True for a stream of `othersNewestFirst` that is no other (a target's).
  * @returns The `streams` and `other` of a {@linkcode MetricsSnapshot}.
  */
-export function boundStreams(
-  targetStreams: Iterable<StreamMetrics>,
-  othersNewestFirst: Iterable<StreamMetrics>,
+export function boundStreams<S = StreamMetrics>(
+  targetStreams: StreamMetrics[],
+  othersNewestFirst: Iterable<S>,
   maxSources: number,
+  seriesOf: (stream: S) => StreamMetrics = (stream) => stream as unknown as StreamMetrics,
+  countsOf: (stream: S) => OtherCounts = seriesOf,
+  skip: (stream: S) => boolean = () => false,
 ): Pick<MetricsSnapshot, "streams" | "other"> {
-  const streams = [...targetStreams];
+  // Measured: a generator or a copy per scrape here made the peer's resident memory grow
+  // by ~45 MB more over 20,000 scrapes; the list is extended in place and filtered inline.
+  const streams = targetStreams;
   let shown = 0;
   let other: OtherStreams | undefined;
   for (const stream of othersNewestFirst) {
+    if (skip(stream)) continue;
     if (shown < maxSources) {
-      streams.push(stream);
+      streams.push(seriesOf(stream));
       shown++;
-    } else addToOther(other ??= newOtherStreams(), stream);
+    } else addToOther(other ??= newOtherStreams(), countsOf(stream));
   }
   return { streams, other };
 }
@@ -284,6 +313,17 @@ const families = {
     type: "gauge",
     help: "Always 1; the version label says which udpeer this is.",
   },
+  info: {
+    name: "udpeer_info",
+    type: "gauge",
+    help:
+      "Always 1; name is this peer's name, address the IP:PORT the other peers see as its source.",
+  },
+  startTime: {
+    name: "process_start_time_seconds",
+    type: "gauge",
+    help: "Start time of the process since unix epoch in seconds.",
+  },
   sent: {
     name: "udpeer_heartbeats_sent_total",
     type: "counter",
@@ -293,6 +333,11 @@ const families = {
     name: "udpeer_send_errors_total",
     type: "counter",
     help: "Sends to each target that failed.",
+  },
+  skipped: {
+    name: "udpeer_heartbeats_skipped_total",
+    type: "counter",
+    help: "Slots of the send grid skipped, not sent in a burst, because this peer was late.",
   },
   received: {
     name: "udpeer_heartbeats_received_total",
@@ -313,6 +358,11 @@ const families = {
     name: "udpeer_reordered_total",
     type: "counter",
     help: "Heartbeats received out of order from each stream.",
+  },
+  outliers: {
+    name: "udpeer_outliers_total",
+    type: "counter",
+    help: "Heartbeats with an absurd timestamp from each stream; they change no other figure.",
   },
   up: {
     name: "udpeer_peer_up",
@@ -415,9 +465,22 @@ export function* renderMetricsChunks(
 
   header(lines, families.buildInfo);
   lines.push(`${families.buildInfo.name}${labelText([["version", snapshot.version]])} 1`);
+  if (snapshot.info !== undefined) {
+    header(lines, families.info);
+    const { name, address } = snapshot.info;
+    lines.push(`${families.info.name}${labelText([["name", name], ["address", address]])} 1`);
+  }
+  if (snapshot.processStartTimeSeconds !== undefined) {
+    header(lines, families.startTime);
+    lines.push(`${families.startTime.name} ${formatValue(snapshot.processStartTimeSeconds)}`);
+  }
 
   for (
-    const [family, value] of [[families.sent, "sent"], [families.sendErrors, "sendErrors"]] as const
+    const [family, value] of [
+      [families.sent, "sent"],
+      [families.sendErrors, "sendErrors"],
+      [families.skipped, "skipped"],
+    ] as const
   ) {
     header(lines, family);
     for (const target of snapshot.targets) {
@@ -431,6 +494,7 @@ export function* renderMetricsChunks(
     [families.missed, (s) => s.missed, (o) => o.missed],
     [families.duplicates, (s) => s.duplicates, (o) => o.duplicates],
     [families.reordered, (s) => s.reordered, (o) => o.reordered],
+    [families.outliers, (s) => s.outliers, (o) => o.outliers],
     // Gauges of state (up, loss, jitter, last heard) mean nothing summed over many
     // streams: "other" has only the counters and the histogram.
     [families.up, (s) => s.up ? 1 : 0],

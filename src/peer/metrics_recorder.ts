@@ -32,13 +32,11 @@
 
 import type { StreamStats } from "./health.ts";
 import {
-  addToOther,
+  boundStreams,
   type DelayHistogram,
   type MetricsSnapshot,
   newDelayHistogram,
-  newOtherStreams,
   observeDelay,
-  type OtherStreams,
   type StreamMetrics,
 } from "./metrics.ts";
 import type { PeerMonitor } from "./monitor.ts";
@@ -70,121 +68,93 @@ export interface MetricsRecorder {
   snapshot(monitor: PeerMonitor, version: string, maxSources: number): MetricsSnapshot;
 }
 
-interface Extras {
-  delay: DelayHistogram;
-  /**
-   * The largest `missed` shown so far. `missed` is computed from the span of timestamps and
-   * goes down by one when a late (reordered) heartbeat fills a gap; a counter must not.
-   */
-  missedShown: number;
-}
-
 const NO_DELAY: DelayHistogram = Object.freeze(newDelayHistogram());
 
 /**
  * Creates the recorder of a run.
  *
+ * @param about Who this peer is and when it started, read at each scrape (the name can
+ * change on a reload): `udpeer_info` and `process_start_time_seconds` (src/peer/fleet.ts).
  * @returns An empty recorder.
  */
-export function createMetricsRecorder(): MetricsRecorder {
-  const extras = new WeakMap<StreamStats, Extras>();
-  const extrasOf = (stream: StreamStats): Extras => {
-    let found = extras.get(stream);
+export function createMetricsRecorder(
+  about?: () => Pick<MetricsSnapshot, "info" | "processStartTimeSeconds">,
+): MetricsRecorder {
+  const delays = new WeakMap<StreamStats, DelayHistogram>();
+  const delayOf = (stream: StreamStats): DelayHistogram => {
+    let found = delays.get(stream);
     if (found === undefined) {
-      found = { delay: newDelayHistogram(), missedShown: 0 };
-      extras.set(stream, found);
+      found = newDelayHistogram();
+      delays.set(stream, found);
     }
     return found;
   };
-  const missedOf = (stream: StreamStats, own: Extras | undefined): number => {
-    let missed = stream.missed;
-    if (own !== undefined) {
-      if (missed < own.missedShown) missed = own.missedShown;
-      own.missedShown = missed;
-    }
-    return missed;
-  };
+  // The stream's own figures: the summary and --watch read the very same ones, and its
+  // missed count is already a counter that never goes down.
   const metricsOf = (
-    stream: StreamStats,
+    stream: StreamStats | undefined,
+    source: string,
     target: string | undefined,
     peer: string | undefined,
-  ): StreamMetrics => {
-    const own = extras.get(stream);
-    const missed = missedOf(stream, own);
-    return {
-      source: `${stream.address}:${stream.port}`,
-      ...(target === undefined ? {} : { target }),
-      ...(peer === undefined ? {} : { peer }),
-      received: stream.messages,
-      missed,
-      duplicates: stream.duplicates,
-      reordered: stream.reordered,
-      up: stream.state === "up" && stream.messages > 0,
-      jitterSeconds: stream.jitterMs / 1000,
-      lossRatio: stream.lossPercent / 100,
-      lastHeartbeatSeconds: Number.isNaN(stream.lastHeardMs) ? 0 : stream.lastHeardMs / 1000,
-      delay: own?.delay ?? NO_DELAY,
-    };
-  };
+  ): StreamMetrics => ({
+    source,
+    ...(target === undefined ? {} : { target }),
+    ...(peer === undefined ? {} : { peer }),
+    received: stream?.messages ?? 0,
+    missed: stream?.missed ?? 0,
+    duplicates: stream?.duplicates ?? 0,
+    reordered: stream?.reordered ?? 0,
+    outliers: stream?.outliers ?? 0,
+    // A target never heard gets a series all the same, so that udpeer_peer_up can say 0.
+    up: stream !== undefined && stream.state === "up" && stream.messages > 0,
+    jitterSeconds: (stream?.jitterMs ?? 0) / 1000,
+    lossRatio: (stream?.lossPercent ?? 0) / 100,
+    lastHeartbeatSeconds: stream === undefined || Number.isNaN(stream.lastHeardMs)
+      ? 0
+      : stream.lastHeardMs / 1000,
+    delay: (stream === undefined ? undefined : delays.get(stream)) ?? NO_DELAY,
+  });
   return {
     observe(stream, elapsedMs) {
-      observeDelay(extrasOf(stream).delay, elapsedMs / 1000);
+      observeDelay(delayOf(stream), elapsedMs / 1000);
     },
     forget(stream) {
-      extras.delete(stream);
+      delays.delete(stream);
     },
     snapshot(monitor, version, maxSources) {
       const answering = new Set<StreamStats>();
       const targetStreams = monitor.targets.map((target): StreamMetrics => {
-        const peer = target.name;
-        if (target.stream !== undefined) {
-          answering.add(target.stream);
-          return metricsOf(target.stream, target.to, peer);
-        }
-        // Never heard: a series all the same, so that udpeer_peer_up can say 0.
-        return {
-          source: `${target.address}:${target.port}`,
-          target: target.to,
-          ...(peer === undefined ? {} : { peer }),
-          received: 0,
-          missed: 0,
-          duplicates: 0,
-          reordered: 0,
-          up: false,
-          jitterSeconds: 0,
-          lossRatio: 0,
-          lastHeartbeatSeconds: 0,
-          delay: NO_DELAY,
-        };
+        if (target.stream !== undefined) answering.add(target.stream);
+        const source = target.stream === undefined
+          ? `${target.address}:${target.port}`
+          : `${target.stream.address}:${target.stream.port}`;
+        return metricsOf(target.stream, source, target.to, target.name);
       });
-      // The newest others get series of their own; the rest are summed as they come, with
-      // no object made for each (a flood of forged sources fills the table).
-      const streams = targetStreams;
-      let shown = 0;
-      let other: OtherStreams | undefined;
-      for (const stream of monitor.table.streamsNewestFirst()) {
-        if (answering.has(stream)) continue;
-        if (shown < maxSources) {
-          streams.push(metricsOf(stream, undefined, undefined));
-          shown++;
-          continue;
-        }
-        const own = extras.get(stream);
-        addToOther(other ??= newOtherStreams(), {
+      // Targets first, then the newest others; the rest summed under source="other".
+      const { streams, other } = boundStreams(
+        targetStreams,
+        monitor.table.streamsNewestFirst(),
+        maxSources,
+        (stream) => metricsOf(stream, `${stream.address}:${stream.port}`, undefined, undefined),
+        (stream) => ({
           received: stream.messages,
-          missed: missedOf(stream, own),
+          missed: stream.missed,
           duplicates: stream.duplicates,
           reordered: stream.reordered,
-          delay: own?.delay ?? NO_DELAY,
-        });
-      }
+          outliers: stream.outliers,
+          delay: delays.get(stream) ?? NO_DELAY,
+        }),
+        (stream) => answering.has(stream),
+      );
       return {
         version,
+        ...about?.(),
         targets: monitor.targets.map((target) => ({
           target: target.to,
           ...(target.name === undefined ? {} : { peer: target.name }),
           sent: target.sent,
           sendErrors: target.sendErrors,
+          skipped: target.skipped,
         })),
         streams,
         other,

@@ -43,18 +43,18 @@ Deno.test("snapshot() shows targets first, a target never heard as down, and the
   assert.equal(snapshot.streams[0]!.delay.count, 4);
   assert.equal(snapshot.streams[0]!.lastHeartbeatSeconds, (T0 + 3000.4) / 1000);
   assert.deepEqual(snapshot.targets, [
-    { target: "127.0.0.1:40041", peer: "a", sent: 0, sendErrors: 0 },
-    { target: "peer.example:40042", sent: 0, sendErrors: 0 },
+    { target: "127.0.0.1:40041", peer: "a", sent: 0, sendErrors: 0, skipped: 0 },
+    { target: "peer.example:40042", sent: 0, sendErrors: 0, skipped: 0 },
   ]);
 });
 
-Deno.test("snapshot() never lets missed go down, though a late heartbeat lowers the count", () => {
+Deno.test("snapshot() and the stream give one missed count, which a late heartbeat does not lower", () => {
   const { recorder, monitor, send } = setUp();
-  for (const k of [0, 1, 3, 4]) send(k, 40041);
+  for (const k of [0, 1, 3, 4, 5, 6]) send(k, 40041);
   const missed = () => recorder.snapshot(monitor, "x", 10).streams[0]!.missed;
-  assert.equal(missed(), 1);
-  send(2, 40041); // the gap is filled: the stream now says 0 missed, 1 reordered
-  assert.equal(monitor.targets[0]!.stream!.missed, 0);
+  assert.equal(missed(), 1, "slot 2 is counted once 3 is three intervals old");
+  send(2, 40041); // too late to fill its slot: reordered, and still missed
+  assert.equal(monitor.targets[0]!.stream!.missed, 1);
   assert.equal(missed(), 1);
   assert.equal(recorder.snapshot(monitor, "x", 10).streams[0]!.reordered, 1);
 });
@@ -89,9 +89,9 @@ Deno.test("snapshot() gives a stream that reuses an evicted one's record none of
     });
     monitor.receive(datagram, { hostname, port: 5000 }, T0 + k * 1000 + 0.4);
   };
-  for (const k of [0, 1, 3, 4]) send(k, "127.0.0.2");
+  for (const k of [0, 1, 3, 4, 5, 6]) send(k, "127.0.0.2");
   const before = recorder.snapshot(monitor, "x", 10).streams[0]!;
-  assert.ok(before.delay.count === 4 && before.missed === 1);
+  assert.ok(before.delay.count === 6 && before.missed === 1);
   const old = monitor.table.getStream("127.0.0.2", 5000);
   send(10, "127.0.0.3"); // evicts 127.0.0.2:5000 and takes its record
   assert.equal(monitor.table.getStream("127.0.0.3", 5000), old, "the record is reused");
@@ -99,4 +99,27 @@ Deno.test("snapshot() gives a stream that reuses an evicted one's record none of
   assert.deepEqual(after.map((s) => [s.source, s.received, s.missed, s.delay.count]), [
     ["127.0.0.3:5000", 1, 0, 1],
   ]);
+});
+
+Deno.test("snapshot() asks who the peer is at each scrape: a reload may rename it", () => {
+  let name = "a";
+  const recorder = createMetricsRecorder(() => ({
+    info: { name, address: "10.0.0.1:5005" },
+    processStartTimeSeconds: T0 / 1000,
+  }));
+  const monitor = new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+  });
+  assert.deepEqual(recorder.snapshot(monitor, "0.1.0", 10).info, {
+    name: "a",
+    address: "10.0.0.1:5005",
+  });
+  name = "web-1";
+  const snapshot = recorder.snapshot(monitor, "0.1.0", 10);
+  assert.equal(snapshot.info?.name, "web-1");
+  assert.equal(snapshot.processStartTimeSeconds, T0 / 1000);
+  assert.equal(createMetricsRecorder().snapshot(monitor, "0.1.0", 10).info, undefined);
 });

@@ -19,6 +19,7 @@ function stream(source: string, fields: Partial<StreamMetrics> = {}): StreamMetr
     missed: 0,
     duplicates: 0,
     reordered: 0,
+    outliers: 0,
     up: true,
     jitterSeconds: 0,
     lossRatio: 0,
@@ -97,8 +98,8 @@ Deno.test("renderMetrics() writes every series docs/many-hosts.md lists, with it
   observeDelay(delay, -0.002);
   const text = renderMetrics(snapshot({
     targets: [
-      { target: "10.0.0.2:5005", peer: "web-1", sent: 12, sendErrors: 1 },
-      { target: "db.example:5005", sent: 3, sendErrors: 0 },
+      { target: "10.0.0.2:5005", peer: "web-1", sent: 12, sendErrors: 1, skipped: 4 },
+      { target: "db.example:5005", sent: 3, sendErrors: 0, skipped: 0 },
     ],
     streams: [
       stream("10.0.0.2:5005", {
@@ -108,6 +109,7 @@ Deno.test("renderMetrics() writes every series docs/many-hosts.md lists, with it
         missed: 2,
         duplicates: 1,
         reordered: 1,
+        outliers: 1,
         jitterSeconds: 0.00025,
         lossRatio: 2 / 12,
         lastHeartbeatSeconds: 1763700000.25,
@@ -117,19 +119,25 @@ Deno.test("renderMetrics() writes every series docs/many-hosts.md lists, with it
     ],
     invalid: { short: 1, checksum: 4 },
     sourcesEvicted: 7,
+    info: { name: "host-a", address: "10.0.0.1:5005" },
+    processStartTimeSeconds: 1763699990.125,
   }));
   assert.ok(text.endsWith("\n"));
   const web = 'source="10.0.0.2:5005",target="10.0.0.2:5005",peer="web-1"';
   const want = [
     'udpeer_build_info{version="0.1.0"} 1',
+    'udpeer_info{name="host-a",address="10.0.0.1:5005"} 1',
+    "process_start_time_seconds 1763699990.125",
     'udpeer_heartbeats_sent_total{target="10.0.0.2:5005",peer="web-1"} 12',
     'udpeer_heartbeats_sent_total{target="db.example:5005"} 3',
     'udpeer_send_errors_total{target="10.0.0.2:5005",peer="web-1"} 1',
+    'udpeer_heartbeats_skipped_total{target="10.0.0.2:5005",peer="web-1"} 4',
     `udpeer_heartbeats_received_total{${web}} 10`,
     'udpeer_heartbeats_received_total{source="10.0.0.9:40000"} 5',
     `udpeer_heartbeats_missed_total{${web}} 2`,
     `udpeer_duplicates_total{${web}} 1`,
     `udpeer_reordered_total{${web}} 1`,
+    `udpeer_outliers_total{${web}} 1`,
     `udpeer_peer_up{${web}} 1`,
     'udpeer_peer_up{source="10.0.0.9:40000"} 0',
     `udpeer_loss_ratio{${web}} ${2 / 12}`,
@@ -153,6 +161,14 @@ Deno.test("renderMetrics() writes every series docs/many-hosts.md lists, with it
   assert.ok(text.includes("# TYPE udpeer_one_way_delay_seconds histogram\n"));
   assert.ok(text.includes("# TYPE udpeer_heartbeats_received_total counter\n"));
   assert.ok(text.includes("# TYPE udpeer_peer_up gauge\n"));
+  assert.ok(text.includes("# TYPE udpeer_info gauge\n"));
+  assert.ok(text.includes("# TYPE process_start_time_seconds gauge\n"));
+});
+
+Deno.test("renderMetrics() leaves udpeer_info and process_start_time_seconds out when it has neither", () => {
+  const text = renderMetrics(snapshot());
+  assert.ok(!text.includes("udpeer_info"));
+  assert.ok(!text.includes("process_start_time_seconds"));
 });
 
 Deno.test("renderMetrics() escapes label values and spells out infinities", () => {
@@ -234,7 +250,7 @@ Deno.test({
     const others = Array.from({ length: 4 }, (_, i) => stream(`10.0.1.${i}:5005`, { delay }));
     const text = renderMetrics(snapshot({
       version: "0.1.0",
-      targets: [{ target: "10.0.0.2:5005", peer: 'we"b\\1', sent: 3, sendErrors: 0 }],
+      targets: [{ target: "10.0.0.2:5005", peer: 'we"b\\1', sent: 3, sendErrors: 0, skipped: 0 }],
       ...boundStreams(
         [stream("10.0.0.2:5005", { target: "10.0.0.2:5005", peer: 'we"b\\1', delay })],
         others,
@@ -242,6 +258,8 @@ Deno.test({
       ),
       invalid: { short: 1, checksum: 2 },
       sourcesEvicted: 3,
+      info: { name: 'a"\\b', address: "10.0.0.1:5005" },
+      processStartTimeSeconds: Date.now() / 1000,
     }));
     const { success, output } = await promtoolCheck(text);
     assert.ok(success, output);

@@ -22,7 +22,7 @@
  *   const datagram = encodeHeartbeat({ timestamp: 1e12 + k * 1000, ipv4: "127.0.0.1", port: 5006, text: "hi" });
  *   monitor.receive(datagram, { hostname: "127.0.0.1", port: 5006 }, 1e12 + k * 1000 + 0.3);
  * }
- * const [target] = monitor.summary(4000).targets;
+ * const [target] = monitor.summary(4000, true).targets; // the final summary: every slot counts
  * assert.ok(target?.received === 3 && target.missed === 1 && target.lossPercent === 25);
  * ```
  *
@@ -42,68 +42,31 @@ import {
 import {
   RECORD_BACK,
   RECORD_DUPLICATE,
+  RECORD_OUTLIER,
   RECORD_REORDERED,
   type StreamHealth,
   type StreamStats,
 } from "./health.ts";
 import { DEFAULT_CAPACITY, SourceTable } from "./sources.ts";
+import {
+  registryOf,
+  type Target,
+  TargetRegistry,
+  type TargetSpec,
+  type TargetView,
+} from "./targets.ts";
+
+export type { TargetSpec, TargetView } from "./targets.ts";
 
 const SKIP_TEXT: DecodeOptions = { text: false };
 
-/** A `--to` target as the monitor needs it. */
-export interface TargetSpec {
-  /** The target as given, `HOST:PORT`. */
-  to: string;
-  /** Its resolved IPv4 address. */
-  address: string;
-  /** Its UDP port. */
-  port: number;
-  /** Its name (from a peers file), shown as `peer`. */
-  name?: string | undefined;
-}
-
-/** What the monitor knows about one target; read-only for anyone but the monitor. */
-export interface TargetView {
-  /** The target as given. */
-  readonly to: string;
-  /** Its resolved IPv4 address (the run loop updates it when a name resolves anew). */
-  readonly address: string;
-  /** Its UDP port. */
-  readonly port: number;
-  /** Its name, if it has one. */
-  readonly name: string | undefined;
-  /** Heartbeats sent to it. */
-  readonly sent: number;
-  /** Sends that failed. */
-  readonly sendErrors: number;
-  /** Time of the first send (Unix ms), NaN before it. */
-  readonly firstSentAtMs: number;
-  /** The stream that answers it: by source address and port, else by advertised address. */
-  readonly stream: StreamStats | undefined;
-  /** Whether it was reported silent before it was ever heard. */
-  readonly silentBeforeHeard: boolean;
-}
-
-interface Target {
-  to: string;
-  address: string;
-  port: number;
-  name: string | undefined;
-  sent: number;
-  sendErrors: number;
-  firstSentAtMs: number;
-  stream: StreamHealth | undefined;
-  /** Whether {@linkcode stream} matched by source (an exact match) rather than by header. */
-  bySource: boolean;
-  silentBeforeHeard: boolean;
-  /** Silent now for want of any heartbeat (reset when the first arrives). */
-  neverHeardSilent: boolean;
-}
-
 /** Options of {@linkcode PeerMonitor}. */
 export interface PeerMonitorOptions {
-  /** The `--to` targets. */
-  targets: readonly TargetSpec[];
+  /**
+   * The targets: the monitor hangs their counters and streams on their records. A list of
+   * resolved targets makes a registry of its own.
+   */
+  targets: TargetRegistry | readonly TargetSpec[];
   /** This peer's own interval in ms (a target never heard is silent after downAfter × it). */
   ownIntervalMs: number;
   /** `--down-after`: intervals of quiet that make a stream silent. */
@@ -124,29 +87,23 @@ export interface PeerMonitorOptions {
    * for another stream: whatever is keyed by it (the metrics' histogram) must be dropped.
    */
   onEvict?: ((stream: StreamStats) => void) | undefined;
+  /**
+   * How often the run calls {@linkcode PeerMonitor.check}. Given, the monitor watches for
+   * its own pauses: when nothing of it ran for {@linkcode PAUSE_MIN_MS} more than that, the
+   * process was stopped, suspended or blocked. Left out (tests that feed times of their
+   * own), it never reports a pause.
+   */
+  checkEveryMs?: number | undefined;
 }
 
-function newTarget(spec: TargetSpec): Target {
-  return {
-    to: spec.to,
-    address: spec.address,
-    port: spec.port,
-    name: spec.name,
-    sent: 0,
-    sendErrors: 0,
-    firstSentAtMs: NaN,
-    stream: undefined,
-    bySource: false,
-    silentBeforeHeard: false,
-    neverHeardSilent: false,
-  };
-}
+/** Timers this late (on the monotonic clock) mean the peer itself was paused. */
+export const PAUSE_MIN_MS = 1000;
 
 /** Accounting of a heartbeat peer: counts, stream health, targets and events. */
 export class PeerMonitor {
   /** The bounded table of sources and streams. */
   readonly table: SourceTable;
-  #targets: Target[];
+  #registry: TargetRegistry;
   #bySource = new Map<string, Target>();
   #emit: (event: PeerEvent) => void;
   #verbose: boolean;
@@ -161,6 +118,15 @@ export class PeerMonitor {
   #onHeartbeat: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
   /** Invalid datagrams received, by reason, from every source (evicted ones included). */
   readonly invalidByReason: Record<InvalidReason, number> = { short: 0, checksum: 0 };
+  /** The monitor's own pauses: how many, and how long in all. */
+  readonly pauses = { count: 0, totalMs: 0 };
+  /** A gap this long between two calls into the monitor is a pause; Infinity: never. */
+  #pauseGapMs: number;
+  #pauseCheckEveryMs: number;
+  /** When the monitor last ran (a check, a datagram, a tick). */
+  #aliveAtMs = NaN;
+  /** When the last pause ended: heartbeats from before it waited in the socket. */
+  #pauseEndMs = -Infinity;
 
   /**
    * Creates the monitor of a run.
@@ -178,35 +144,34 @@ export class PeerMonitor {
     this.#downAfter = options.downAfter;
     this.#ownIntervalMs = options.ownIntervalMs;
     this.#onHeartbeat = options.onHeartbeat;
-    this.#targets = options.targets.map(newTarget);
+    this.#pauseCheckEveryMs = options.checkEveryMs ?? 0;
+    this.#pauseGapMs = options.checkEveryMs === undefined
+      ? Infinity
+      : options.checkEveryMs + PAUSE_MIN_MS;
+    this.#registry = options.targets instanceof TargetRegistry
+      ? options.targets
+      : registryOf(options.targets);
     this.#indexTargets();
   }
 
   /**
-   * Replaces the list of targets (a peers file read again on SIGHUP), matching old and new
-   * by `to`: a kept target keeps its counters and its stream, and takes its new name; a new
-   * one starts from nothing, answered at once by a stream already heard from its address
-   * and port (or advertising them); a removed one is forgotten, its stream stays in the
-   * table as any sender's would.
+   * Takes in a change of the registry's list (a reload): kept targets keep their counters
+   * and stream under their new names; a new one is answered at once by a stream already
+   * heard from its address and port (or advertising them); a removed one is forgotten, its
+   * stream stays in the table as any sender's would.
    *
-   * @param specs The new list, in order; the run loop sends by the same positions.
+   * @param removed The targets the change removed.
    */
-  replaceTargets(specs: readonly TargetSpec[]): void {
-    const old = new Map(this.#targets.map((target) => [target.to, target]));
-    this.#targets = specs.map((spec) => {
-      const target = old.get(spec.to);
-      old.delete(spec.to);
-      if (target === undefined) return newTarget(spec);
-      target.name = spec.name;
-      if (target.stream !== undefined) this.#nameStream(target.stream, spec.name);
-      return target;
-    });
-    for (const removed of old.values()) {
-      if (removed.stream !== undefined) this.#peerNames.delete(removed.stream);
+  targetsChanged(removed: readonly Target[]): void {
+    for (const target of removed) {
+      if (target.stream !== undefined) this.#peerNames.delete(target.stream);
     }
     this.#indexTargets();
-    for (const target of this.#targets) {
-      if (target.stream !== undefined) continue;
+    for (const target of this.#registry.all) {
+      if (target.stream !== undefined) {
+        this.#nameStream(target.stream, target.name);
+        continue;
+      }
       const bySource = this.table.getStream(target.address, target.port);
       if (bySource !== undefined && bySource.messages > 0) {
         this.#attach(target, bySource, true, NaN);
@@ -223,7 +188,7 @@ export class PeerMonitor {
 
   /** The targets, in the order given. */
   get targets(): readonly TargetView[] {
-    return this.#targets;
+    return this.#registry.all;
   }
 
   /**
@@ -237,35 +202,57 @@ export class PeerMonitor {
   }
 
   /**
-   * Notes a heartbeat sent to target `index`.
+   * Notes a heartbeat sent to a target.
    *
-   * @param index The target's position in the list given.
+   * @param target The target.
    * @param atMs When, Unix ms.
    * @returns How many heartbeats went to it so far (the `seq` of the `sent` event).
    */
-  recordSent(index: number, atMs: number): number {
-    const target = this.#targets[index]!;
+  recordSent(target: Target, atMs: number): number {
     if (target.sent === 0) target.firstSentAtMs = atMs;
     return ++target.sent;
   }
 
   /**
-   * Notes a failed send to target `index`.
+   * Notes a failed send to a target.
    *
-   * @param index The target's position in the list given.
+   * @param target The target.
    */
-  recordSendError(index: number): void {
-    this.#targets[index]!.sendErrors++;
+  recordSendError(target: Target): void {
+    target.sendErrors++;
+  }
+
+  /**
+   * Notes slots of the send grid that passed while a tick was late: they are skipped, not
+   * sent in a burst.
+   *
+   * @param target The target.
+   * @param slots How many slots were skipped.
+   */
+  recordSkipped(target: Target, slots: number): void {
+    target.skipped += slots;
+  }
+
+  /**
+   * Tells the monitor that the run is alive at `nowMs` (a tick of the sender, a check); a
+   * gap since the last call longer than the check interval by {@linkcode PAUSE_MIN_MS} or
+   * more is this peer's own pause, reported once as a `paused` event and kept out of every
+   * stream's figures.
+   *
+   * @param nowMs The current time, Unix ms on the receiver's (monotonic) clock.
+   */
+  noticeTime(nowMs: number): void {
+    if (nowMs - this.#aliveAtMs >= this.#pauseGapMs) this.#paused(nowMs);
+    this.#aliveAtMs = nowMs;
   }
 
   /**
    * Changes a target's address (a name that now resolves elsewhere).
    *
-   * @param index The target's position.
-   * @param address The new IPv4 address.
+   * @param target The target.
+   * @param address The new address.
    */
-  setAddress(index: number, address: string): void {
-    const target = this.#targets[index]!;
+  setAddress(target: Target, address: string): void {
     if (target.address === address) return;
     target.address = address;
     target.stream = undefined;
@@ -281,6 +268,8 @@ export class PeerMonitor {
    * @param receivedAtMs Arrival time, Unix ms with sub-ms resolution.
    */
   receive(datagram: Uint8Array, remote: Remote, receivedAtMs: number): void {
+    if (receivedAtMs - this.#aliveAtMs >= this.#pauseGapMs) this.#paused(receivedAtMs);
+    this.#aliveAtMs = receivedAtMs;
     // Nothing shows the text when no line is printed per datagram: skip its decoding.
     const result = decodeHeartbeat(datagram, this.#verbose ? undefined : SKIP_TEXT);
     const { hostname, port } = remote;
@@ -307,13 +296,33 @@ export class PeerMonitor {
     let ipv4 = heartbeat.ipv4;
     if (ipv4 === this.#lastIpv4) ipv4 = this.#lastIpv4;
     else this.#lastIpv4 = ipv4;
+    // A heartbeat that reached the socket while this peer was paused waited there: its
+    // delay is the pause's, not the link's. Its earliest arrival is its send time plus the
+    // stream's smallest transit (which holds the two clocks' offset).
+    const minTransit = stream.minMs;
+    const waited = heartbeat.sentAtMs + (minTransit === Infinity ? 0 : minTransit) <
+      this.#pauseEndMs;
     const recorded = stream.record(
       heartbeat.sentAtMs,
       heartbeat.checksum,
       receivedAtMs,
       ipv4,
       heartbeat.port,
+      !waited,
     );
+    if (recorded & RECORD_OUTLIER) {
+      this.table.recordOutlier(hostname);
+      if (this.#verbose) {
+        this.#emit({
+          event: "outlier",
+          from: hostname,
+          fromPort: port,
+          sentAt: messageEvent(heartbeat, remote, 0, receivedAtMs).sentAt,
+          bytes: heartbeat.bytes,
+        });
+      }
+      return;
+    }
     if (recorded & RECORD_DUPLICATE) {
       this.table.recordDuplicate(hostname);
       if (this.#verbose) {
@@ -328,8 +337,9 @@ export class PeerMonitor {
       }
       return;
     }
-    const stats = this.table.recordMessage(hostname, receivedAtMs - heartbeat.sentAtMs);
-    this.#onHeartbeat?.(stream, receivedAtMs - heartbeat.sentAtMs);
+    const elapsedMs = waited ? NaN : receivedAtMs - heartbeat.sentAtMs;
+    const stats = this.table.recordMessage(hostname, elapsedMs);
+    if (!waited) this.#onHeartbeat?.(stream, elapsedMs);
     if (recorded & RECORD_BACK) {
       this.#emitBack(stream, stream.lastOutageMs, stream.lastOutageMissed);
     }
@@ -349,6 +359,7 @@ export class PeerMonitor {
    * @param nowMs The current time, Unix ms on the receiver's clock.
    */
   check(nowMs: number): void {
+    this.noticeTime(nowMs);
     this.table.forEachStream((stream) => {
       const silentFor = stream.checkSilent(nowMs, this.#downAfter);
       if (silentFor !== undefined) {
@@ -362,7 +373,7 @@ export class PeerMonitor {
       }
     });
     const threshold = this.#downAfter * this.#ownIntervalMs;
-    for (const target of this.#targets) {
+    for (const target of this.#registry.all) {
       if (
         !target.neverHeardSilent && !target.silentBeforeHeard &&
         (target.stream === undefined || target.stream.messages === 0) &&
@@ -380,31 +391,47 @@ export class PeerMonitor {
    * @returns Their views.
    */
   unanswered(): TargetView[] {
-    return this.#targets.filter((target) => (target.stream?.messages ?? 0) === 0);
+    return this.#registry.all.filter((target) => (target.stream?.messages ?? 0) === 0);
   }
 
   /**
    * The summary so far.
    *
    * @param durationMs Length of the run so far.
+   * @param final True for the run's last summary: the slots that a late heartbeat could
+   * still have filled are counted now.
    * @returns The `summary` event.
    */
-  summary(durationMs: number): SummaryEvent {
-    const counters = this.#targets.map((target) => ({
+  summary(durationMs: number, final = false): SummaryEvent {
+    // At the end nothing late can arrive any more: every slot counts.
+    if (final) this.table.forEachStream((stream) => stream.settle());
+    const counters = this.#registry.all.map((target) => ({
       to: target.to,
       address: target.address,
       peer: target.name,
       sent: target.sent,
       sendErrors: target.sendErrors,
+      skipped: target.skipped,
       stream: target.stream,
       silentBeforeHeard: target.silentBeforeHeard,
     }));
     return summaryEvent(counters, this.table, durationMs, (stream) => this.peerOf(stream));
   }
 
+  /** The peer itself was paused until `nowMs`: nobody's link is to blame for it. */
+  #paused(nowMs: number): void {
+    const pausedMs = nowMs - this.#aliveAtMs - this.#pauseCheckEveryMs;
+    this.pauses.count++;
+    this.pauses.totalMs += pausedMs;
+    this.#pauseEndMs = nowMs;
+    this.table.forEachStream((stream) => stream.forgivePause(pausedMs));
+    for (const target of this.#registry.all) target.firstSentAtMs += pausedMs;
+    this.#emit({ event: "paused", pausedMs: Math.round(pausedMs) });
+  }
+
   #indexTargets(): void {
     this.#bySource.clear();
-    for (const target of this.#targets) {
+    for (const target of this.#registry.all) {
       const key = `${target.address}:${target.port}`;
       if (!this.#bySource.has(key)) this.#bySource.set(key, target);
     }

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { StartupError, UsageError } from "../common/errors.ts";
-import { diffPeers, loadPeersFile, parsePeersFile, type PeerEntry } from "./peers_file.ts";
+import { RAW_CONTROL } from "../common/escape.ts";
+import {
+  diffPeers,
+  loadPeersFile,
+  MAX_PEERS,
+  MAX_PEERS_FILE_BYTES,
+  parsePeersFile,
+  type PeerEntry,
+  QUOTED_CHARACTERS,
+} from "./peers_file.ts";
 
 Deno.test("parsePeersFile() reads targets, names, comments and blank lines", () => {
   const cases: { text: string; want: PeerEntry[] }[] = [
@@ -95,7 +104,8 @@ Deno.test("diffPeers() starts added targets, stops removed ones and keeps the re
     { host: "c", port: 3, name: "three", line: 1 },
     { host: "b", port: 2, name: "two", line: 3 },
   ]);
-  assert.deepEqual(diffPeers(after, after), { added: [], removed: [], kept: after });
+  assert.deepEqual(diff.renamed, [{ target: "c:3", from: null, to: "three" }]);
+  assert.deepEqual(diffPeers(after, after), { added: [], removed: [], kept: after, renamed: [] });
   assert.deepEqual(diffPeers([], after).added, after);
   assert.deepEqual(diffPeers(before, []).removed, before);
 });
@@ -109,7 +119,6 @@ Deno.test("loadPeersFile() reads a file and says in one line why it cannot", asy
     ]);
     const cases: [string, string][] = [
       [`${dir}/missing.txt`, `Cannot read --peers "${dir}/missing.txt": no such file`],
-      [dir, `Cannot read --peers "${dir}": it is a folder, not a file`],
     ];
     for (const [path, message] of cases) {
       await assert.rejects(loadPeersFile(path), (error: unknown) => {
@@ -122,5 +131,192 @@ Deno.test("loadPeersFile() reads a file and says in one line why it cannot", asy
     await assert.rejects(loadPeersFile(`${dir}/bad.txt`), UsageError);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The one-line UsageError that `loadPeersFile(path)` must throw, within `withinMs`. */
+async function refused(path: string, withinMs = 5_000): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) =>
+    timer = setTimeout(
+      () => reject(new Error(`${path}: not refused within ${withinMs} ms`)),
+      withinMs,
+    )
+  );
+  try {
+    await Promise.race([loadPeersFile(path), timeout]);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    assert.doesNotMatch(error.message, /\n/);
+    assert.doesNotMatch(error.message, RAW_CONTROL);
+    return error.message;
+  } finally {
+    clearTimeout(timer);
+  }
+  throw new Error(`${path} was read as a peers file`);
+}
+
+Deno.test("loadPeersFile() refuses at once, unopened, what is not a regular file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "udpeer-peers-" });
+  try {
+    assert.equal(
+      await refused(dir),
+      `Cannot read --peers "${dir}": it is a folder, not a regular file`,
+    );
+    // /dev/zero never ends: read whole, it grew memory without bound.
+    assert.equal(
+      await refused("/dev/zero"),
+      'Cannot read --peers "/dev/zero": it is a character device, not a regular file',
+    );
+    // A FIFO with no writer: opening it blocks until someone writes; refused unopened.
+    const fifo = `${dir}/fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo");
+    assert.equal(
+      await refused(fifo),
+      `Cannot read --peers "${fifo}": it is a FIFO, not a regular file`,
+    );
+    // Through a symlink, too: stat follows it.
+    await Deno.symlink(fifo, `${dir}/link`);
+    assert.match(await refused(`${dir}/link`), /it is a FIFO, not a regular file$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadPeersFile() never quotes a /proc file such as /proc/self/environ, which stats as empty", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "udpeer-peers-" });
+  try {
+    await Deno.symlink("/proc/self/environ", `${dir}/hosts.txt`);
+    const message = await refused(`${dir}/hosts.txt`);
+    assert.equal(
+      message,
+      `Cannot read --peers "${dir}/hosts.txt": it is a file of /proc, not a regular file`,
+    );
+    for (const [name, value] of Object.entries(Deno.env.toObject())) {
+      if (value.length >= 4) assert.ok(!message.includes(value), `the value of ${name} leaked`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadPeersFile() reads a file of 10 MB and refuses one byte more, and NUL bytes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "udpeer-peers-" });
+  const path = `${dir}/hosts.txt`;
+  try {
+    const comment = "# " + "x".repeat(MAX_PEERS_FILE_BYTES - 16) + "\n";
+    await Deno.writeTextFile(path, `10.0.0.1:1 a\n${comment}`);
+    assert.equal((await Deno.stat(path)).size, MAX_PEERS_FILE_BYTES);
+    assert.deepEqual(await loadPeersFile(path), [{
+      host: "10.0.0.1",
+      port: 1,
+      name: "a",
+      line: 1,
+    }]);
+    await Deno.writeTextFile(path, "#", { append: true });
+    assert.equal(
+      await refused(path),
+      `Cannot read --peers "${path}": it is 10,000,001 bytes; a peers file has at most 10,000,000 bytes`,
+    );
+    await Deno.writeTextFile(path, "10.0.0.1:1 a\n\0\n");
+    assert.equal(
+      await refused(path),
+      `Cannot read --peers "${path}": it holds NUL bytes: it is not a text file`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** `count` distinct targets, one a line: 10.x.y.z:5005. */
+function manyTargets(count: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) lines.push(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:5005`);
+  return lines.join("\n") + "\n";
+}
+
+Deno.test("parsePeersFile() takes 65,536 targets and refuses the 65,537th by its line", () => {
+  assert.equal(parsePeersFile(manyTargets(MAX_PEERS), "hosts.txt").length, MAX_PEERS);
+  assert.throws(() => parsePeersFile(`# many\n${manyTargets(MAX_PEERS + 1)}`, "hosts.txt"), {
+    name: "UsageError",
+    message: "hosts.txt:65538: more than 65,536 targets; a peers file lists at most as many",
+  });
+});
+
+Deno.test("loadPeersFile() lets timers run while it parses a large file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "udpeer-peers-" });
+  try {
+    await Deno.writeTextFile(`${dir}/hosts.txt`, manyTargets(MAX_PEERS));
+    // A timer chain, as the peer's receive loop and its checker are: each tick is one
+    // macrotask, so it runs only where the parse yields.
+    let ticks = 0;
+    let longestMs = 0;
+    let last = performance.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = (): void => {
+      const now = performance.now();
+      longestMs = Math.max(longestMs, now - last);
+      last = now;
+      ticks++;
+      timer = setTimeout(tick, 0);
+    };
+    timer = setTimeout(tick, 0);
+    let peers: PeerEntry[];
+    try {
+      peers = await loadPeersFile(`${dir}/hosts.txt`);
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.equal(peers.length, MAX_PEERS);
+    // Read whole at once and parsed in one step, it let the timer run once or twice.
+    assert.ok(ticks >= 10, `${ticks} timer ticks during the parse`);
+    // The bound is loose: the tests share the machine. docs/reliability.md has the figure.
+    assert.ok(longestMs < 250, `the loop was held ${longestMs.toFixed(1)} ms`);
+    console.log(`65,536 targets: ${ticks} ticks, longest hold ${longestMs.toFixed(1)} ms`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parsePeersFile() quotes a line escaped and shortened, never raw or whole", () => {
+  const cases: { text: string; message: string }[] = [
+    {
+      text: "127.0.0.1:5006 b\n# c\n\x1b[2J\x1b]0;pwned\x07:5005\n",
+      message:
+        'hosts.txt:3: Cannot parse target "\\x1b[2J\\x1b]0;pwned\\x07:5005": write HOST:PORT, HOST an IPv4 address or a name of letters, digits, . - _',
+    },
+    {
+      text: `${"a".repeat(300)}:5005\n`,
+      message: `hosts.txt:1: Cannot parse target "${
+        "a".repeat(QUOTED_CHARACTERS)
+      }…": write HOST:PORT, HOST an IPv4 address or a name of letters, digits, . - _`,
+    },
+    {
+      text: `${"a".repeat(100)}\n`,
+      message: `hosts.txt:1: Cannot parse target "${
+        "a".repeat(QUOTED_CHARACTERS)
+      }…": write HOST:PORT, HOST an IPv4 address or a name of letters, digits, . - _`,
+    },
+    {
+      text: `10.0.0.1:5005 ${"\u202e".repeat(1_000_000)}\n`,
+      message: `hosts.txt:1: Cannot use name "${
+        "\\u{202e}".repeat(QUOTED_CHARACTERS)
+      }…": use letters, digits and . _ - @ / + only`,
+    },
+    {
+      text: `10.0.0.1:5005 a b ${"c".repeat(1_000_000)}\n`,
+      message: `hosts.txt:1: expected HOST:PORT [NAME], found 4 fields in "10.0.0.1:5005 a b ${
+        "c".repeat(QUOTED_CHARACTERS - 18)
+      }…" (a name has no spaces; start a comment with #)`,
+    },
+  ];
+  for (const { text, message } of cases) {
+    assert.throws(() => parsePeersFile(text, "hosts.txt"), (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(error.message, message);
+      assert.doesNotMatch(error.message, RAW_CONTROL);
+      return true;
+    });
   }
 });

@@ -1,7 +1,10 @@
 /**
  * The heartbeat peer: one UDP socket that sends each target a heartbeat every interval and
- * reports every datagram it receives (see README "The heartbeat peer", README "What it prints"). The I/O lives here; decoding, counting
- * and formatting are the pure modules it calls.
+ * reports every datagram it receives (README "The heartbeat peer", "What it prints"). This
+ * module wires the steps together, as irtt's `Client.Run` does: the schedule and the send
+ * step (sender.ts), the receive step (below), the accounting (monitor.ts), the report step
+ * (reporter.ts), the reload step (reload.ts) and the metrics server; each is a unit with
+ * tests of its own that take their times as arguments.
  *
  * @example
  * ```ts ignore
@@ -15,71 +18,33 @@
 
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
 import { describeError, UsageError } from "../common/errors.ts";
-import type { PeerOptions, PeerTarget } from "./flags.ts";
-import { jsonLine } from "../common/escape.ts";
+import type { PeerOptions } from "./flags.ts";
 import { datagramReceiver, listenError, resolveIpv4, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
-import { plural } from "../common/words.ts";
-import { type CancelTimer, setLongTimeout } from "../common/timers.ts";
 import { encodeHeartbeat, parseIpv4, timestampFromMs } from "../../protocol.ts";
-import {
-  formatEvent,
-  formatListening,
-  formatSummary,
-  type ListeningEvent,
-  messageJsonLine,
-  type PeerEvent,
-  waitingEvent,
-} from "./events.ts";
+import { formatListening, type ListeningEvent, waitingEvent } from "./events.ts";
+import { createReporter, type Reporter } from "./reporter.ts";
+import { type Schedule, scheduleSends, sendRound } from "./sender.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import { renderMetricsChunks } from "./metrics.ts";
 import { createMetricsRecorder } from "./metrics_recorder.ts";
 import { type MetricsServer, serveMetrics } from "./metrics_server.ts";
-import { PeerMonitor, type TargetSpec } from "./monitor.ts";
-import { loadPeersFile, mergeTargets, type PeerEntry } from "./peers_file.ts";
+import { PeerMonitor } from "./monitor.ts";
+import { loadPeersFile, mergeTargets, type NamedHostPort } from "./peers_file.ts";
+import { peerIdentity, readHostname, splitFleet } from "./fleet.ts";
+import { createReloader } from "./reload.ts";
+import { newTarget, type Target, TargetRegistry } from "./targets.ts";
 import { renderWatch, WATCH_ENTER, WATCH_LEAVE, watchRows } from "./watch.ts";
 
-/** A target with its resolved address: what the sender needs (the monitor keeps counts). */
-interface Target {
-  label: string;
-  name: string | undefined;
-  host: string;
-  port: number;
-  address: string;
-  advertise: string;
-  needsResolve: boolean;
-}
+/** How often streams and targets are checked for silence. */
+const CHECK_EVERY_MS = 100;
+/** How often `--watch` redraws. */
+const WATCH_EVERY_MS = 1000;
 
 /** Current wall-clock time in Unix ms with sub-millisecond resolution. */
 export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
-}
-
-async function resolveTargets(targets: PeerTarget[]): Promise<Target[]> {
-  return await Promise.all(
-    targets.map(async (target) => newTarget(target, await resolveTo(target.host))),
-  );
-}
-
-function newTarget(
-  { host, port, name }: { host: string; port: number; name?: string | undefined },
-  address: string,
-): Target {
-  return {
-    label: `${host}:${port}`,
-    name,
-    host,
-    port,
-    address,
-    advertise: "",
-    needsResolve: false,
-  };
-}
-
-/** What the monitor needs of a target. */
-function targetSpec(target: Target): TargetSpec {
-  return { to: target.label, address: target.address, port: target.port, name: target.name };
 }
 
 function listen(bind: string, port: number): Deno.DatagramConn {
@@ -103,111 +68,130 @@ function readInterfaces(): InterfaceAddress[] | undefined {
   }
 }
 
-/** How often streams and targets are checked for silence. */
-const CHECK_EVERY_MS = 100;
-/** How often `--watch` redraws. */
-const WATCH_EVERY_MS = 1000;
-/** Lines (silent, back, errors) kept under the `--watch` table. */
-const WATCH_NOTES = 6;
+/** The address advertised to a target at `address`; interfaces are read once, if needed. */
+function createAdvertiser(options: PeerOptions): (address: string | undefined) => string {
+  let interfaces: InterfaceAddress[] | undefined;
+  return (target) => {
+    const input = { advertise: options.advertise, bind: options.bind, target };
+    if (needsInterfaces(input)) interfaces ??= readInterfaces();
+    return chooseAdvertisedAddress({ ...input, interfaces });
+  };
+}
 
-/** The events whose lines `--watch` keeps beside its table. */
-const NOTABLE: ReadonlySet<PeerEvent["event"]> = new Set(["silent", "back", "reload", "error"]);
+/** The terminal's size, or 80×24 when it cannot be read. */
+function terminalSize(): { columns: number; rows: number } {
+  try {
+    return Deno.consoleSize();
+  } catch {
+    return { columns: 80, rows: 24 };
+  }
+}
 
-/** Where a run's events go: human lines, JSON lines, or notes under the `--watch` table. */
-export interface Reporter {
-  /** Reports one event. */
-  emit(event: PeerEvent): void;
-  /** The notable lines kept for `--watch`, newest last. */
-  readonly notes: readonly string[];
+/** Everything of a run that its steps share. */
+interface Peer {
+  options: PeerOptions;
+  conn: Deno.DatagramConn;
+  /** The bound port (the real one with `--port 0`). */
+  port: number;
+  registry: TargetRegistry;
+  monitor: PeerMonitor;
+  reporter: Reporter;
+  out: LineWriter;
+  /** Per-datagram events wanted (not --quiet, not --watch). */
+  verbose: boolean;
+  /** True once the run stops. */
+  stopping: boolean;
 }
 
 /**
- * The report step: turns events into output. In `--json` every event is one line; in
- * human mode `sent` is not echoed and send errors go to stderr; under `--watch` only the
- * notable lines (silent, back, errors) are kept, for the table, and the summary is printed
- * as usual after the table is gone.
- *
- * @param options `json` and `watch`.
- * @param line Writes one line to stdout.
- * @param errorLine Writes one line to stderr.
- * @returns The reporter.
+ * The send step: one heartbeat to a target, its name looked up again first when a send to
+ * it failed; every failure is an `error` event naming its operation.
  */
-export function createReporter(
-  options: Pick<PeerOptions, "json" | "watch">,
-  line: (text: string) => void,
-  errorLine: (text: string) => void,
-): Reporter {
-  const notes: string[] = [];
-  const note = (text: string): void => {
-    if (notes.push(`${new Date().toISOString().slice(11, 19)} ${text}`) > WATCH_NOTES) {
-      notes.shift();
+function createSendStep(peer: Peer): (target: Target) => Promise<void> {
+  const { options, conn, monitor } = peer;
+  const emit = peer.reporter.emit;
+  const text = new TextEncoder().encode(options.message);
+  return async (target) => {
+    if (target.needsResolve) {
+      try {
+        monitor.setAddress(target, await resolveIpv4(target.host));
+        target.needsResolve = false;
+      } catch (error) {
+        if (peer.stopping) return;
+        monitor.recordSendError(target);
+        emit({ event: "error", op: "resolve", to: target.to, message: describeError(error) });
+        return;
+      }
+    }
+    const datagram = encodeHeartbeat({
+      timestamp: timestampFromMs(wallClockMs(), options.timestampUnit),
+      ipv4: target.advertise,
+      port: peer.port,
+      text,
+    });
+    try {
+      await conn.send(datagram, { transport: "udp", hostname: target.address, port: target.port });
+      const seq = monitor.recordSent(target, wallClockMs());
+      if (peer.verbose) emit({ event: "sent", to: target.to, seq, bytes: datagram.length });
+    } catch (error) {
+      if (peer.stopping) return;
+      monitor.recordSendError(target);
+      // A name is looked up again before the next send, in case its address changed.
+      if (parseIpv4(target.host) === undefined) target.needsResolve = true;
+      emit({ event: "error", op: "send", to: target.to, message: describeError(error) });
     }
   };
-  const emit = (event: PeerEvent): void => {
-    if (options.json) {
-      return line(event.event === "message" ? messageJsonLine(event) : jsonLine(event));
-    }
-    if (event.event === "summary") return formatSummary(event).forEach(line);
-    if (options.watch) {
-      // Only what changes the table's meaning is kept beside it.
-      if (NOTABLE.has(event.event)) note(formatEvent(event)!);
-      return;
-    }
-    const text = formatEvent(event);
-    if (event.event === "error") errorLine(`udpeer: ${text}`);
-    else if (text !== undefined) line(text);
-  };
-  return { emit, notes };
 }
 
-/** The schedule step's handle. */
-export interface Schedule {
-  /** Stops sending. */
-  cancel(): void;
-}
-
-/**
- * The schedule step: heartbeat k goes out at `firstSendAt + k·interval`, so lateness of
- * one timer does not push back the ones after it. After `count` ticks it waits one more
- * interval for the replies, then calls `onDone`.
- *
- * @param firstSendAt When the first tick is due, on `performance.now()`'s clock.
- * @param intervalMs Time between ticks.
- * @param count Ticks before `onDone`, or undefined for no end.
- * @param onTick Sends one round; awaited before the next is scheduled.
- * @param onDone Called once, an interval after the last tick.
- * @returns A handle to cancel the schedule.
- */
-export function scheduleSends(
-  firstSendAt: number,
-  intervalMs: number,
-  count: number | undefined,
-  onTick: () => Promise<void>,
-  onDone: () => void,
-): Schedule {
-  let tick = 0;
-  let cancelled = false;
-  // Chained, so an interval or a --start-at past 2^31 − 1 ms waits as long as it says.
-  let cancelTimer: CancelTimer | undefined;
-  const run = async (): Promise<void> => {
-    if (cancelled) return;
-    tick++;
-    await onTick();
-    if (cancelled) return;
-    if (count !== undefined && tick >= count) {
-      // Wait one more interval for the replies to the last heartbeats, then stop.
-      cancelTimer = setLongTimeout(onDone, intervalMs);
-      return;
-    }
-    const due = firstSendAt + tick * intervalMs;
-    cancelTimer = setLongTimeout(run, due - performance.now());
-  };
-  cancelTimer = setLongTimeout(run, firstSendAt - performance.now());
-  return {
-    cancel: () => {
-      cancelled = true;
-      cancelTimer?.();
+/** Starts `--metrics`; its errors are events, and it never ends the peer. */
+function startMetrics(
+  peer: Peer,
+  recorder: ReturnType<typeof createMetricsRecorder>,
+): MetricsServer {
+  const { options, monitor } = peer;
+  const render = (): Iterable<string> =>
+    renderMetricsChunks(recorder.snapshot(monitor, denoJson.version, options.metricsMaxSources));
+  const server: MetricsServer = serveMetrics(options.metrics!, render, {
+    // Whatever its sockets do (EMFILE included), the metrics server never ends the peer.
+    onError: (message) => {
+      if (peer.stopping) return;
+      const address = `${server.hostname}:${server.port}`;
+      peer.reporter.emit({ event: "error", op: "metrics", address, message });
     },
+  });
+  return server;
+}
+
+/** Starts `--watch`'s table, redrawn each second; returns what takes it down. */
+function startWatch(peer: Peer, listening: ListeningEvent): () => void {
+  const header = formatListening(listening);
+  const redraw = (): void => {
+    const rows = watchRows(peer.monitor.targets, peer.monitor.table.streams(), wallClockMs());
+    peer.out.line(renderWatch(header, rows, peer.reporter.notes, terminalSize()));
+  };
+  peer.out.line(WATCH_ENTER);
+  redraw();
+  const timer = setInterval(redraw, WATCH_EVERY_MS);
+  return () => {
+    clearInterval(timer);
+    peer.out.line(WATCH_LEAVE);
+  };
+}
+
+/** Signals for the run's life: SIGINT/SIGTERM stop, SIGQUIT summarises, SIGHUP reloads. */
+function listenToSignals(
+  stop: () => void,
+  onQuit: () => void,
+  onHangup: () => void,
+): () => void {
+  const removeStop = onStopSignals(stop);
+  if (Deno.build.os === "windows") return removeStop;
+  Deno.addSignalListener("SIGQUIT", onQuit);
+  Deno.addSignalListener("SIGHUP", onHangup);
+  return () => {
+    removeStop();
+    Deno.removeSignalListener("SIGQUIT", onQuit);
+    Deno.removeSignalListener("SIGHUP", onHangup);
   };
 }
 
@@ -243,18 +227,9 @@ export async function receiveAll(
   }
 }
 
-/** The terminal's size, or 80×24 when it cannot be read. */
-function terminalSize(): { columns: number; rows: number } {
-  try {
-    return Deno.consoleSize();
-  } catch {
-    return { columns: 80, rows: 24 };
-  }
-}
-
 /**
  * Runs the heartbeat peer until `--count` is done or SIGINT/SIGTERM arrives, then prints
- * the summary. SIGQUIT prints the summary so far and keeps running.
+ * the summary. SIGQUIT prints the summary so far and keeps running; SIGHUP reloads `--peers`.
  *
  * @param options Parsed command line.
  * @returns The exit code: 0, or 1 when a `--count` run got nothing back from a target.
@@ -262,250 +237,232 @@ function terminalSize(): { columns: number; rows: number } {
  * @throws {StartupError} If a target does not resolve or the port cannot be bound.
  */
 export async function runPeer(options: PeerOptions): Promise<number> {
+  assertWatchable(options);
+  // The peers file's line of this peer names it and is no target (fleet.ts).
+  const file = options.peersFile === undefined ? [] : await loadPeersFile(options.peersFile);
+  let fleet = await splitFleet(file, options);
+  const advertiseFor = createAdvertiser(options);
+  const registry = await resolveTargets(mergeTargets(options.targets, fleet.targets), advertiseFor);
+  const conn = listen(options.bind, options.port);
+  const port = (conn.addr as Deno.NetAddr).port;
+  const startedAt = performance.now();
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => finished = resolve);
+  // Nobody reads stdout any more (`udpeer | head`): end quietly.
+  const out = new LineWriter(Deno.stdout, { onClosed: () => (peer.stopping = true, finished()) });
+  const reporter = createReporter(options, (text) => out.line(text), (text) => console.error(text));
+  const advertised = () => registry.all[0]?.advertise ?? options.advertise ?? options.bind;
+  const hostname = readHostname();
+  const identity = () =>
+    peerIdentity({ name: options.name, self: fleet.self, hostname, advertise: advertised(), port });
+  const recorder = options.metrics === undefined ? undefined : createMetricsRecorder(() => ({
+    info: identity(),
+    processStartTimeSeconds: performance.timeOrigin / 1000,
+  }));
+  const verbose = !options.quiet && !options.watch;
+  const monitor = createMonitor(options, registry, reporter, verbose, recorder);
+  const peer: Peer = {
+    options,
+    conn,
+    port,
+    registry,
+    monitor,
+    reporter,
+    out,
+    verbose,
+    stopping: false,
+  };
+  const metrics = recorder === undefined ? undefined : startMetricsOrClose(peer, recorder);
+  const listening = listeningEvent(peer, identity().name, advertised(), metrics);
+  reporter.emit(listening);
+  const schedule = startSchedule(peer, () => stop());
+  const reloader = createReloader({
+    options,
+    registry,
+    resolve: resolveTo,
+    advertiseFor,
+    emit: reporter.emit,
+    idle: () => schedule?.idle() ?? Promise.resolve(),
+    changed: (stopped) => monitor.targetsChanged(stopped),
+    fleet: (split) => fleet = split,
+    isStopping: () => peer.stopping,
+  });
+  const checker = setInterval(() => peer.stopping || monitor.check(wallClockMs()), CHECK_EVERY_MS);
+  const stopWatch = options.watch ? startWatch(peer, listening) : undefined;
+  const summarise = (final: boolean) =>
+    reporter.emit(monitor.summary(performance.now() - startedAt, final));
+  function stop(): void {
+    if (peer.stopping) return;
+    peer.stopping = true;
+    schedule?.cancel();
+    clearInterval(checker);
+    stopWatch?.();
+    summarise(true);
+    finished();
+  }
+  // As ping does on Ctrl-\: the statistics so far, and the run goes on.
+  const onQuit = () => !peer.stopping && !options.watch && summarise(false);
+  const removeSignals = listenToSignals(stop, onQuit, reloader.onHangup);
+  const receiving = startReceiving(peer);
+  await done;
+  removeSignals();
+  await reloader.settled();
+  await metrics?.shutdown();
+  schedule?.cancel();
+  clearInterval(checker);
+  conn.close();
+  await receiving;
+  await out.flush();
+  return reportUnanswered(peer);
+}
+
+/** `--watch` draws a table: it needs a terminal. */
+function assertWatchable(options: PeerOptions): void {
   if (options.watch && !Deno.stdout.isTerminal()) {
     throw new UsageError(
       "Cannot use --watch: stdout is not a terminal; run it in a terminal, or use --json to pipe events",
     );
   }
-  const peersFile = options.peersFile;
-  const fromFile = peersFile === undefined ? [] : await loadPeersFile(peersFile);
-  let targets = await resolveTargets(mergeTargets(options.targets, fromFile));
-  const conn = listen(options.bind, options.port);
-  const port = (conn.addr as Deno.NetAddr).port;
-  const startedAt = performance.now();
+}
 
-  let interfaces: InterfaceAddress[] | undefined;
-  const advertiseFor = (target: string | undefined): string => {
-    const input = { advertise: options.advertise, bind: options.bind, target };
-    if (needsInterfaces(input)) interfaces ??= readInterfaces();
-    return chooseAdvertisedAddress({ ...input, interfaces });
-  };
-  for (const target of targets) target.advertise = advertiseFor(target.address);
-
-  let finished!: () => void;
-  const done = new Promise<void>((resolve) => finished = resolve);
-  let stopping = false;
-  const out = new LineWriter(Deno.stdout, {
-    onClosed: () => {
-      // Nobody reads stdout any more (`udpeer | head`): end quietly.
-      stopping = true;
-      finished();
-    },
-  });
-  const reporter = createReporter(options, (text) => out.line(text), (text) => console.error(text));
-  const emit = reporter.emit;
-  const verbose = !options.quiet && !options.watch;
-  const intervalMs = options.intervalSeconds * 1000;
-  const recorder = options.metrics === undefined ? undefined : createMetricsRecorder();
-  const monitor = new PeerMonitor({
-    targets: targets.map(targetSpec),
-    ownIntervalMs: intervalMs,
+/** The accounting of the run, the metrics' histograms fed from it. */
+function createMonitor(
+  options: PeerOptions,
+  registry: TargetRegistry,
+  reporter: Reporter,
+  verbose: boolean,
+  recorder: ReturnType<typeof createMetricsRecorder> | undefined,
+): PeerMonitor {
+  return new PeerMonitor({
+    targets: registry,
+    ownIntervalMs: options.intervalSeconds * 1000,
     downAfter: options.downAfter,
-    emit,
+    emit: reporter.emit,
     verbose,
     onHeartbeat: recorder?.observe,
     onEvict: recorder?.forget,
+    checkEveryMs: CHECK_EVERY_MS,
   });
-  let metricsServer: MetricsServer | undefined;
-  if (options.metrics !== undefined) {
-    const render = (): Iterable<string> =>
-      renderMetricsChunks(recorder!.snapshot(monitor, denoJson.version, options.metricsMaxSources));
-    try {
-      metricsServer = serveMetrics(options.metrics, render);
-    } catch (error) {
-      conn.close();
-      throw error;
-    }
-  }
+}
 
-  const listening: ListeningEvent = {
+/** Every target resolved at start (a name that does not resolve ends the start). */
+async function resolveTargets(
+  specs: readonly NamedHostPort[],
+  advertiseFor: (address: string) => string,
+): Promise<TargetRegistry> {
+  return new TargetRegistry(
+    await Promise.all(specs.map(async (spec) => {
+      const target = newTarget(spec, await resolveTo(spec.host));
+      target.advertise = advertiseFor(target.address);
+      return target;
+    })),
+  );
+}
+
+/** The receive step of the run, its unexpected errors reported as `error` events. */
+function startReceiving(peer: Peer): Promise<void> {
+  const { options, port, reporter, out } = peer;
+  const onError = (error: unknown): void =>
+    reporter.emit({
+      event: "error",
+      op: "receive",
+      address: `${options.bind}:${port}`,
+      message: describeError(error),
+    });
+  return receiveAll(
+    peer.conn,
+    peer.monitor,
+    () => peer.stopping,
+    onError,
+    () => out.full ? out.drained() : undefined,
+  );
+}
+
+/** Starts the metrics server; a failure to bind closes the socket and ends the start. */
+function startMetricsOrClose(
+  peer: Peer,
+  recorder: ReturnType<typeof createMetricsRecorder>,
+): MetricsServer {
+  try {
+    return startMetrics(peer, recorder);
+  } catch (error) {
+    peer.conn.close();
+    throw error;
+  }
+}
+
+/** The `listening` event: where this peer listens, what it advertises, where it sends. */
+function listeningEvent(
+  peer: Peer,
+  name: string,
+  advertise: string,
+  metrics: MetricsServer | undefined,
+): ListeningEvent {
+  return {
     event: "listening",
-    address: options.bind,
-    port,
+    address: peer.options.bind,
+    port: peer.port,
     // Listening only, nothing is advertised: no interface is read for it.
-    advertise: targets[0]?.advertise ?? options.advertise ?? options.bind,
-    targets: targets.map((t) => ({
-      to: t.label,
+    advertise,
+    targets: peer.registry.all.map((t) => ({
+      to: t.to,
       address: t.address,
       advertise: t.advertise,
       ...(t.name === undefined ? {} : { peer: t.name }),
     })),
-    intervalS: options.intervalSeconds,
-    ...(metricsServer === undefined
-      ? {}
-      : { metrics: `${metricsServer.hostname}:${metricsServer.port}` }),
+    intervalS: peer.options.intervalSeconds,
+    name,
+    ...(metrics === undefined ? {} : { metrics: `${metrics.hostname}:${metrics.port}` }),
   };
-  emit(listening);
+}
 
-  const textBytes = new TextEncoder().encode(options.message);
-  const sendTo = async (target: Target, index: number): Promise<void> => {
-    const datagram = encodeHeartbeat({
-      timestamp: timestampFromMs(wallClockMs(), options.timestampUnit),
-      ipv4: target.advertise,
-      port,
-      text: textBytes,
-    });
-    try {
-      if (target.needsResolve) {
-        target.address = await resolveIpv4(target.host);
-        target.needsResolve = false;
-        monitor.setAddress(index, target.address);
-      }
-      await conn.send(datagram, { transport: "udp", hostname: target.address, port: target.port });
-      const seq = monitor.recordSent(index, wallClockMs());
-      if (verbose) emit({ event: "sent", to: target.label, seq, bytes: datagram.length });
-    } catch (error) {
-      if (stopping) return;
-      monitor.recordSendError(index);
-      // A name is looked up again before the next send, in case its address changed.
-      if (parseIpv4(target.host) === undefined) target.needsResolve = true;
-      emit({ event: "error", to: target.label, message: describeError(error) });
-    }
-  };
+/** The schedule with its send rounds, and a way to wait until no round is in flight. */
+interface SendSchedule extends Schedule {
+  /** Resolves when no send round is in flight. */
+  idle(): Promise<unknown>;
+}
+
+/**
+ * Starts the send schedule, or none when there is nothing to send to (with a peers file it
+ * runs even while the list is empty: a reload may fill it).
+ */
+function startSchedule(peer: Peer, onDone: () => void): SendSchedule | undefined {
+  const { options, registry, monitor } = peer;
+  if (registry.size === 0 && options.peersFile === undefined) return undefined;
   // wallClockMs() is timeOrigin + performance.now(), so a wall-clock start maps exactly.
-  const firstSendAt = options.startAtMs === undefined
-    ? startedAt
+  const firstMs = options.startAtMs === undefined
+    ? performance.now()
     : options.startAtMs - performance.timeOrigin;
-  // With a peers file the schedule runs even while the list is empty: a reload may fill it.
-  const sends = targets.length > 0 || peersFile !== undefined;
-  if (sends && options.startAtMs !== undefined) {
-    emit(waitingEvent(options.startAtMs, wallClockMs()));
+  if (options.startAtMs !== undefined) {
+    peer.reporter.emit(waitingEvent(options.startAtMs, wallClockMs()));
   }
-  // The round of sends in flight: a reload waits for it, since sends name targets by position.
+  const sendTo = createSendStep(peer);
   let sending: Promise<unknown> = Promise.resolve();
-  const schedule = !sends ? undefined : scheduleSends(
-    firstSendAt,
-    intervalMs,
-    options.count,
-    async () => {
-      if (!stopping) await (sending = Promise.all(targets.map(sendTo)));
+  const round = async (skipped: number): Promise<void> => {
+    // A late tick is also how the peer sees its own pause, before anything else runs.
+    monitor.noticeTime(wallClockMs());
+    const targets = registry.all;
+    if (skipped > 0) { for (const target of targets) monitor.recordSkipped(target, skipped); }
+    await sendRound(targets.length, (index) => sendTo(targets[index]!), () => peer.stopping);
+  };
+  const schedule = scheduleSends({
+    firstMs,
+    fromFirstTick: options.startAtMs === undefined,
+    intervalMs: options.intervalSeconds * 1000,
+    count: options.count,
+    onTick: async (skipped) => {
+      if (!peer.stopping) await (sending = round(skipped));
     },
-    () => stop(),
-  );
+    onDone,
+  });
+  return { cancel: () => schedule.cancel(), idle: () => sending };
+}
 
-  // SIGHUP: read the peers file again (see docs/many-hosts.md). One reload at a time, in arrival order.
-  let reloading: Promise<void> = Promise.resolve();
-  const reload = async (path: string): Promise<void> => {
-    let entries: PeerEntry[];
-    try {
-      entries = await loadPeersFile(path);
-    } catch (error) {
-      if (stopping) return;
-      emit({
-        event: "error",
-        peers: path,
-        message: `${describeError(error)}; the ${
-          plural(targets.length, "target")
-        } stay as they were`,
-      });
-      return;
-    }
-    const current = new Map(targets.map((target) => [target.label, target]));
-    const next = await Promise.all(
-      mergeTargets(options.targets, entries).map(async (spec): Promise<Target> => {
-        const kept = current.get(`${spec.host}:${spec.port}`);
-        if (kept !== undefined) {
-          // The same object: a send in flight may still update its address.
-          kept.name = spec.name;
-          return kept;
-        }
-        try {
-          const target = newTarget(spec, await resolveTo(spec.host));
-          target.advertise = advertiseFor(target.address);
-          return target;
-        } catch (error) {
-          // Added all the same: each send tries the name again and reports the failure.
-          emit({
-            event: "error",
-            to: `${spec.host}:${spec.port}`,
-            message: describeError(error),
-          });
-          const target = newTarget(spec, "0.0.0.0");
-          target.needsResolve = true;
-          target.advertise = advertiseFor(undefined);
-          return target;
-        }
-      }),
-    );
-    await sending;
-    if (stopping) return;
-    const nextLabels = new Set(next.map((target) => target.label));
-    const removed = targets.filter((target) => !nextLabels.has(target.label));
-    targets = next;
-    monitor.replaceTargets(targets.map(targetSpec));
-    emit({
-      event: "reload",
-      added: next.filter((target) => !current.has(target.label)).map((target) => target.label),
-      removed: removed.map((target) => target.label),
-      targets: targets.length,
-    });
-  };
-  const onHangup = (): void => {
-    if (peersFile === undefined || stopping) return;
-    reloading = reloading.then(() => reload(peersFile)).catch((error) => {
-      // Whatever goes wrong, the peer goes on with the list it has.
-      emit({ event: "error", peers: peersFile, message: describeError(error) });
-    });
-  };
-
-  const checker = setInterval(() => {
-    if (!stopping) monitor.check(wallClockMs());
-  }, CHECK_EVERY_MS);
-  const header = options.watch ? formatListening(listening) : "";
-  const redraw = (): void => {
-    const rows = watchRows(monitor.targets, monitor.table.streams(), wallClockMs());
-    out.line(renderWatch(header, rows, reporter.notes, terminalSize()));
-  };
-  let watcher: ReturnType<typeof setInterval> | undefined;
-  if (options.watch) {
-    out.line(WATCH_ENTER);
-    redraw();
-    watcher = setInterval(redraw, WATCH_EVERY_MS);
-  }
-
-  const summarise = (): void => emit(monitor.summary(performance.now() - startedAt));
-  function stop(): void {
-    if (stopping) return;
-    stopping = true;
-    schedule?.cancel();
-    clearInterval(checker);
-    clearInterval(watcher);
-    if (options.watch) out.line(WATCH_LEAVE);
-    summarise();
-    finished();
-  }
-  const onQuit = (): void => {
-    // As ping does on Ctrl-\: the statistics so far, and the run goes on.
-    if (!stopping && !options.watch) summarise();
-  };
-
-  const removeSignalListeners = onStopSignals(stop);
-  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGQUIT", onQuit);
-  // Without --peers SIGHUP keeps its default: the process ends, as most programs do.
-  const hangup = peersFile !== undefined && Deno.build.os !== "windows";
-  if (hangup) Deno.addSignalListener("SIGHUP", onHangup);
-
-  const receiving = receiveAll(
-    conn,
-    monitor,
-    () => stopping,
-    (error) =>
-      emit({ event: "error", to: `${options.bind}:${port}`, message: describeError(error) }),
-    () => out.full ? out.drained() : undefined,
-  );
-  await done;
-  removeSignalListeners();
-  if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGQUIT", onQuit);
-  if (hangup) Deno.removeSignalListener("SIGHUP", onHangup);
-  await reloading;
-  await metricsServer?.shutdown();
-  schedule?.cancel();
-  clearInterval(checker);
-  clearInterval(watcher);
-  conn.close();
-  await receiving;
-  await out.flush();
-  const unanswered = options.count === undefined || out.closed ? [] : monitor.unanswered();
+/** Names on stderr each target of a `--count` run that sent nothing back; the exit code. */
+function reportUnanswered(peer: Peer): number {
+  const unanswered = peer.options.count === undefined || peer.out.closed
+    ? []
+    : peer.monitor.unanswered();
   for (const target of unanswered) {
     console.error(`udpeer: ${target.to} sent no heartbeat back during the run`);
   }

@@ -30,6 +30,8 @@ export interface SourceStats {
   invalid: number;
   /** Repeated heartbeats (see docs/link-health.md), counted apart from messages. */
   duplicates: number;
+  /** Heartbeats with an absurd timestamp, counted apart from messages. */
+  outliers: number;
   /** Smallest elapsed time in ms (Infinity until a message arrives). */
   minMs: number;
   /** Largest elapsed time in ms (-Infinity until a message arrives). */
@@ -38,12 +40,14 @@ export interface SourceStats {
   sumMs: number;
   /** Sum of squared elapsed times, for the standard deviation. */
   sumSquaresMs: number;
+  /** Elapsed times in the sums (a heartbeat that waited out this peer's pause has none). */
+  delays: number;
 }
 
 /** The sums a source or a stream keeps of its elapsed times. */
 export type ElapsedSums = Pick<
   SourceStats,
-  "messages" | "minMs" | "maxMs" | "sumMs" | "sumSquaresMs"
+  "delays" | "minMs" | "maxMs" | "sumMs" | "sumSquaresMs"
 >;
 
 /** Elapsed-time statistics in ms, as ping prints them. */
@@ -281,6 +285,9 @@ export class SourceTable {
   recordMessage(address: string, elapsedMs: number): SourceStats {
     const stats = this.#touch(address);
     stats.messages++;
+    // NaN: a heartbeat that waited out this peer's pause; it has no delay of the link.
+    if (!(elapsedMs === elapsedMs)) return stats;
+    stats.delays++;
     if (elapsedMs < stats.minMs) stats.minMs = elapsedMs;
     if (elapsedMs > stats.maxMs) stats.maxMs = elapsedMs;
     stats.sumMs += elapsedMs;
@@ -309,6 +316,18 @@ export class SourceTable {
   recordDuplicate(address: string): SourceStats {
     const stats = this.#touch(address);
     stats.duplicates++;
+    return stats;
+  }
+
+  /**
+   * Counts a heartbeat whose timestamp was absurd for its stream; not a message.
+   *
+   * @param address Source address.
+   * @returns The source's statistics after the update.
+   */
+  recordOutlier(address: string): SourceStats {
+    const stats = this.#touch(address);
+    stats.outliers++;
     return stats;
   }
 
@@ -461,10 +480,14 @@ export class SourceTable {
       this.dropped++;
       const stats = entry.stats;
       stats.address = address;
-      stats.messages = stats.invalid = stats.duplicates = 0;
+      stats.messages =
+        stats.invalid =
+        stats.duplicates =
+        stats.outliers =
+          0;
       stats.minMs = Infinity;
       stats.maxMs = -Infinity;
-      stats.sumMs = stats.sumSquaresMs = 0;
+      stats.sumMs = stats.sumSquaresMs = stats.delays = 0;
       this.#entries.add(address, 0, entry);
       this.#recency.append(entry);
       return stats;
@@ -475,10 +498,12 @@ export class SourceTable {
         messages: 0,
         invalid: 0,
         duplicates: 0,
+        outliers: 0,
         minMs: Infinity,
         maxMs: -Infinity,
         sumMs: 0,
         sumSquaresMs: 0,
+        delays: 0,
       },
       older: undefined,
       newer: undefined,
@@ -494,7 +519,7 @@ export class SourceTable {
  * Min, mean, max and standard deviation of a source's elapsed times.
  *
  * @param stats A source's statistics.
- * @returns The summary, or null if the source sent no valid message.
+ * @returns The summary, or null if no valid message had a delay.
  *
  * @example
  * ```ts
@@ -507,8 +532,8 @@ export class SourceTable {
  * ```
  */
 export function elapsedSummary(stats: ElapsedSums): ElapsedSummary | null {
-  if (stats.messages === 0) return null;
-  const avg = stats.sumMs / stats.messages;
-  const variance = Math.max(0, stats.sumSquaresMs / stats.messages - avg * avg);
+  if (stats.delays === 0) return null;
+  const avg = stats.sumMs / stats.delays;
+  const variance = Math.max(0, stats.sumSquaresMs / stats.delays - avg * avg);
   return { min: stats.minMs, avg, max: stats.maxMs, mdev: Math.sqrt(variance) };
 }

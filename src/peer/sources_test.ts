@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { RECORD_DUPLICATE, RECORD_MESSAGE, RECORD_REORDERED, StreamHealth } from "./health.ts";
 import { DEFAULT_CAPACITY, elapsedSummary, SourceTable } from "./sources.ts";
 
+/** A send time of today: before 2000 a timestamp is an outlier (a clock never set). */
+const T0 = 1_763_700_000_000;
+
 Deno.test("SourceTable counts messages and invalid datagrams per source", () => {
   const table = new SourceTable();
   table.recordMessage("127.0.0.2", 1);
@@ -90,9 +93,11 @@ Deno.test("SourceTable reuses an evicted stream's record with nothing of the old
   const old = table.stream("127.0.0.2", 5006);
   // A full history: rings of gaps and recent heartbeats, a duplicate, a reordered one, an
   // advertised address, jitter, an outage.
-  for (const k of [0, 1, 2, 4, 3]) old.record(k * 1000, k, k * 1000 + 0.5 + k * 0.1, "10.0.0.9", 7);
-  old.record(4000, 4, 4000.9, "10.0.0.9", 7); // a duplicate
-  old.checkSilent(20_000, 3);
+  for (const k of [0, 1, 2, 4, 3]) {
+    old.record(T0 + k * 1000, k, T0 + k * 1000 + 0.5 + k * 0.1, "10.0.0.9", 7);
+  }
+  old.record(T0 + 4000, 4, T0 + 4000.9, "10.0.0.9", 7); // a duplicate
+  old.checkSilent(T0 + 20_000, 3);
   old.invalid++;
   assert.ok(old.duplicates === 1 && old.reordered === 1 && old.outages === 1 && old.jitterMs > 0);
 
@@ -108,16 +113,15 @@ Deno.test("SourceTable reuses an evicted stream's record with nothing of the old
     intervalMs: s.intervalMs,
     missed: s.missed,
     lossPercent: s.lossPercent,
-    expected: s.expected,
   });
   assert.deepEqual(view(fresh), view(blank));
-  assert.equal(fresh.record(5000, 5, 5000.5), RECORD_MESSAGE);
+  assert.equal(fresh.record(T0 + 5000, 5, T0 + 5000.5), RECORD_MESSAGE);
   assert.equal(fresh.jitterMs, 0, "no transit time is left from the old stream");
   // The old heartbeats are no longer recent: a late one with the same timestamp and
   // checksum as one of them is a message, not a duplicate.
-  assert.equal(fresh.record(4000, 4, 4000.5), RECORD_MESSAGE | RECORD_REORDERED);
-  assert.equal(fresh.record(4000, 4, 4000.6), RECORD_DUPLICATE);
-  assert.equal(fresh.record(5500, 55, 5500.5), RECORD_MESSAGE);
+  assert.equal(fresh.record(T0 + 4000, 4, T0 + 4000.5), RECORD_MESSAGE | RECORD_REORDERED);
+  assert.equal(fresh.record(T0 + 4000, 4, T0 + 4000.6), RECORD_DUPLICATE);
+  assert.equal(fresh.record(T0 + 5500, 55, T0 + 5500.5), RECORD_MESSAGE);
   assert.equal(fresh.intervalMs, 500, "the interval comes from the new stream's gaps alone");
   assert.deepEqual(table.streamsOf("127.0.0.3").map((s) => s.port), [5007]);
   assert.deepEqual(table.streamsOf("127.0.0.2"), []);
@@ -126,11 +130,11 @@ Deno.test("SourceTable reuses an evicted stream's record with nothing of the old
 Deno.test("SourceTable reuses a one-heartbeat stream's record without its heartbeat", () => {
   const table = new SourceTable(1);
   const old = table.stream("127.0.0.2", 5006);
-  old.record(9000, 9, 9000.5);
+  old.record(T0 + 9000, 9, T0 + 9000.5);
   const fresh = table.stream("127.0.0.3", 5006);
   assert.equal(fresh, old);
-  assert.equal(fresh.record(10_000, 10, 10_000.5), RECORD_MESSAGE);
-  assert.equal(fresh.record(9000, 9, 10_000.7), RECORD_MESSAGE | RECORD_REORDERED);
+  assert.equal(fresh.record(T0 + 10_000, 10, T0 + 10_000.5), RECORD_MESSAGE);
+  assert.equal(fresh.record(T0 + 9000, 9, T0 + 10_000.7), RECORD_MESSAGE | RECORD_REORDERED);
 });
 
 Deno.test("SourceTable reuses an evicted source's record with zeroed counts", () => {
@@ -145,10 +149,12 @@ Deno.test("SourceTable reuses an evicted source's record with zeroed counts", ()
     messages: 0,
     invalid: 1,
     duplicates: 0,
+    outliers: 0,
     minMs: Infinity,
     maxMs: -Infinity,
     sumMs: 0,
     sumSquaresMs: 0,
+    delays: 0,
   });
 });
 
@@ -159,7 +165,7 @@ Deno.test("SourceTable never reuses a stream the eviction hook says is still hel
     return stream.port === 1; // port 1 is held elsewhere
   });
   const held = table.stream("127.0.0.2", 1);
-  held.record(0, 0, 0.5);
+  held.record(T0, 0, T0 + 0.5);
   const next = table.stream("127.0.0.3", 2);
   assert.notEqual(next, held);
   assert.ok(held.address === "127.0.0.2" && held.port === 1 && held.messages === 1);

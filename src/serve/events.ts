@@ -9,12 +9,13 @@
  * const lines = formatServeEvent({
  *   event: "request", from: "127.0.0.1", fromPort: 5000, text: "hi", reply: "HI",
  * });
- * assert.deepEqual(lines, ['127.0.0.1:5000 "hi" -> "HI"']);
+ * assert.deepEqual(lines.stdout, ['127.0.0.1:5000 "hi" -> "HI"']);
  * ```
  *
  * @module
  */
 
+import { NOTHING, type Printed, toStderr, toStdout } from "../common/output.ts";
 import { escapeForTerminal } from "../common/escape.ts";
 import { plural } from "../common/words.ts";
 import type { Mode } from "./modes.ts";
@@ -37,6 +38,8 @@ export type ServeEvent =
   | { event: "capped"; from: string; fromPort: number; connections: number }
   | { event: "idle-closed"; from: string; fromPort: number; requests: number; idleMs: number }
   | { event: "rate-limited"; from: string; fromPort: number; bytes: number }
+  | { event: "over-budget"; from: string; fromPort: number; bytes: number }
+  | { event: "empty"; from: string; fromPort: number }
   | { event: "error"; from?: string; fromPort?: number; message: string }
   | {
     event: "summary";
@@ -47,6 +50,8 @@ export type ServeEvent =
     capped: number;
     idleClosed: number;
     rateLimited: number;
+    overBudget: number;
+    empty: number;
     durationMs: number;
   };
 
@@ -58,6 +63,8 @@ export const PER_REQUEST_EVENTS: ReadonlySet<ServeEvent["event"]> = new Set([
   "capped",
   "idle-closed",
   "rate-limited",
+  "over-budget",
+  "empty",
 ]);
 
 /** Where a transport sends its events. */
@@ -91,51 +98,63 @@ export function quoteText(text: string): string {
  * @param event The event.
  * @returns The lines to print (the summary has two), or none.
  */
-export function formatServeEvent(event: ServeEvent): string[] {
+export function formatServeEvent(event: ServeEvent): Printed {
   switch (event.event) {
     case "listening":
-      return [
+      return toStdout(
         `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${event.address}:${event.port}; Ctrl-C for the summary`,
-      ];
+      );
     case "request":
-      return [
+      return toStdout(
         `${event.from}:${event.fromPort} ${quoteText(event.text)} -> ${quoteText(event.reply)}`,
-      ];
+      );
     case "connected":
-      return [`${event.from}:${event.fromPort} connected`];
+      return toStdout(`${event.from}:${event.fromPort} connected`);
     case "closed":
-      return [
+      return toStdout(
         `${event.from}:${event.fromPort} closed after ${plural(event.requests, "request")}`,
-      ];
+      );
     case "capped":
-      return [
+      return toStdout(
         `${event.from}:${event.fromPort} refused: ${
           plural(event.connections, "connection")
         } open (--max-connections)`,
-      ];
+      );
     case "idle-closed":
-      return [
+      return toStdout(
         `${event.from}:${event.fromPort} closed after ${
           Number((event.idleMs / 1000).toFixed(3))
         } s idle (--idle-timeout), ${plural(event.requests, "request")}`,
-      ];
+      );
     case "rate-limited": // a flood would print a line per datagram: the summary counts them
-    case "error":
-      return [];
+    case "over-budget":
+    case "empty":
+      return NOTHING;
+    case "error": {
+      const who = event.from === undefined ? "" : ` (${event.from}:${event.fromPort})`;
+      return toStderr(`udpeer: ${event.message}${who}`);
+    }
     case "summary":
       // A blank line first, as ping and the peer's summary do, apart from the ^C echo.
-      return [
+      return toStdout(
         "",
         "--- udpeer serve statistics ---",
         `${plural(event.requests, "request")} served, ${event.clientsCapped ? "more than " : ""}${
           plural(event.clients, "distinct client")
         }, ${plural(event.errors, "error")}, time ${event.durationMs}ms`,
-        ...(event.capped + event.idleClosed + event.rateLimited === 0 ? [] : [
-          `limits: ${plural(event.capped, "connection")} capped, ${event.idleClosed} idle-closed, ${
-            plural(event.rateLimited, "request")
-          } rate-limited`,
-        ]),
-      ];
+        ...(event.capped + event.idleClosed + event.rateLimited + event.overBudget + event.empty ===
+            0
+          ? []
+          : [
+            `limits: ${
+              plural(event.capped, "connection")
+            } capped, ${event.idleClosed} idle-closed, ${
+              plural(event.rateLimited, "request")
+            } rate-limited${
+              event.overBudget === 0 ? "" : `, ${event.overBudget} over --rate-total`
+            }${event.empty === 0 ? "" : `, ${plural(event.empty, "empty datagram")} not answered`}`,
+          ]),
+      );
   }
 }
 
@@ -156,6 +175,10 @@ export class Tally {
   idleClosed = 0;
   /** UDP requests not answered because their source was over `--rate`. */
   rateLimited = 0;
+  /** UDP requests not answered because all sources together were over `--rate-total`. */
+  overBudget = 0;
+  /** Empty UDP datagrams: never answered (an answer would be an amplifier's). */
+  empty = 0;
   #clients = new Set<string>();
 
   /** Distinct clients remembered. */

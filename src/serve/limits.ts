@@ -4,7 +4,8 @@
  * any source, forged or not, as fast as requests arrive: an open reflector, as the echo and
  * chargen services on ports 7 and 19 once were. The table of buckets is bounded; a bucket
  * that is not in the table is full, so dropping the least recently used one loses nothing
- * once it has had time to refill. Pure: the time is a parameter.
+ * once it has had time to refill. Pure: the time is a parameter. With a capacity of 1 and
+ * one key it is the single bucket of `--rate-total`, shared by all sources.
  *
  * @example
  * ```ts

@@ -18,7 +18,7 @@
 
 import { describeError } from "../common/errors.ts";
 import { jsonLine } from "../common/escape.ts";
-import { LineWriter } from "../common/output.ts";
+import { LineWriter, print } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import {
   type Emit,
@@ -75,6 +75,8 @@ export async function runServe(options: ServeOptions): Promise<number> {
     capped: tally.capped,
     idleClosed: tally.idleClosed,
     rateLimited: tally.rateLimited,
+    overBudget: tally.overBudget,
+    empty: tally.empty,
     durationMs: Math.round(performance.now() - startedAt),
   });
   await out.flush();
@@ -87,11 +89,6 @@ function printer(options: ServeOptions, out: LineWriter, tally: Tally): Emit {
     if (event.event === "error") tally.errors++;
     if (options.quiet && PER_REQUEST_EVENTS.has(event.event)) return;
     if (options.json) return out.line(jsonLine(event));
-    if (event.event === "error") {
-      const who = event.from === undefined ? "" : ` (${event.from}:${event.fromPort})`;
-      console.error(`udpeer: ${event.message}${who}`);
-      return;
-    }
-    for (const line of formatServeEvent(event)) out.line(line);
+    print(formatServeEvent(event), out);
   };
 }

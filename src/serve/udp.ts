@@ -1,6 +1,8 @@
 /**
  * `udpeer serve` over UDP: each datagram is one request and gets one datagram back, as long
- * as its source address stays within `--rate` replies per second (see `limits.ts`).
+ * as its source address stays within `--rate` replies per second and all sources together
+ * within `--rate-total` (see `limits.ts`). An empty datagram gets nothing back: with any
+ * reply it would be an amplifier (`--mode ack` sent 16 bytes for 0).
  *
  * @example
  * ```ts ignore
@@ -41,6 +43,8 @@ export function serveUdp(context: ServeContext): Server {
 async function receiveRequests(context: ServeContext, conn: Deno.DatagramConn): Promise<void> {
   const { emit, stopping, out, tally } = context;
   const limiter = new RateLimiter(context.options.rate);
+  // One bucket for every source together: forged sources each have their own --rate.
+  const budget = new RateLimiter(context.options.rateTotal, 1);
   // One receive at a time: each request is answered before the next is read.
   const receiver = datagramReceiver(conn, {
     depth: 1,
@@ -52,13 +56,20 @@ async function receiveRequests(context: ServeContext, conn: Deno.DatagramConn): 
     const received = await receiver.next();
     if (received === undefined) return;
     const [data, remote] = received;
-    if (limiter.allow(remote.hostname, performance.now())) {
+    const from = { from: remote.hostname, fromPort: remote.port };
+    const now = performance.now();
+    if (data.length === 0) {
+      tally.empty++;
+      emit({ event: "empty", ...from });
+    } else if (!limiter.allow(remote.hostname, now)) {
+      tally.rateLimited++;
+      emit({ event: "rate-limited", ...from, bytes: data.length });
+    } else if (!budget.allow("", now)) {
+      tally.overBudget++;
+      emit({ event: "over-budget", ...from, bytes: data.length });
+    } else {
       const text = decodeText(data); // before the next receive() overwrites the buffer
       if (!await answer(context, conn, text, remote)) return;
-    } else {
-      tally.rateLimited++;
-      const from = { from: remote.hostname, fromPort: remote.port };
-      emit({ event: "rate-limited", ...from, bytes: data.length });
     }
     if (out.full) await out.drained();
   }

@@ -1,0 +1,85 @@
+/**
+ * The report step of the peer: turns events into output. In `--json` every event is one
+ * line with its `time`; in human mode `sent` is not echoed, errors go to stderr, and the
+ * lines that say something changed (silent, back, paused, reload, error) start with the
+ * local date and time, so a log read afterwards says when; under `--watch` only those
+ * notable lines are kept, for the table, and the summary is printed as usual after the
+ * table is gone.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createReporter } from "./reporter.ts";
+ * const lines: string[] = [];
+ * const reporter = createReporter({ json: true, watch: false }, (l) => lines.push(l), () => {}, () => 0);
+ * reporter.emit({ event: "paused", pausedMs: 1500 });
+ * assert.deepEqual(lines, ['{"event":"paused","time":"1970-01-01T00:00:00.000Z","pausedMs":1500}']);
+ * ```
+ *
+ * @module
+ */
+
+import type { PeerOptions } from "./flags.ts";
+import { print } from "../common/output.ts";
+import {
+  formatEvent,
+  jsonEventLine,
+  localTimestamp,
+  type PeerEvent,
+  printEvent,
+  STAMPED_EVENTS,
+} from "./events.ts";
+
+/** Lines (silent, back, errors) kept under the `--watch` table. */
+const WATCH_NOTES = 6;
+
+/** Where a run's events go: human lines, JSON lines, or notes under the `--watch` table. */
+export interface Reporter {
+  /** Reports one event. */
+  emit(event: PeerEvent): void;
+  /** The notable lines kept for `--watch`, newest last. */
+  readonly notes: readonly string[];
+}
+
+/**
+ * Creates the report step.
+ *
+ * @param options `json` and `watch`.
+ * @param line Writes one line to stdout.
+ * @param errorLine Writes one line to stderr.
+ * @param now The wall clock, Unix ms (a test passes its own).
+ * @returns The reporter.
+ */
+export function createReporter(
+  options: Pick<PeerOptions, "json" | "watch">,
+  line: (text: string) => void,
+  errorLine: (text: string) => void,
+  now: () => number = () => performance.timeOrigin + performance.now(),
+): Reporter {
+  const notes: string[] = [];
+  const note = (text: string): void => {
+    if (notes.push(`${localTimestamp(now()).slice(11, 19)} ${text}`) > WATCH_NOTES) {
+      notes.shift();
+    }
+  };
+  const emit = (event: PeerEvent): void => {
+    if (options.json) return line(jsonEventLine(event, now()));
+    if (options.watch && event.event !== "summary") {
+      // Only what changes the table's meaning is kept beside it.
+      if (STAMPED_EVENTS.has(event.event)) note(formatEvent(event)!);
+      return;
+    }
+    const printed = printEvent(event);
+    if (!STAMPED_EVENTS.has(event.event)) return print(printed, { line }, errorLine);
+    const stamp = `${localTimestamp(now())} `;
+    print(
+      {
+        stdout: printed.stdout.map((l) => stamp + l),
+        stderr: printed.stderr.map((l) => stamp + l),
+      },
+      { line },
+      errorLine,
+    );
+  };
+  return { emit, notes };
+}

@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { PeerMonitor } from "./monitor.ts";
+import { createReporter } from "./reporter.ts";
+
+const NOW = Date.UTC(2026, 11, 2, 1, 2, 3, 456);
+
+Deno.test("createReporter() under --watch keeps only state changes as notes, and prints the summary", () => {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  const reporter = createReporter(
+    { json: false, watch: true },
+    (l) => lines.push(l),
+    (l) => errors.push(l),
+    () => NOW,
+  );
+  reporter.emit({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 });
+  reporter.emit({
+    event: "silent",
+    from: "127.0.0.1",
+    fromPort: 5006,
+    silentForMs: 6000,
+    intervalMs: 2000,
+  });
+  reporter.emit({
+    event: "error",
+    op: "send",
+    to: "127.0.0.1:5006",
+    message: "Network unreachable",
+  });
+  assert.deepEqual(lines, []);
+  assert.deepEqual(errors, []);
+  assert.equal(reporter.notes.length, 2);
+  assert.match(
+    reporter.notes[0]!,
+    /^\d\d:\d\d:\d\d 127\.0\.0\.1:5006 silent: no heartbeat for 6\.0 s/,
+  );
+  assert.match(reporter.notes[1]!, /Cannot send to 127\.0\.0\.1:5006: Network unreachable$/);
+  reporter.emit(new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: () => {},
+  }).summary(10));
+  assert.ok((lines as string[]).includes("--- udpeer statistics ---"), lines.join("\n"));
+});
+
+Deno.test("createReporter() writes every event as one JSON line that starts with event and time", () => {
+  const lines: string[] = [];
+  const reporter = createReporter(
+    { json: true, watch: false },
+    (l) => lines.push(l),
+    () => {},
+    () => NOW,
+  );
+  reporter.emit({ event: "back", from: "127.0.0.1", fromPort: 5006, outageMs: 14000, missed: 6 });
+  reporter.emit({ event: "paused", pausedMs: 48400 });
+  const time = "2026-12-02T01:02:03.456Z";
+  assert.deepEqual(lines.map((line) => JSON.parse(line)), [
+    { event: "back", time, from: "127.0.0.1", fromPort: 5006, outageMs: 14000, missed: 6 },
+    { event: "paused", time, pausedMs: 48400 },
+  ]);
+  assert.ok(
+    lines.every((line) => line.startsWith(`{"event":`) && line.includes(`,"time":"${time}",`)),
+  );
+});
+
+Deno.test("createReporter() starts human state-change lines with the local date and time", () => {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  const reporter = createReporter(
+    { json: false, watch: false },
+    (l) => lines.push(l),
+    (l) => errors.push(l),
+    () => NOW,
+  );
+  reporter.emit({ event: "paused", pausedMs: 48400 });
+  reporter.emit({ event: "back", from: "127.0.0.1", fromPort: 5006, outageMs: 14000, missed: 6 });
+  reporter.emit({
+    event: "error",
+    op: "receive",
+    address: "0.0.0.0:5005",
+    message: "Bad file descriptor",
+  });
+  reporter.emit({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 });
+  const stamp = String.raw`^\d{4}-\d\d-\d\d \d\d:\d\d:03\.456 `;
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, new RegExp(stamp + "udpeer itself was paused for 48\\.4 s"));
+  assert.match(lines[1]!, new RegExp(stamp + "127\\.0\\.0\\.1:5006 back after 14\\.0 s"));
+  assert.equal(errors.length, 1);
+  assert.match(
+    errors[0]!,
+    new RegExp(stamp + "udpeer: Cannot receive on 0\\.0\\.0\\.0:5005: Bad file descriptor$"),
+    "a receive error is worded as one, never as a send",
+  );
+});
