@@ -3,7 +3,9 @@ import { referenceAdler32 } from "./tests/_helpers/testing.ts";
 import {
   adler32,
   decodeHeartbeat,
+  decodeHeartbeatInto,
   DEFAULT_MESSAGE,
+  emptyHeartbeat,
   encodeHeartbeat,
   formatIpv4,
   HEADER_BYTES,
@@ -325,4 +327,63 @@ Deno.test("decodeHeartbeat() with text: false checks the datagram but leaves the
     reason: "checksum",
     bytes: datagram.length,
   });
+});
+
+Deno.test("decodeHeartbeatInto() fills a reused heartbeat as decodeHeartbeat() builds one", () => {
+  const into = emptyHeartbeat();
+  const datagrams = [
+    encodeHeartbeat({ timestamp: 1763700000123456, ipv4: "10.1.2.3", port: 5006, text: "µs" }),
+    encodeHeartbeat({ timestamp: 1763700000, ipv4: "192.0.2.7", port: 1, text: "" }),
+  ];
+  for (const datagram of datagrams) {
+    assert.equal(decodeHeartbeatInto(datagram, into), undefined);
+    const result = decodeHeartbeat(datagram);
+    assert.ok(result.ok);
+    assert.deepEqual({ ...into }, result.heartbeat);
+  }
+  const before = { ...into };
+  assert.equal(decodeHeartbeatInto(new Uint8Array(17), into), "short");
+  assert.equal(into.bytes, 17);
+  const flipped = datagrams[0]!.slice();
+  flipped[20]! ^= 1;
+  assert.equal(decodeHeartbeatInto(flipped, into), "checksum");
+  assert.deepEqual({ ...into, bytes: before.bytes }, before, "only bytes changes when invalid");
+  assert.equal(decodeHeartbeatInto(datagrams[0]!, into, { text: false }), undefined);
+  assert.equal(into.text, "");
+});
+
+Deno.test("decodeHeartbeat() reads each text afresh: a repeated text, one of the same length, a long one", () => {
+  const texts = [
+    "hello",
+    "hello",
+    "hellp",
+    "",
+    "héllo",
+    "x".repeat(300),
+    "x".repeat(299) + "y",
+    "hello",
+  ];
+  for (const text of texts) {
+    const datagram = encodeHeartbeat({
+      timestamp: 1763700000123456,
+      ipv4: "127.0.0.1",
+      port: 1,
+      text,
+    });
+    const result = decodeHeartbeat(datagram);
+    assert.ok(result.ok);
+    assert.equal(result.heartbeat.text, text);
+  }
+  // Invalid UTF-8 is replaced the same way the first time and when it repeats.
+  for (let i = 0; i < 2; i++) {
+    const datagram = encodeHeartbeat({
+      timestamp: 1763700000123456,
+      ipv4: "127.0.0.1",
+      port: 1,
+      text: new Uint8Array([0x61, 0xff, 0x62]),
+    });
+    const result = decodeHeartbeat(datagram);
+    assert.ok(result.ok);
+    assert.equal(result.heartbeat.text, "a\ufffdb");
+  }
 });

@@ -14,7 +14,7 @@
  */
 
 import { adler32 } from "../protocol.ts";
-import { median, numberFlag, repoDir } from "./lib.ts";
+import { cpuModel, median, numberFlag, repoDir } from "./lib.ts";
 
 /** Bytes checksummed per call. */
 export const ADLER_BYTES = 64 * 1024;
@@ -37,6 +37,8 @@ export interface AdlerResult {
   zlib: number;
   /** Median over the rounds of deno ÷ zlib. */
   ratio: number;
+  /** The CPU it ran on: the ratio differs by CPU family (docs/performance.md). */
+  cpu: string;
 }
 
 /** `length` bytes that look like traffic rather than zeros (xorshift32). */
@@ -125,6 +127,7 @@ export async function measureAdler(rounds: number): Promise<AdlerResult> {
       rounds: results,
       deno: median(results.map((r) => r.deno)),
       zlib: median(results.map((r) => r.zlib)),
+      cpu: cpuModel(),
       ratio: median(results.map((r) => r.deno / r.zlib)),
     };
   } finally {

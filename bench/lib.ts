@@ -239,6 +239,21 @@ export function machineBusyMs(): number {
 }
 
 /**
+ * The CPU model of this machine, as `/proc/cpuinfo` names it (`AMD EPYC`, `Intel(R) Xeon(R)
+ * …`): figures of time per datagram differ by CPU family, so every report names it.
+ *
+ * @returns The first `model name`, or `unknown CPU`.
+ */
+export function cpuModel(): string {
+  try {
+    const match = Deno.readTextFileSync("/proc/cpuinfo").match(/^model name\s*:\s*(.+)$/m);
+    return match?.[1]?.trim().replace(/\s+/g, " ") ?? "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+}
+
+/**
  * The 1-minute load average of the machine, from /proc/loadavg.
  *
  * @returns Runnable processes averaged over the last minute.

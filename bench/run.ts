@@ -5,12 +5,14 @@
  * hold is named on stderr and the exit code is 1.
  *
  * ```sh
- * deno task bench                    # deno run -A bench/run.ts
+ * deno task bench                    # deno run -A bench/run.ts (~5 minutes)
  * deno task bench --quick            # 1 round of 1 s floods, 5 sender rounds … (~1 minute)
  * ```
  *
  * In order: receive throughput at saturation (`throughput.ts`, on a machine otherwise
- * quiet), Adler-32 against zlib (`adler.ts`), sender accuracy (`accuracy.ts`), the idle peer
+ * quiet), Adler-32 against zlib (`adler.ts`), sender accuracy (`accuracy.ts`), one-way delay
+ * against a blocking Python receiver (`delay.ts`, ~1 minute) and against IRTT (`irtt.ts`,
+ * left out with a note where Debian's `irtt` is missing), the idle peer
  * (`idle.ts`) while the codec benchmarks (`deno bench --json bench/protocol_bench.ts`) and
  * the table's memory (`memory.ts`) run in processes of their own, the sender at scale
  * (`sender.ts`, 1,000 targets) and a flood of forged sources (`forged.ts`). The load average
@@ -29,7 +31,9 @@ import { type AccuracyResult, accuracyTable, measureAccuracy } from "./accuracy.
 import { type IdleResult, idleTable, measureIdle } from "./idle.ts";
 import { type AdlerResult, measureAdler } from "./adler.ts";
 import { type ForgedResult, forgedTable, measureForged } from "./forged.ts";
-import { formatNumber, loadAverage, numberFlag, repoDir } from "./lib.ts";
+import { cpuModel, formatNumber, loadAverage, median, numberFlag, repoDir } from "./lib.ts";
+import { type DelayResult, delayTable, measureDelay } from "./delay.ts";
+import { type IrttResult, irttTable, measureIrtt } from "./irtt.ts";
 import type { MemoryResult } from "./memory.ts";
 import { measureSender, type SenderResult, senderTable } from "./sender.ts";
 import { measureThroughput, type ThroughputResult, throughputTable } from "./throughput.ts";
@@ -54,6 +58,9 @@ const adlerRounds = quick ? 3 : 7;
 const senderRounds = numberFlag(args, "--sender-rounds", quick ? 5 : 60);
 const forgedDatagrams = numberFlag(args, "--forged", quick ? 300_000 : 1_000_000);
 const settleSeconds = numberFlag(args, "--settle", quick ? 0 : 45);
+const delayRounds = quick ? 1 : 3;
+const delayCount = quick ? 100 : 250;
+const irttSeconds = quick ? 2 : 5;
 const loadBefore = loadAverage();
 const log = (line: string) => console.error(`bench: ${line}`);
 const started = performance.now();
@@ -119,6 +126,7 @@ function targets(
   idle: IdleResult,
   memory: MemoryResult,
   sender: SenderResult,
+  delay: DelayResult,
 ): Target[] {
   const throughput = throughputResult.receivers;
   const ratio = (name: string) => throughput.find((r) => r.name === name)!.ratioToBare;
@@ -132,6 +140,9 @@ function targets(
   const after = hundred!.heapUsed - memory.empty.heapUsed;
   const mb = (bytes: number) => `${formatNumber(bytes / 1e6, 1)} MB`;
   const percent = (value: number) => `${formatNumber(value * 100)}%`;
+  const cpuRatio = throughput.find((r) => r.name === "quiet")!.cpuRatioToBare;
+  const delayRatio = (name: "udpeer" | "defaults") =>
+    median(delay.samples[name]) / median(delay.samples.python);
   return [
     {
       measure: "Adler-32 over 64 KiB ÷ zlib's (C, same run)",
@@ -170,6 +181,12 @@ function targets(
       holds: ratio("quiet") >= 0.9,
     },
     {
+      measure: "(b) CPU per datagram ÷ (a)'s",
+      target: "≤ 1.15×",
+      measured: `${formatNumber(cpuRatio, 2)}×`,
+      holds: cpuRatio <= 1.15,
+    },
+    {
       measure: "(c) udpeer --json > file ÷ (a)",
       target: "≥ 60%",
       measured: percent(ratio("json")),
@@ -188,6 +205,18 @@ function targets(
         ? "every line"
         : "lines lost",
       holds: throughput.every((r) => r.runs.every((run) => run.outputComplete !== false)),
+    },
+    {
+      measure: "median one-way delay, udpeer receiving µs stamps ÷ a blocking Python receiver",
+      target: "≤ 1.5×",
+      measured: `${formatNumber(delayRatio("udpeer"), 2)}×`,
+      holds: delayRatio("udpeer") <= 1.5,
+    },
+    {
+      measure: "median one-way delay, two udpeers with defaults ÷ the Python receiver",
+      target: "≤ 1.5×",
+      measured: `${formatNumber(delayRatio("defaults"), 2)}×`,
+      holds: delayRatio("defaults") <= 1.5,
     },
     {
       measure: `drift of heartbeat ${accuracy.count} at 10 ms`,
@@ -272,6 +301,18 @@ try {
   log(`accuracy: ${heartbeats} heartbeats at 10 ms`);
   const accuracy = await measureAccuracy(heartbeats, 0.01);
 
+  log(`one-way delay: ${delayRounds} round(s) of ${delayCount} heartbeats at 20 ms per receiver`);
+  const delay = await measureDelay({ rounds: delayRounds, count: delayCount, interval: 0.02, dir });
+
+  let irtt: IrttResult | string;
+  try {
+    log(`udpeer against IRTT: ${irttSeconds} s each at 20 ms`);
+    irtt = await measureIrtt(irttSeconds, 0.02, dir);
+  } catch (error) {
+    // Debian's irtt is not everywhere: the rest of the report stands without it.
+    irtt = `not measured: ${error instanceof Error ? error.message : String(error)}`;
+  }
+
   log(`idle peer for ${idleSeconds} s, meanwhile the codec benchmarks and the table's memory`);
   const idlePromise = measureIdle(idleSeconds, dir);
   const codecJson = await run([
@@ -304,7 +345,8 @@ try {
     settleSeconds,
   );
 
-  const checks = targets(codec, throughput, adler, accuracy, idle, memory, sender);
+  const checks = targets(codec, throughput, adler, accuracy, idle, memory, sender, delay);
+  const cpu = cpuModel();
   const report = [
     `udpeer benchmarks, ${new Date().toISOString().slice(0, 10)}: ${await environment()}`,
     `Load average before the run: ${loadBefore}${loadBefore > 1 ? " (busy: figures noisy)" : ""}`,
@@ -314,10 +356,10 @@ try {
     "",
     "### Targets",
     "",
-    "| measure | target | measured | holds |",
-    "| --- | --- | ---: | --- |",
+    "| measure | target | measured | holds | CPU |",
+    "| --- | --- | ---: | --- | --- |",
     ...checks.map((c) =>
-      `| ${c.measure} | ${c.target} | ${c.measured} | ${c.holds ? "yes" : "NO"} |`
+      `| ${c.measure} | ${c.target} | ${c.measured} | ${c.holds ? "yes" : "NO"} | ${cpu} |`
     ),
     "",
     `### Receive throughput (${rounds} rounds × ${floodSeconds} s flood of 79-byte heartbeats, medians over saturated rounds)`,
@@ -333,6 +375,14 @@ try {
         formatNumber(r.deno / r.zlib, 2)
       } |`
     ),
+    "",
+    "### One-way delay on idle loopback",
+    "",
+    ...delayTable(delay),
+    "",
+    "### udpeer against IRTT",
+    "",
+    ...(typeof irtt === "string" ? [irtt] : irttTable(irtt)),
     "",
     "### Codec (deno bench, average time per call)",
     "",

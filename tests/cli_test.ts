@@ -22,7 +22,7 @@ Deno.test("parsePeerArgs() with no arguments is the self-contained demo", () => 
   assert.deepEqual(options.targets, [{ host: "127.0.0.1", port: 5005 }]);
   assert.equal(options.intervalSeconds, 2);
   assert.equal(options.message, DEFAULT_MESSAGE);
-  assert.equal(options.timestampUnit, "ms");
+  assert.equal(options.timestampUnit, "us");
   assert.equal(options.count, undefined);
 });
 
@@ -48,7 +48,7 @@ Deno.test("parsePeerArgs() reads every flag, long and short", () => {
     "-m",
     "hello",
     "--timestamp-unit",
-    "us",
+    "ms",
     "--json",
     "-q",
     "--name",
@@ -64,7 +64,7 @@ Deno.test("parsePeerArgs() reads every flag, long and short", () => {
   assert.equal(options.intervalSeconds, 0.05);
   assert.equal(options.count, 20);
   assert.equal(options.message, "hello");
-  assert.equal(options.timestampUnit, "us");
+  assert.equal(options.timestampUnit, "ms");
   assert.equal(options.json, true);
   assert.equal(options.quiet, true);
   assert.equal(options.name, "web-1");

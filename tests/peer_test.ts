@@ -75,7 +75,7 @@ Deno.test("two peers exchange 20 heartbeats each and count all 20 from the other
       assert.equal(message.advertised, `127.0.0.1:${otherPort}`);
       assert.equal(message.text, DEFAULT_MESSAGE);
       assert.equal(message.bytes, 79);
-      assert.equal(message.unit, "ms");
+      assert.equal(message.unit, "us", "microseconds by default");
       assert.ok((message.elapsedMs as number) >= 0, `elapsedMs ${message.elapsedMs}`);
       assert.ok((message.elapsedMs as number) < 1000, `elapsedMs ${message.elapsedMs}`);
     }
@@ -220,10 +220,10 @@ Deno.test("a whole-second timestamp is read as seconds", async () => {
   assert.ok((message.elapsedMs as number) >= 0 && (message.elapsedMs as number) < 2000);
 });
 
-Deno.test("--timestamp-unit s and us are written in that unit", async () => {
+Deno.test("--timestamp-unit s and ms are written in that unit", async () => {
   await using receiver = startUdpeer(["--port", "0", "--bind", "127.0.0.1", "--json"]);
   const port = await listeningPort(receiver);
-  for (const unit of ["s", "us"]) {
+  for (const unit of ["s", "ms"]) {
     const { code } = await runUdpeer([
       "--port=0",
       `--to=127.0.0.1:${port}`,
@@ -237,7 +237,7 @@ Deno.test("--timestamp-unit s and us are written in that unit", async () => {
   await receiver.waitUntil(() => receiver.events.filter((e) => e.event === "message").length === 2);
   assert.deepEqual(receiver.events.filter((e) => e.event === "message").map((e) => e.unit), [
     "s",
-    "us",
+    "ms",
   ]);
 });
 
@@ -282,7 +282,8 @@ Deno.test("heartbeats on the wire carry the real port, the advertised address an
   assert.equal(result.heartbeat.port, listening.port);
   assert.equal((from as Deno.NetAddr).port, listening.port);
   assert.equal(result.heartbeat.text, "wire check");
-  assert.equal(result.heartbeat.unit, "ms");
+  assert.equal(result.heartbeat.unit, "us", "microseconds by default");
+  assert.ok(Number.isInteger(result.heartbeat.timestamp));
   assert.ok(Math.abs(result.heartbeat.sentAtMs - Date.now()) < 5000);
   assert.equal((await peer.exited()).code, 1, "the test's socket sends nothing back");
 });

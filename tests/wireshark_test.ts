@@ -517,13 +517,14 @@ Deno.test({
         assert.equal(rows.length, 3, `3 heartbeats captured; tshark said:\n${captureStderr}`);
         for (const row of rows) {
           assert.equal(row["udpeer.checksum.status"], "1");
-          assert.equal(row["udpeer.timestamp.unit"], "ms");
+          // udpeer writes microseconds by default, and the dissector infers them.
+          assert.equal(row["udpeer.timestamp.unit"], "us");
           assert.equal(row["udpeer.text"], DEFAULT_MESSAGE);
           assert.equal(row["udpeer.address"], "127.0.0.1");
           assert.equal(row["udpeer.port"], String(listening.port));
           assert.equal(row["udpeer.port"], row["udp.srcport"], "sent from the listening socket");
           const elapsed = Number(row["udpeer.elapsed_ms"]);
-          // Floored to whole ms by the sender, captured right after: 0 ≤ elapsed < 1 s.
+          // Floored to whole µs by the sender, captured right after: 0 ≤ elapsed < 1 s.
           assert.ok(elapsed >= 0 && elapsed < 1000, `elapsed ${elapsed} ms`);
         }
       });

@@ -59,9 +59,21 @@ function escapeOne(char: string): string {
  * ```
  */
 export function escapeForTerminal(text: string): string {
+  if (text === lastTerminalIn) return lastTerminalOut;
   unsafe.lastIndex = 0;
-  return unsafe.test(text) ? text.replace(unsafe, escapeOne) : text;
+  const escaped = unsafe.test(text) ? text.replace(unsafe, escapeOne) : text;
+  lastTerminalIn = text;
+  lastTerminalOut = escaped;
+  return escaped;
 }
+
+// A peer prints the same text in every line of a stream (the decoder hands out the same
+// string while the bytes repeat): the last one escaped, for the terminal and for JSON, is
+// kept, so the regular-expression scan runs once per new text instead of once per datagram.
+let lastTerminalIn = "";
+let lastTerminalOut = "";
+let lastJsonIn = "";
+let lastJsonOut = '""';
 
 const jsonUnsafe = new RegExp(`[\\x7f-\\x9f${LAYOUT_CONTROLS}]`, "g");
 
@@ -82,9 +94,16 @@ const jsonUnsafe = new RegExp(`[\\x7f-\\x9f${LAYOUT_CONTROLS}]`, "g");
  * ```
  */
 export function jsonLine(value: unknown): string {
+  const isString = typeof value === "string";
+  if (isString && value === lastJsonIn) return lastJsonOut;
   const json = JSON.stringify(value);
   jsonUnsafe.lastIndex = 0;
-  return jsonUnsafe.test(json)
+  const line = jsonUnsafe.test(json)
     ? json.replace(jsonUnsafe, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
     : json;
+  if (isString) {
+    lastJsonIn = value;
+    lastJsonOut = line;
+  }
+  return line;
 }

@@ -61,3 +61,17 @@ Deno.test("jsonLine() escapes DEL, C1 and U+2028/9, which JSON.stringify leaves 
   assert.equal(JSON.parse(line).text, controls.join("") + "\u2028\u2029");
   assert.equal(jsonLine({ a: "\x7f\u0085" }), '{"a":"\\u007f\\u0085"}');
 });
+
+Deno.test("escapeForTerminal() and jsonLine() give the same answer for a text repeated, alternated or changed", () => {
+  const texts = ["plain", "plain", "a\x1b[2Jb", "a\x1b[2Jb", "plain", "", "\u0085", "\u0085", ""];
+  for (const text of texts) {
+    assert.equal(escapeForTerminal(text), escapeForTerminal(`${text}`));
+    assert.equal(
+      jsonLine(text),
+      JSON.stringify(text).replace(/[\x7f-\x9f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`),
+    );
+  }
+  assert.equal(escapeForTerminal("a\x1b[2Jb"), "a\\x1b[2Jb");
+  assert.equal(jsonLine("\u0085"), '"\\u0085"');
+  assert.equal(jsonLine({ a: "\u0085" }), '{"a":"\\u0085"}', "objects are never cached");
+});

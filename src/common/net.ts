@@ -158,21 +158,40 @@ export interface DatagramReceiverOptions {
 export interface DatagramReceiver {
   /**
    * The next datagram and its source, or undefined once the socket is closed (and at every
-   * call after that). The datagram is a view into one of the receiver's buffers, valid until
-   * the next call: copy it to keep it.
+   * call after that). The datagram is a view into one of the receiver's buffers, and the
+   * pair itself is reused: both are valid until the next call of `next()` or `poll()`.
    */
   next(): Promise<[Uint8Array, Deno.NetAddr] | undefined>;
+  /**
+   * The next datagram if one has already arrived, without waiting, else undefined (then
+   * `next()` waits for one). A loop that asks `poll()` first skips the promise and the turn
+   * of the event loop that each `next()` costs while datagrams are queued, which under a
+   * flood is nearly always; the receives in flight keep it bounded, so the loop still
+   * yields to the event loop at least once every `depth` datagrams.
+   */
+  poll(): [Uint8Array, Deno.NetAddr] | undefined;
+  /**
+   * When the datagram last returned by `next()` or `poll()` reached JavaScript: Unix ms with
+   * sub-millisecond resolution, read as its receive settled, before anyone decoded it or
+   * waited behind an earlier one.
+   */
+  readonly receivedAtMs: number;
 }
 
 /** One receive in flight, with its own buffer and what it settled to. */
 interface Slot {
   buffer: Uint8Array;
-  data: Uint8Array | undefined;
-  addr: Deno.NetAddr | undefined;
+  /** What the runtime's `receive()` resolved to: handed out as it is, never copied. */
+  received: [Uint8Array, Deno.NetAddr] | undefined;
+  /** When it settled, Unix ms. */
+  atMs: number;
   error: unknown;
   /** Issues this slot's receive again. */
   arm: () => void;
 }
+
+// performance.timeOrigin is a getter with a brand check: read it once.
+const timeOrigin = performance.timeOrigin;
 
 /**
  * A receiver that keeps `depth` `receive()` calls in flight on `conn`. Each `receive()`
@@ -183,11 +202,16 @@ interface Slot {
  *
  * Datagrams come out in the order their receives completed, which is the order the socket
  * delivered them; not in the order the receives were issued: Deno hands a datagram to the
- * receive issued last, here (net_test.ts checks the order). An error while
+ * receive issued last, here (net_test.ts checks the order). Each one's arrival time is read
+ * as its receive settles ({@linkcode DatagramReceiver.receivedAtMs}). An error while
  * `isClosed()` is true, or `BadResource`, ends it; the harmless ones
  * ({@linkcode isHarmlessSocketError}: ICMP errors reported on receive) are skipped; any
- * other is reported through `onError` and the receive tried again after 100 ms. A receive in flight when the socket closes
- * settles with `Interrupted`, and the next one with `BadResource`, which ends it.
+ * other is reported through `onError` and the receive tried again after 100 ms. A receive
+ * in flight when the socket closes settles with `Interrupted`, and the next one with
+ * `BadResource`, which ends it.
+ *
+ * Per datagram it allocates nothing of its own: the pair handed out is the one the runtime
+ * resolved with, and the callbacks are made once per slot.
  *
  * @param conn The socket.
  * @param options Depth, the closing test and the error callback.
@@ -203,7 +227,8 @@ interface Slot {
  * await conn.send(new Uint8Array([1]), conn.addr);
  * await conn.send(new Uint8Array([2]), conn.addr);
  * assert.deepEqual((await receiver.next())?.[0], new Uint8Array([1]));
- * assert.deepEqual((await receiver.next())?.[0], new Uint8Array([2]));
+ * assert.ok(Math.abs(receiver.receivedAtMs - Date.now()) < 1000);
+ * assert.deepEqual((receiver.poll() ?? await receiver.next())?.[0], new Uint8Array([2]));
  * conn.close();
  * assert.equal(await receiver.next(), undefined);
  * ```
@@ -218,12 +243,14 @@ export function datagramReceiver(
       `Cannot use a receive depth of ${depth}: give a whole number of 1 or more`,
     );
   }
-  // Slots whose receive has settled, in the order they settled; `ready[readyHead]` is next.
-  const ready: Slot[] = [];
+  // Slots whose receive has settled, in the order they settled: a ring of `depth` entries
+  // (at most `depth` receives are ever in flight), `ready[readyHead]` next.
+  const ready: (Slot | undefined)[] = new Array(depth).fill(undefined);
   let readyHead = 0;
+  let readyCount = 0;
   let wake: (() => void) | undefined;
   const settled = (slot: Slot): void => {
-    ready.push(slot);
+    ready[(readyHead + readyCount++) % depth] = slot;
     if (wake !== undefined) {
       const resolve = wake;
       wake = undefined;
@@ -233,15 +260,17 @@ export function datagramReceiver(
   const makeSlot = (): Slot => {
     const slot: Slot = {
       buffer: new Uint8Array(RECEIVE_BUFFER_BYTES),
-      data: undefined,
-      addr: undefined,
+      received: undefined,
+      atMs: 0,
       error: undefined,
       arm: () => void conn.receive(slot.buffer).then(onData, onError),
     };
     // Made once per slot, not once per datagram.
-    const onData = ([data, addr]: [Uint8Array, Deno.Addr]): void => {
-      slot.data = data;
-      slot.addr = addr as Deno.NetAddr;
+    const onData = (received: [Uint8Array, Deno.Addr]): void => {
+      // The arrival time, as close to the socket as JavaScript gets: nothing has run for
+      // this datagram yet.
+      slot.atMs = timeOrigin + performance.now();
+      slot.received = received as [Uint8Array, Deno.NetAddr];
       settled(slot);
     };
     const onError = (error: unknown): void => {
@@ -255,24 +284,57 @@ export function datagramReceiver(
   // once the caller is done with its buffer.
   let held: Slot | undefined;
   let ended = false;
+  const receiver = {
+    receivedAtMs: NaN,
+    next,
+    poll,
+  };
 
-  const next = async (): Promise<[Uint8Array, Deno.NetAddr] | undefined> => {
+  /** Re-arms the held slot, then takes the next settled one, if any. */
+  function take(): Slot | undefined {
     if (held !== undefined) {
       held.arm();
       held = undefined;
     }
+    if (readyCount === 0) return undefined;
+    const slot = ready[readyHead]!;
+    ready[readyHead] = undefined;
+    readyHead = (readyHead + 1) % depth;
+    readyCount--;
+    return slot;
+  }
+
+  function poll(): [Uint8Array, Deno.NetAddr] | undefined {
+    if (ended) return undefined;
+    // Only a datagram is taken here; an error is left for next() to handle.
+    if (readyCount === 0 || ready[readyHead]!.received === undefined) {
+      if (held !== undefined) {
+        held.arm();
+        held = undefined;
+      }
+      return undefined;
+    }
+    const slot = take()!;
+    const received = slot.received!;
+    slot.received = undefined;
+    receiver.receivedAtMs = slot.atMs;
+    held = slot;
+    return received;
+  }
+
+  async function next(): Promise<[Uint8Array, Deno.NetAddr] | undefined> {
     while (!ended) {
-      if (readyHead === ready.length) {
-        ready.length = readyHead = 0;
+      const slot = take();
+      if (slot === undefined) {
         await new Promise<void>((resolve) => wake = resolve);
         continue;
       }
-      const slot = ready[readyHead++]!;
-      const { data, addr, error } = slot;
-      slot.data = slot.addr = slot.error = undefined;
-      if (data !== undefined && addr !== undefined) {
+      const { received, error } = slot;
+      slot.received = slot.error = undefined;
+      if (received !== undefined) {
+        receiver.receivedAtMs = slot.atMs;
         held = slot;
-        return [data, addr];
+        return received;
       }
       if (options.isClosed() || error instanceof Deno.errors.BadResource) {
         ended = true;
@@ -285,6 +347,6 @@ export function datagramReceiver(
       slot.arm();
     }
     return undefined;
-  };
-  return { next };
+  }
+  return receiver;
 }

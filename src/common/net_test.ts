@@ -87,6 +87,43 @@ Deno.test("datagramReceiver() yields every datagram in the order it was sent, 8 
   }
 });
 
+Deno.test("datagramReceiver() poll() takes what has arrived without waiting, in order, each with its arrival time", async () => {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const sender = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    const receiver = datagramReceiver(conn, {
+      depth: 4,
+      isClosed: () => false,
+      onError: (error) => assert.fail(`no error expected: ${error}`),
+    });
+    assert.equal(receiver.poll(), undefined, "nothing has arrived yet");
+    const startedAt = performance.timeOrigin + performance.now();
+    for (let n = 0; n < 100; n++) await sender.send(numbered(n), conn.addr);
+    const seen: number[] = [];
+    const times: number[] = [];
+    let polled = 0;
+    while (seen.length < 100) {
+      let received = receiver.poll();
+      if (received !== undefined) polled++;
+      else received = await receiver.next();
+      assert.ok(received);
+      const [data] = received;
+      seen.push(new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0));
+      times.push(receiver.receivedAtMs);
+    }
+    const endedAt = performance.timeOrigin + performance.now();
+    assert.deepEqual(seen, Array.from({ length: 100 }, (_, n) => n));
+    assert.ok(polled > 0, "some datagrams were already there when asked");
+    for (let i = 0; i < times.length; i++) {
+      assert.ok(times[i]! >= startedAt && times[i]! <= endedAt, `time ${i} within the run`);
+      if (i > 0) assert.ok(times[i]! >= times[i - 1]!, `times in arrival order at ${i}`);
+    }
+  } finally {
+    conn.close();
+    sender.close();
+  }
+});
+
 Deno.test("datagramReceiver() keeps a datagram intact until the next call, in a buffer of its own", async () => {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {

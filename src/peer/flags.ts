@@ -158,9 +158,9 @@ const message = defineFlag({
 const timestampUnit = defineFlag({
   long: "timestamp-unit",
   value: "U",
-  help: ["s, ms or us: unit of the sent timestamp (default ms)"],
+  help: ["s, ms or us: unit of the sent timestamp (default us)"],
   choices: ["s", "ms", "us"],
-  default: "ms",
+  default: "us",
 });
 
 const quiet = defineFlag({

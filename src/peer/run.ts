@@ -219,9 +219,9 @@ export async function receiveAll(
   // (docs/performance.md). Each datagram is a view valid until the next next().
   const receiver = datagramReceiver(conn, { isClosed: isStopping, onError });
   while (!isStopping()) {
-    const received = await receiver.next();
+    const received = receiver.poll() ?? await receiver.next();
     if (received === undefined || isStopping()) return;
-    monitor.receive(received[0], received[1], wallClockMs());
+    monitor.receive(received[0], received[1], receiver.receivedAtMs);
     const wait = waitForOutput();
     if (wait !== undefined) await wait;
   }
