@@ -17,6 +17,7 @@
  * @module
  */
 
+import { joinHostPort } from "../common/endpoint.ts";
 import { escapeForTerminal } from "../common/escape.ts";
 
 /** The `--json` events of `udpeer chat`, one per line. */
@@ -99,8 +100,9 @@ export function formatChatEvent(
       };
     case "ignored":
       return {
-        stderr:
-          `udpeer: Ignored a datagram from ${event.from}:${event.fromPort}: only replies from ${view.label} count`,
+        stderr: `udpeer: Ignored a datagram from ${
+          joinHostPort(event.from, event.fromPort)
+        }: only replies from ${view.label} count`,
       };
     case "error":
       return { stderr: `udpeer: ${event.message}` };

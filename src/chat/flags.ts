@@ -14,14 +14,8 @@
  * @module
  */
 
-import {
-  type CommonOptions,
-  type HostPort,
-  parseCount,
-  parseFlags,
-  parseHostPort,
-  parseSeconds,
-} from "../common/flags.ts";
+import { type CommonOptions, parseCount, parseFlags, parseSeconds } from "../common/flags.ts";
+import { type Endpoint, parseEndpoint } from "../common/endpoint.ts";
 import { UsageError } from "../common/errors.ts";
 
 /** Default first timeout, in seconds. */
@@ -36,7 +30,7 @@ export const BACKOFF = 1.5;
 /** Options of `udpeer chat`. */
 export interface ChatOptions extends CommonOptions {
   /** The server. */
-  to: HostPort;
+  to: Endpoint;
   /** First timeout in seconds. */
   timeoutSeconds: number;
   /** Total number of tries per line over UDP. */
@@ -52,7 +46,7 @@ print each reply.
 Usage: udpeer chat --to HOST:PORT [--timeout S] [--retries N] [--tcp] [options]
 
 Options:
-  -t, --to HOST:PORT   the server (HOST: IPv4 address or name); required
+  -t, --to HOST:PORT   the server (HOST: IPv4, [IPv6] or a name); required
       --timeout S      seconds to wait for the first reply, > 0 (default ${DEFAULT_TIMEOUT_SECONDS}); each
                        further wait is half as long again: 0.5, 0.75, 1.125 ...
   -r, --retries N      tries per line, the first included (default ${DEFAULT_RETRIES})
@@ -110,7 +104,9 @@ export function parseChatArgs(args: readonly string[]): ChatOptions {
     version,
     json: values.json === true,
     tcp: values.tcp === true,
-    to: toText === undefined ? { host: "127.0.0.1", port: 12000 } : parseHostPort("--to", toText),
+    to: toText === undefined
+      ? { host: "127.0.0.1", port: 12000, family: "ipv4" }
+      : parseEndpoint(toText, "--to"),
     timeoutSeconds,
     retries: retriesText === undefined ? DEFAULT_RETRIES : parseCount("--retries", retriesText),
   };

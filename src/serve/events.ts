@@ -16,6 +16,7 @@
  */
 
 import { escapeForTerminal } from "../common/escape.ts";
+import { joinHostPort } from "../common/endpoint.ts";
 import { plural } from "../common/words.ts";
 import type { Mode } from "./modes.ts";
 
@@ -101,27 +102,33 @@ export function formatServeEvent(event: ServeEvent): string[] {
   switch (event.event) {
     case "listening":
       return [
-        `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${event.address}:${event.port}; Ctrl-C for the summary`,
+        `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${
+          joinHostPort(event.address, event.port)
+        }; Ctrl-C for the summary`,
       ];
     case "request":
       return [
-        `${event.from}:${event.fromPort} ${quoteText(event.text)} -> ${quoteText(event.reply)}`,
+        `${joinHostPort(event.from, event.fromPort)} ${quoteText(event.text)} -> ${
+          quoteText(event.reply)
+        }`,
       ];
     case "connected":
-      return [`${event.from}:${event.fromPort} connected`];
+      return [`${joinHostPort(event.from, event.fromPort)} connected`];
     case "closed":
       return [
-        `${event.from}:${event.fromPort} closed after ${plural(event.requests, "request")}`,
+        `${joinHostPort(event.from, event.fromPort)} closed after ${
+          plural(event.requests, "request")
+        }`,
       ];
     case "capped":
       return [
-        `${event.from}:${event.fromPort} refused: ${
+        `${joinHostPort(event.from, event.fromPort)} refused: ${
           plural(event.connections, "connection")
         } open (--max-connections)`,
       ];
     case "idle-closed":
       return [
-        `${event.from}:${event.fromPort} closed after ${
+        `${joinHostPort(event.from, event.fromPort)} closed after ${
           Number((event.idleMs / 1000).toFixed(3))
         } s idle (--idle-timeout), ${plural(event.requests, "request")}`,
       ];
@@ -190,7 +197,7 @@ export class Tally {
    */
   request(host: string, port: number): void {
     this.requests++;
-    const key = `${host}:${port}`;
+    const key = joinHostPort(host, port);
     if (this.#clients.has(key)) return;
     if (this.#clients.size >= MAX_TRACKED_CLIENTS) this.clientsCapped = true;
     else this.#clients.add(key);

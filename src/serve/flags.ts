@@ -16,10 +16,10 @@ import {
   type CommonOptions,
   parseCount,
   parseFlags,
-  parseIpv4Flag,
   parsePort,
   parseSeconds,
 } from "../common/flags.ts";
+import { parseListenAddress } from "../common/endpoint.ts";
 import { UsageError } from "../common/errors.ts";
 import { MAX_LINE_BYTES } from "../common/lines.ts";
 import { isMode, type Mode, MODES } from "./modes.ts";
@@ -76,7 +76,8 @@ Usage: udpeer serve [--port N] [--mode MODE] [--tcp] [options]
 
 Options:
   -p, --port N      port to listen on; 0 = any free port (default ${DEFAULT_SERVE_PORT})
-  -b, --bind ADDR   local IPv4 address to listen on (default 0.0.0.0: all)
+  -b, --bind ADDR   local address to listen on, IPv4 or IPv6 (default 0.0.0.0:
+                    all IPv4; :: for IPv6, and IPv4 too where the system allows)
   -m, --mode MODE   what to reply (default upper):
                       upper             HELLO for hello
                       reverse-swapcase  OLLEh for Hello (by characters: emoji survive)
@@ -158,7 +159,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     quiet: values.quiet === true,
     tcp: values.tcp === true,
     port: portText === undefined ? DEFAULT_SERVE_PORT : parsePort("--port", portText, 0),
-    bind: bindText === undefined ? "0.0.0.0" : parseIpv4Flag("--bind", bindText),
+    bind: bindText === undefined ? "0.0.0.0" : parseListenAddress(bindText, "--bind"),
     mode,
     maxConnections: count("--max-connections", DEFAULT_LIMITS.maxConnections),
     idleTimeoutSeconds: idleText === undefined

@@ -17,6 +17,7 @@
  */
 
 import { describeError } from "../common/errors.ts";
+import { joinHostPort } from "../common/endpoint.ts";
 import { jsonLine } from "../common/escape.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
@@ -90,7 +91,7 @@ function printer(options: ServeOptions, out: LineWriter, tally: Tally): Emit {
     if (options.quiet && PER_REQUEST_EVENTS.has(event.event)) return;
     if (options.json) return out.line(jsonLine(event));
     if (event.event === "error") {
-      const who = event.from === undefined ? "" : ` (${event.from}:${event.fromPort})`;
+      const who = event.from === undefined ? "" : ` (${joinHostPort(event.from, event.fromPort!)})`;
       console.error(`udpeer: ${event.message}${who}`);
       return;
     }
