@@ -1,11 +1,43 @@
 import assert from "node:assert/strict";
 import { ipv6Unavailable } from "./_helpers/ipv6.ts";
+import { connect, Netns, netnsUnavailable } from "./_helpers/netns.ts";
 import { runUdpeer, startUdpeer, type UdpeerProcess } from "./_helpers/testing.ts";
 
 // IPv6 end to end, on ::1 only: serve, chat and the peer started as subprocesses, as a user
 // runs them. A machine without IPv6 on its loopback skips these, and says so.
 
 const noIpv6 = await ipv6Unavailable();
+const noNetns = await netnsUnavailable();
+
+/** Declares a test that makes namespaces joined over IPv6, ignored where it cannot. */
+function netnsTest(name: string, fn: () => Promise<void>): void {
+  const why = noNetns ?? noIpv6;
+  if (why !== undefined) console.log(`skipped: ipv6_test.ts: ${name}: ${why}`);
+  Deno.test({ name, ignore: why !== undefined }, fn);
+}
+
+/**
+ * Two namespaces on one veth link with IPv6 ULA addresses only (fd00:75:64::/64, which
+ * exists nowhere but inside them): `a` is fd00:75:64::1, `b` fd00:75:64::2.
+ */
+async function ipv6Link(): Promise<{ a: Netns; b: Netns } & AsyncDisposable> {
+  const a = await Netns.create("six-a");
+  const b = await Netns.create("six-b").catch(async (error) => {
+    await a[Symbol.asyncDispose]();
+    throw error;
+  });
+  const dispose = async () => {
+    await a[Symbol.asyncDispose]();
+    await b[Symbol.asyncDispose]();
+  };
+  try {
+    await connect(a, "fd00:75:64::1/64", b, "fd00:75:64::2/64");
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { a, b, [Symbol.asyncDispose]: dispose };
+}
 
 /** Declares a test that needs ::1, ignored (with a `skipped:` line) where there is none. */
 function ipv6Test(name: string, fn: () => Promise<void>): void {
@@ -125,4 +157,25 @@ ipv6Test("chat refuses an IPv6 address without brackets, and names the fix", asy
     stderr,
     /^udpeer: Cannot parse --to: "::1:5005" holds an IPv6 address: write an IPv6 address in brackets, as in \[2001:db8::1\]:5005\n/,
   );
+});
+
+netnsTest("serve and chat talk over IPv6 between two namespaces, on ULA addresses", async () => {
+  await using link = await ipv6Link();
+  await using server = startUdpeer(["serve", "--bind", "::", "--port", "12000", "--json"], {
+    prefix: link.b.exec,
+  });
+  await server.waitForEvent((e) => e.event === "listening");
+  await using client = startUdpeer(["chat", "--to", "[fd00:75:64::2]:12000", "--json"], {
+    stdin: true,
+    prefix: link.a.exec,
+  });
+  await client.write("across the link\n");
+  await client.closeStdin();
+  const status = await client.exited();
+  assert.equal(status.code, 0, client.stderr);
+  const reply = client.events.find((e) => e.event === "reply");
+  assert.equal(reply?.reply, "ACROSS THE LINK");
+  assert.equal(reply?.from, "fd00:75:64::2");
+  const request = await server.waitForEvent((e) => e.event === "request");
+  assert.equal(request.from, "fd00:75:64::1", "the client's ULA address, as the socket saw it");
 });
