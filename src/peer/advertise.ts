@@ -22,6 +22,7 @@
  */
 
 import { parseIpv4, UNSPECIFIED_IPV4 } from "../../protocol.ts";
+import { joinHostPort } from "../common/endpoint.ts";
 
 /** The part of `Deno.NetworkInterfaceInfo` the choice needs. */
 export interface InterfaceAddress {
@@ -129,4 +130,26 @@ export function chooseAdvertisedAddress(input: AdvertiseInput): string {
     if (sameSubnet !== undefined) return sameSubnet.address;
   }
   return candidates[0]?.address ?? "127.0.0.1";
+}
+
+/**
+ * What a received header advertises, as `ADDR:PORT`: its IPv4 address and port, or, when
+ * the address is 0.0.0.0 (what a sender on IPv6 writes), the UDP source address with the
+ * header's port (`[IPV6]:PORT`).
+ *
+ * @param ipv4 The header's address.
+ * @param port The header's port.
+ * @param source The UDP source address the datagram came from.
+ * @returns The advertised endpoint as text.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { advertisedEndpoint } from "./advertise.ts";
+ * assert.equal(advertisedEndpoint("0.0.0.0", 5006, "::1"), "[::1]:5006");
+ * assert.equal(advertisedEndpoint("10.0.0.1", 5006, "::1"), "10.0.0.1:5006");
+ * ```
+ */
+export function advertisedEndpoint(ipv4: string, port: number, source: string): string {
+  return joinHostPort(ipv4 === UNSPECIFIED_IPV4 ? source : ipv4, port);
 }
