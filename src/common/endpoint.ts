@@ -146,13 +146,13 @@ export function parseEndpoint(text: string, flag = "--to"): Endpoint {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseListenAddress } from "./endpoint.ts";
- * assert.equal(parseListenAddress("[::]"), "::");
- * assert.equal(parseListenAddress("0.0.0.0"), "0.0.0.0");
- * assert.throws(() => parseListenAddress("localhost"), /"localhost" is not an IPv4 address/);
+ * import { parseBindAddress } from "./endpoint.ts";
+ * assert.equal(parseBindAddress("[::]"), "::");
+ * assert.equal(parseBindAddress("0.0.0.0"), "0.0.0.0");
+ * assert.throws(() => parseBindAddress("localhost"), /"localhost" is not an IPv4 address/);
  * ```
  */
-export function parseListenAddress(text: string, flag = "--bind"): string {
+export function parseBindAddress(text: string, flag = "--bind"): string {
   if (parseIpv4(text) !== undefined) return text;
   const inside = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
   const canonical = canonicalIpv6(inside);
@@ -162,6 +162,34 @@ export function parseListenAddress(text: string, flag = "--bind"): string {
     );
   }
   return canonical;
+}
+
+/**
+ * Splits `HOST:PORT` or `[HOST]:PORT` without judging either part, as Go's
+ * `net.SplitHostPort`: a host with a colon must be in brackets.
+ *
+ * @param text The text, such as `127.0.0.1:9100` or `[::1]:9100`.
+ * @returns The host (without brackets) and the port text, or undefined if the text is not
+ * of that form (no colon, a colon outside brackets, text after the `]` other than `:PORT`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitHostPort } from "./endpoint.ts";
+ * assert.deepEqual(splitHostPort("[::1]:9100"), { host: "::1", port: "9100" });
+ * assert.deepEqual(splitHostPort("0.0.0.0:9100"), { host: "0.0.0.0", port: "9100" });
+ * assert.equal(splitHostPort("::1:9100"), undefined);
+ * ```
+ */
+export function splitHostPort(text: string): { host: string; port: string } | undefined {
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0 || text[close + 1] !== ":") return undefined;
+    return { host: text.slice(1, close), port: text.slice(close + 2) };
+  }
+  const colon = text.indexOf(":");
+  if (colon < 0 || text.indexOf(":", colon + 1) >= 0) return undefined;
+  return { host: text.slice(0, colon), port: text.slice(colon + 1) };
 }
 
 /**

@@ -5,9 +5,10 @@ import {
   familyOf,
   formatEndpoint,
   joinHostPort,
+  parseBindAddress,
   parseEndpoint,
   parseIpv6,
-  parseListenAddress,
+  splitHostPort,
   unmapAddress,
 } from "./endpoint.ts";
 import { UsageError } from "./errors.ts";
@@ -150,7 +151,7 @@ Deno.test("parseIpv6() and canonicalIpv6() read every form and write RFC 5952's"
   }
 });
 
-Deno.test("unmapAddress(), familyOf(), joinHostPort() and parseListenAddress()", () => {
+Deno.test("unmapAddress(), familyOf(), joinHostPort() and parseBindAddress()", () => {
   const unmapped: [string, string][] = [
     ["::ffff:127.0.0.1", "127.0.0.1"],
     ["127.0.0.1", "127.0.0.1"],
@@ -184,11 +185,28 @@ Deno.test("unmapAddress(), familyOf(), joinHostPort() and parseListenAddress()",
     ["FD00:75:64:0::1", "fd00:75:64::1"],
     ["::ffff:127.0.0.1", "127.0.0.1"],
   ];
-  for (const [text, address] of listen) assert.equal(parseListenAddress(text), address, text);
+  for (const [text, address] of listen) assert.equal(parseBindAddress(text), address, text);
   for (const text of ["localhost", "1.2.3", "[::1", "::1]", ""]) {
-    assert.throws(() => parseListenAddress(text, "--bind"), {
+    assert.throws(() => parseBindAddress(text, "--bind"), {
       message:
         `Cannot parse --bind: "${text}" is not an IPv4 address like 192.0.2.1 or an IPv6 address like ::1`,
     });
   }
+});
+
+Deno.test("splitHostPort() splits as Go's net.SplitHostPort does, judging neither part", () => {
+  const cases: [string, { host: string; port: string } | undefined][] = [
+    ["127.0.0.1:9100", { host: "127.0.0.1", port: "9100" }],
+    ["name:x", { host: "name", port: "x" }],
+    [":9", { host: "", port: "9" }],
+    ["[::1]:9100", { host: "::1", port: "9100" }],
+    ["[::1]:", { host: "::1", port: "" }],
+    ["[]:1", { host: "", port: "1" }],
+    ["9100", undefined],
+    ["::1:9100", undefined],
+    ["[::1]", undefined],
+    ["[::1]x:1", undefined],
+    ["[::1:1", undefined],
+  ];
+  for (const [text, split] of cases) assert.deepEqual(splitHostPort(text), split, text);
 });

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { joinHostPort } from "../common/endpoint.ts";
 import type { StreamStats } from "./health.ts";
 import {
   addToOther,
@@ -128,8 +129,8 @@ export function createMetricsRecorder(
       const streams = monitor.targets.map((target): StreamMetrics => {
         if (target.stream !== undefined) answering.add(target.stream);
         const source = target.stream === undefined
-          ? `${target.address}:${target.port}`
-          : `${target.stream.address}:${target.stream.port}`;
+          ? joinHostPort(target.address, target.port)
+          : joinHostPort(target.stream.address, target.stream.port);
         return metricsOf(target.stream, source, target.to, target.name);
       });
       // The newest others get series of their own; the rest are summed as they come, with
@@ -139,7 +140,9 @@ export function createMetricsRecorder(
       for (const stream of monitor.table.streamsNewestFirst()) {
         if (answering.has(stream)) continue;
         if (shown < maxSources) {
-          streams.push(metricsOf(stream, `${stream.address}:${stream.port}`, undefined, undefined));
+          streams.push(
+            metricsOf(stream, joinHostPort(stream.address, stream.port), undefined, undefined),
+          );
           shown++;
           continue;
         }

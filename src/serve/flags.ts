@@ -19,7 +19,7 @@ import {
   parsePort,
   parseSeconds,
 } from "../common/flags.ts";
-import { parseListenAddress } from "../common/endpoint.ts";
+import { parseBindAddress } from "../common/endpoint.ts";
 import { UsageError } from "../common/errors.ts";
 import { MAX_LINE_BYTES } from "../common/lines.ts";
 import { isMode, type Mode, MODES } from "./modes.ts";
@@ -159,7 +159,7 @@ export function parseServeArgs(args: readonly string[]): ServeOptions {
     quiet: values.quiet === true,
     tcp: values.tcp === true,
     port: portText === undefined ? DEFAULT_SERVE_PORT : parsePort("--port", portText, 0),
-    bind: bindText === undefined ? "0.0.0.0" : parseListenAddress(bindText, "--bind"),
+    bind: bindText === undefined ? "0.0.0.0" : parseBindAddress(bindText, "--bind"),
     mode,
     maxConnections: count("--max-connections", DEFAULT_LIMITS.maxConnections),
     idleTimeoutSeconds: idleText === undefined
