@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { UsageError } from "../src/common/errors.ts";
 import { MAX_LINE_BYTES } from "../src/common/lines.ts";
 import { formatServeEvent } from "../src/serve/events.ts";
+import { NOTHING } from "../src/common/output.ts";
 import { DEFAULT_SERVE_PORT, parseServeArgs } from "../src/serve/flags.ts";
 import { UNTERMINATED_IDLE_MS } from "../src/serve/tcp.ts";
 import {
@@ -180,7 +181,7 @@ Deno.test("formatServeEvent() quotes and escapes network text", () => {
     fromPort: 5000,
     text: 'say "hi"\x1b[2J\n',
     reply: 'SAY "HI"\x1b[2J\n',
-  });
+  }).stdout;
   assert.equal(line, '127.0.0.1:5000 "say \\"hi\\"\\x1b[2J\\n" -> "SAY \\"HI\\"\\x1b[2J\\n"');
   assert.deepEqual(
     formatServeEvent({
@@ -196,11 +197,14 @@ Deno.test("formatServeEvent() quotes and escapes network text", () => {
       empty: 0,
       durationMs: 12,
     }),
-    [
-      "",
-      "--- udpeer serve statistics ---",
-      "1 request served, 1 distinct client, 0 errors, time 12ms",
-    ],
+    {
+      stdout: [
+        "",
+        "--- udpeer serve statistics ---",
+        "1 request served, 1 distinct client, 0 errors, time 12ms",
+      ],
+      stderr: [],
+    },
   );
 });
 
@@ -219,7 +223,7 @@ Deno.test("formatServeEvent() adds a line of what the limits refused, when they 
     durationMs: 2000,
   });
   assert.equal(
-    lines.at(-1),
+    lines.stdout.at(-1),
     "limits: 1 connection capped, 2 idle-closed, 19700 requests rate-limited",
   );
   const refusedAll = formatServeEvent({
@@ -236,15 +240,18 @@ Deno.test("formatServeEvent() adds a line of what the limits refused, when they 
     durationMs: 2000,
   });
   assert.equal(
-    refusedAll.at(-1),
+    refusedAll.stdout.at(-1),
     "limits: 0 connections capped, 0 idle-closed, 0 requests rate-limited, 7 over --rate-total, 1 empty datagram not answered",
   );
   for (const event of ["over-budget", "empty"] as const) {
-    assert.deepEqual(formatServeEvent({ event, from: "127.0.0.1", fromPort: 1, bytes: 0 }), []);
+    assert.deepEqual(
+      formatServeEvent({ event, from: "127.0.0.1", fromPort: 1, bytes: 0 }),
+      NOTHING,
+    );
   }
   assert.deepEqual(
     formatServeEvent({ event: "rate-limited", from: "127.0.0.1", fromPort: 1, bytes: 5 }),
-    [],
+    NOTHING,
   );
 });
 

@@ -8,16 +8,17 @@
  * import { formatChatEvent } from "./events.ts";
  * const view = { interactive: false, escape: true, retries: 5, label: "127.0.0.1:12000" };
  * const reply = { event: "reply", text: "hi", reply: "HI", from: "127.0.0.1", fromPort: 12000, tries: 1, rttMs: 0.2 } as const;
- * assert.deepEqual(formatChatEvent(reply, view), { stdout: "HI" });
+ * assert.deepEqual(formatChatEvent(reply, view).stdout, ["HI"]);
  * const bell = { ...reply, reply: "\x07" };
- * assert.deepEqual(formatChatEvent(bell, view), { stdout: "\\x07" }); // escaped on a terminal
- * assert.deepEqual(formatChatEvent(bell, { ...view, escape: false }), { stdout: "\x07" });
+ * assert.deepEqual(formatChatEvent(bell, view).stdout, ["\\x07"]); // escaped on a terminal
+ * assert.deepEqual(formatChatEvent(bell, { ...view, escape: false }).stdout, ["\x07"]);
  * ```
  *
  * @module
  */
 
 import { joinHostPort } from "../common/endpoint.ts";
+import { NOTHING, type Printed, toStderr, toStdout } from "../common/output.ts";
 import { escapeForTerminal } from "../common/escape.ts";
 
 /** The `--json` events of `udpeer chat`, one per line. */
@@ -86,29 +87,29 @@ export function formatSeconds(ms: number): string {
 export function formatChatEvent(
   event: ChatEvent,
   view: ChatView,
-): { stdout?: string; stderr?: string } {
+): Printed {
   switch (event.event) {
     case "reply":
-      return { stdout: view.escape ? escapeForTerminal(event.reply) : event.reply };
+      return toStdout(view.escape ? escapeForTerminal(event.reply) : event.reply);
     case "retry":
       // Feedback while a person waits; a script sees only replies and the final error.
-      if (!view.interactive) return {};
-      return {
-        stderr: `udpeer: no reply within ${
+      if (!view.interactive) return NOTHING;
+      return toStderr(
+        `udpeer: no reply within ${
           formatSeconds(event.timeoutMs)
         }, sending again (try ${event.try}/${view.retries})`,
-      };
+      );
     case "ignored":
-      return {
-        stderr: `udpeer: Ignored a datagram from ${
+      return toStderr(
+        `udpeer: Ignored a datagram from ${
           joinHostPort(event.from, event.fromPort)
         }: only replies from ${view.label} count`,
-      };
+      );
     case "error":
-      return { stderr: `udpeer: ${event.message}` };
+      return toStderr(`udpeer: ${event.message}`);
     case "connected":
     case "no-answer":
     case "summary":
-      return {};
+      return NOTHING;
   }
 }

@@ -19,7 +19,7 @@ import { formatEndpoint } from "../common/endpoint.ts";
 import { jsonLine } from "../common/escape.ts";
 import { decodeText, LineSplitter, stripCr } from "../common/lines.ts";
 import { resolveTo } from "../common/net.ts";
-import { LineWriter } from "../common/output.ts";
+import { LineWriter, print } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import { type ChatEmit, type ChatEvent, formatChatEvent } from "./events.ts";
 import type { ChatOptions } from "./flags.ts";
@@ -85,9 +85,7 @@ function printer(
 ): ChatEmit {
   return (event: ChatEvent): void => {
     if (options.json) return out.line(jsonLine(event));
-    const { stdout, stderr } = formatChatEvent(event, view);
-    if (stdout !== undefined) out.line(stdout);
-    if (stderr !== undefined) console.error(stderr);
+    print(formatChatEvent(event, view), out);
   };
 }
 

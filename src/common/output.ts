@@ -161,3 +161,53 @@ export class LineWriter {
     this.#onClosed?.();
   }
 }
+
+/**
+ * What a subcommand's printer makes of one event: the lines for stdout and the lines for
+ * stderr, each without its newline. The peer, serve and chat all print this one shape.
+ */
+export interface Printed {
+  /** Lines for stdout. */
+  readonly stdout: readonly string[];
+  /** Lines for stderr. */
+  readonly stderr: readonly string[];
+}
+
+/** Nothing to print. */
+export const NOTHING: Printed = Object.freeze({ stdout: [], stderr: [] });
+
+/**
+ * Lines for stdout.
+ *
+ * @param lines The lines.
+ * @returns What to print.
+ */
+export function toStdout(...lines: string[]): Printed {
+  return { stdout: lines, stderr: [] };
+}
+
+/**
+ * Lines for stderr.
+ *
+ * @param lines The lines.
+ * @returns What to print.
+ */
+export function toStderr(...lines: string[]): Printed {
+  return { stdout: [], stderr: lines };
+}
+
+/**
+ * Prints what a printer made: stdout's lines through the line writer, stderr's at once.
+ *
+ * @param printed The lines.
+ * @param out Where stdout's lines go.
+ * @param errorLine Where stderr's lines go (console.error by default).
+ */
+export function print(
+  printed: Printed,
+  out: { line(text: string): void },
+  errorLine: (text: string) => void = (text) => console.error(text),
+): void {
+  for (const line of printed.stdout) out.line(line);
+  for (const line of printed.stderr) errorLine(line);
+}

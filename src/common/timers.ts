@@ -67,35 +67,3 @@ export function setLongTimeout(
     clearTimeout(timer);
   };
 }
-
-/**
- * Waits `delayMs` (any length), or until `signal` aborts.
- *
- * @param delayMs How long to wait; see {@linkcode setLongTimeout}.
- * @param signal Ends the wait early when aborted.
- * @returns `true` when the whole delay passed, `false` when the signal ended it.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { sleep } from "./timers.ts";
- * const controller = new AbortController();
- * const waiting = sleep(2 ** 40, controller.signal);
- * controller.abort();
- * assert.equal(await waiting, false);
- * ```
- */
-export function sleep(delayMs: number, signal?: AbortSignal): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  return new Promise<boolean>((resolve) => {
-    const onAbort = (): void => {
-      cancel();
-      resolve(false);
-    };
-    const cancel = setLongTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, delayMs);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_TIMER_MS, setLongTimeout, sleep } from "./timers.ts";
+import { MAX_TIMER_MS, setLongTimeout } from "./timers.ts";
 
 /** Records every setTimeout delay made while `body` runs, so the steps can be checked. */
 async function recordingDelays(body: () => Promise<void>): Promise<number[]> {
@@ -99,13 +99,4 @@ Deno.test("setLongTimeout() cancelled mid-chain never fires", async () => {
   assert.ok(cancelledAt < delayMs, `cancelled after the delay (${cancelledAt} ms): not mid-chain`);
   assert.equal(fired, false);
   assert.equal(stepsAfterCancel, 0, "no step after the cancel");
-});
-
-Deno.test("sleep() resolves true after the delay and false when the signal aborts", async () => {
-  assert.equal(await sleep(5), true);
-  const controller = new AbortController();
-  const long = sleep(2 ** 33, controller.signal);
-  setTimeout(() => controller.abort(), 5);
-  assert.equal(await long, false);
-  assert.equal(await sleep(10, AbortSignal.abort()), false);
 });

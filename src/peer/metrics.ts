@@ -214,13 +214,7 @@ export function newOtherStreams(): OtherStreams {
  * @param other The sum, changed in place.
  * @param stream The stream's counters and delays.
  */
-export function addToOther(
-  other: OtherStreams,
-  stream: Pick<
-    StreamMetrics,
-    "received" | "missed" | "duplicates" | "reordered" | "outliers" | "delay"
-  >,
-): void {
+export function addToOther(other: OtherStreams, stream: OtherCounts): void {
   other.streams++;
   other.outliers += stream.outliers;
   other.received += stream.received;
@@ -230,28 +224,40 @@ export function addToOther(
   addHistogram(other.delay, stream.delay);
 }
 
+/** What `source="other"` sums of a stream. */
+export type OtherCounts = Pick<
+  StreamMetrics,
+  "received" | "missed" | "duplicates" | "reordered" | "outliers" | "delay"
+>;
+
 /**
  * Bounds the streams that get series of their own: every target's stream, then at most
- * `maxSources` of the others, most recently heard first; the rest are summed.
+ * `maxSources` of the others, most recently heard first; the rest are summed. The others
+ * may be any records: `seriesOf` makes the series of one shown, `countsOf` reads the
+ * counts of one summed (a flood of forged sources fills the table: those get no series).
  *
  * @param targetStreams The targets' streams, in target order.
  * @param othersNewestFirst Every other stream, most recently heard first.
  * @param maxSources `--metrics-max-sources`.
+ * @param seriesOf The series of a stream shown (by default, the stream itself).
+ * @param countsOf The counts of a stream summed (by default, its series).
  * @returns The `streams` and `other` of a {@linkcode MetricsSnapshot}.
  */
-export function boundStreams(
+export function boundStreams<S = StreamMetrics>(
   targetStreams: Iterable<StreamMetrics>,
-  othersNewestFirst: Iterable<StreamMetrics>,
+  othersNewestFirst: Iterable<S>,
   maxSources: number,
+  seriesOf: (stream: S) => StreamMetrics = (stream) => stream as unknown as StreamMetrics,
+  countsOf: (stream: S) => OtherCounts = seriesOf,
 ): Pick<MetricsSnapshot, "streams" | "other"> {
   const streams = [...targetStreams];
   let shown = 0;
   let other: OtherStreams | undefined;
   for (const stream of othersNewestFirst) {
     if (shown < maxSources) {
-      streams.push(stream);
+      streams.push(seriesOf(stream));
       shown++;
-    } else addToOther(other ??= newOtherStreams(), stream);
+    } else addToOther(other ??= newOtherStreams(), countsOf(stream));
   }
   return { streams, other };
 }

@@ -33,13 +33,11 @@
 import { joinHostPort } from "../common/endpoint.ts";
 import type { StreamStats } from "./health.ts";
 import {
-  addToOther,
+  boundStreams,
   type DelayHistogram,
   type MetricsSnapshot,
   newDelayHistogram,
-  newOtherStreams,
   observeDelay,
-  type OtherStreams,
   type StreamMetrics,
 } from "./metrics.ts";
 import type { PeerMonitor } from "./monitor.ts";
@@ -126,35 +124,34 @@ export function createMetricsRecorder(
     },
     snapshot(monitor, version, maxSources) {
       const answering = new Set<StreamStats>();
-      const streams = monitor.targets.map((target): StreamMetrics => {
+      const targetStreams = monitor.targets.map((target): StreamMetrics => {
         if (target.stream !== undefined) answering.add(target.stream);
         const source = target.stream === undefined
           ? joinHostPort(target.address, target.port)
           : joinHostPort(target.stream.address, target.stream.port);
         return metricsOf(target.stream, source, target.to, target.name);
       });
-      // The newest others get series of their own; the rest are summed as they come, with
-      // no object made for each (a flood of forged sources fills the table).
-      let shown = 0;
-      let other: OtherStreams | undefined;
-      for (const stream of monitor.table.streamsNewestFirst()) {
-        if (answering.has(stream)) continue;
-        if (shown < maxSources) {
-          streams.push(
-            metricsOf(stream, joinHostPort(stream.address, stream.port), undefined, undefined),
-          );
-          shown++;
-          continue;
+      // Targets first, then the newest others; the rest summed under source="other".
+      const others = function* (): Iterable<StreamStats> {
+        for (const stream of monitor.table.streamsNewestFirst()) {
+          if (!answering.has(stream)) yield stream;
         }
-        addToOther(other ??= newOtherStreams(), {
+      };
+      const { streams, other } = boundStreams(
+        targetStreams,
+        others(),
+        maxSources,
+        (stream) =>
+          metricsOf(stream, joinHostPort(stream.address, stream.port), undefined, undefined),
+        (stream) => ({
           received: stream.messages,
           missed: stream.missed,
           duplicates: stream.duplicates,
           reordered: stream.reordered,
           outliers: stream.outliers,
           delay: delays.get(stream) ?? NO_DELAY,
-        });
-      }
+        }),
+      );
       return {
         version,
         ...about?.(),
@@ -169,7 +166,6 @@ export function createMetricsRecorder(
         other,
         invalid: monitor.invalidByReason,
         sourcesEvicted: monitor.table.dropped,
-        ...about?.(),
       };
     },
   };

@@ -48,66 +48,25 @@ import {
   type StreamStats,
 } from "./health.ts";
 import { DEFAULT_CAPACITY, SourceTable } from "./sources.ts";
+import {
+  registryOf,
+  type Target,
+  TargetRegistry,
+  type TargetSpec,
+  type TargetView,
+} from "./targets.ts";
+
+export type { TargetSpec, TargetView } from "./targets.ts";
 
 const SKIP_TEXT: DecodeOptions = { text: false };
 
-/** A `--to` target as the monitor needs it. */
-export interface TargetSpec {
-  /** The target as given, `HOST:PORT`. */
-  to: string;
-  /** Its resolved IPv4 address. */
-  address: string;
-  /** Its UDP port. */
-  port: number;
-  /** Its name (from a peers file), shown as `peer`. */
-  name?: string | undefined;
-}
-
-/** What the monitor knows about one target; read-only for anyone but the monitor. */
-export interface TargetView {
-  /** The target as given. */
-  readonly to: string;
-  /** Its resolved IPv4 address (the run loop updates it when a name resolves anew). */
-  readonly address: string;
-  /** Its UDP port. */
-  readonly port: number;
-  /** Its name, if it has one. */
-  readonly name: string | undefined;
-  /** Heartbeats sent to it. */
-  readonly sent: number;
-  /** Sends that failed. */
-  readonly sendErrors: number;
-  /** Slots of the send grid skipped because a tick came late (never sent in a burst). */
-  readonly skipped: number;
-  /** Time of the first send (Unix ms), NaN before it. */
-  readonly firstSentAtMs: number;
-  /** The stream that answers it: by source address and port, else by advertised address. */
-  readonly stream: StreamStats | undefined;
-  /** Whether it was reported silent before it was ever heard. */
-  readonly silentBeforeHeard: boolean;
-}
-
-interface Target {
-  to: string;
-  address: string;
-  port: number;
-  name: string | undefined;
-  sent: number;
-  sendErrors: number;
-  skipped: number;
-  firstSentAtMs: number;
-  stream: StreamHealth | undefined;
-  /** Whether {@linkcode stream} matched by source (an exact match) rather than by header. */
-  bySource: boolean;
-  silentBeforeHeard: boolean;
-  /** Silent now for want of any heartbeat (reset when the first arrives). */
-  neverHeardSilent: boolean;
-}
-
 /** Options of {@linkcode PeerMonitor}. */
 export interface PeerMonitorOptions {
-  /** The `--to` targets. */
-  targets: readonly TargetSpec[];
+  /**
+   * The targets: the monitor hangs their counters and streams on their records. A list of
+   * resolved targets makes a registry of its own.
+   */
+  targets: TargetRegistry | readonly TargetSpec[];
   /** This peer's own interval in ms (a target never heard is silent after downAfter × it). */
   ownIntervalMs: number;
   /** `--down-after`: intervals of quiet that make a stream silent. */
@@ -140,28 +99,11 @@ export interface PeerMonitorOptions {
 /** Timers this late (on the monotonic clock) mean the peer itself was paused. */
 export const PAUSE_MIN_MS = 1000;
 
-function newTarget(spec: TargetSpec): Target {
-  return {
-    to: spec.to,
-    address: spec.address,
-    port: spec.port,
-    name: spec.name,
-    sent: 0,
-    sendErrors: 0,
-    skipped: 0,
-    firstSentAtMs: NaN,
-    stream: undefined,
-    bySource: false,
-    silentBeforeHeard: false,
-    neverHeardSilent: false,
-  };
-}
-
 /** Accounting of a heartbeat peer: counts, stream health, targets and events. */
 export class PeerMonitor {
   /** The bounded table of sources and streams. */
   readonly table: SourceTable;
-  #targets: Target[];
+  #registry: TargetRegistry;
   #bySource = new Map<string, Target>();
   #emit: (event: PeerEvent) => void;
   #verbose: boolean;
@@ -206,35 +148,30 @@ export class PeerMonitor {
     this.#pauseGapMs = options.checkEveryMs === undefined
       ? Infinity
       : options.checkEveryMs + PAUSE_MIN_MS;
-    this.#targets = options.targets.map(newTarget);
+    this.#registry = options.targets instanceof TargetRegistry
+      ? options.targets
+      : registryOf(options.targets);
     this.#indexTargets();
   }
 
   /**
-   * Replaces the list of targets (a peers file read again on SIGHUP), matching old and new
-   * by `to`: a kept target keeps its counters and its stream, and takes its new name; a new
-   * one starts from nothing, answered at once by a stream already heard from its address
-   * and port (or advertising them); a removed one is forgotten, its stream stays in the
-   * table as any sender's would.
+   * Takes in a change of the registry's list (a reload): kept targets keep their counters
+   * and stream under their new names; a new one is answered at once by a stream already
+   * heard from its address and port (or advertising them); a removed one is forgotten, its
+   * stream stays in the table as any sender's would.
    *
-   * @param specs The new list, in order; the run loop sends by the same positions.
+   * @param removed The targets the change removed.
    */
-  replaceTargets(specs: readonly TargetSpec[]): void {
-    const old = new Map(this.#targets.map((target) => [target.to, target]));
-    this.#targets = specs.map((spec) => {
-      const target = old.get(spec.to);
-      old.delete(spec.to);
-      if (target === undefined) return newTarget(spec);
-      target.name = spec.name;
-      if (target.stream !== undefined) this.#nameStream(target.stream, spec.name);
-      return target;
-    });
-    for (const removed of old.values()) {
-      if (removed.stream !== undefined) this.#peerNames.delete(removed.stream);
+  targetsChanged(removed: readonly Target[]): void {
+    for (const target of removed) {
+      if (target.stream !== undefined) this.#peerNames.delete(target.stream);
     }
     this.#indexTargets();
-    for (const target of this.#targets) {
-      if (target.stream !== undefined) continue;
+    for (const target of this.#registry.all) {
+      if (target.stream !== undefined) {
+        this.#nameStream(target.stream, target.name);
+        continue;
+      }
       const bySource = this.table.getStream(target.address, target.port);
       if (bySource !== undefined && bySource.messages > 0) {
         this.#attach(target, bySource, true, NaN);
@@ -251,7 +188,7 @@ export class PeerMonitor {
 
   /** The targets, in the order given. */
   get targets(): readonly TargetView[] {
-    return this.#targets;
+    return this.#registry.all;
   }
 
   /**
@@ -265,36 +202,35 @@ export class PeerMonitor {
   }
 
   /**
-   * Notes a heartbeat sent to target `index`.
+   * Notes a heartbeat sent to a target.
    *
-   * @param index The target's position in the list given.
+   * @param target The target.
    * @param atMs When, Unix ms.
    * @returns How many heartbeats went to it so far (the `seq` of the `sent` event).
    */
-  recordSent(index: number, atMs: number): number {
-    const target = this.#targets[index]!;
+  recordSent(target: Target, atMs: number): number {
     if (target.sent === 0) target.firstSentAtMs = atMs;
     return ++target.sent;
   }
 
   /**
-   * Notes a failed send to target `index`.
+   * Notes a failed send to a target.
    *
-   * @param index The target's position in the list given.
+   * @param target The target.
    */
-  recordSendError(index: number): void {
-    this.#targets[index]!.sendErrors++;
+  recordSendError(target: Target): void {
+    target.sendErrors++;
   }
 
   /**
    * Notes slots of the send grid that passed while a tick was late: they are skipped, not
    * sent in a burst.
    *
-   * @param index The target's position in the list given.
+   * @param target The target.
    * @param slots How many slots were skipped.
    */
-  recordSkipped(index: number, slots: number): void {
-    this.#targets[index]!.skipped += slots;
+  recordSkipped(target: Target, slots: number): void {
+    target.skipped += slots;
   }
 
   /**
@@ -313,11 +249,10 @@ export class PeerMonitor {
   /**
    * Changes a target's address (a name that now resolves elsewhere).
    *
-   * @param index The target's position.
-   * @param address The new IPv4 address.
+   * @param target The target.
+   * @param address The new address.
    */
-  setAddress(index: number, address: string): void {
-    const target = this.#targets[index]!;
+  setAddress(target: Target, address: string): void {
     if (target.address === address) return;
     target.address = address;
     target.stream = undefined;
@@ -438,7 +373,7 @@ export class PeerMonitor {
       }
     });
     const threshold = this.#downAfter * this.#ownIntervalMs;
-    for (const target of this.#targets) {
+    for (const target of this.#registry.all) {
       if (
         !target.neverHeardSilent && !target.silentBeforeHeard &&
         (target.stream === undefined || target.stream.messages === 0) &&
@@ -456,7 +391,7 @@ export class PeerMonitor {
    * @returns Their views.
    */
   unanswered(): TargetView[] {
-    return this.#targets.filter((target) => (target.stream?.messages ?? 0) === 0);
+    return this.#registry.all.filter((target) => (target.stream?.messages ?? 0) === 0);
   }
 
   /**
@@ -470,7 +405,7 @@ export class PeerMonitor {
   summary(durationMs: number, final = false): SummaryEvent {
     // At the end nothing late can arrive any more: every slot counts.
     if (final) this.table.forEachStream((stream) => stream.settle());
-    const counters = this.#targets.map((target) => ({
+    const counters = this.#registry.all.map((target) => ({
       to: target.to,
       address: target.address,
       peer: target.name,
@@ -490,13 +425,13 @@ export class PeerMonitor {
     this.pauses.totalMs += pausedMs;
     this.#pauseEndMs = nowMs;
     this.table.forEachStream((stream) => stream.forgivePause(pausedMs));
-    for (const target of this.#targets) target.firstSentAtMs += pausedMs;
+    for (const target of this.#registry.all) target.firstSentAtMs += pausedMs;
     this.#emit({ event: "paused", pausedMs: Math.round(pausedMs) });
   }
 
   #indexTargets(): void {
     this.#bySource.clear();
-    for (const target of this.#targets) {
+    for (const target of this.#registry.all) {
       const key = `${target.address}:${target.port}`;
       if (!this.#bySource.has(key)) this.#bySource.set(key, target);
     }

@@ -31,14 +31,19 @@ export interface PeerEntry extends HostPort {
   line: number;
 }
 
+/** A target as a list gives it: `HOST:PORT` and maybe a name. */
+export type NamedHostPort = HostPort & { name?: string | undefined };
+
 /** What a reload changes: targets to start, to stop, and to keep with their statistics. */
-export interface PeersDiff {
+export interface PeersDiff<T extends NamedHostPort = PeerEntry> {
   /** In the new list only: start sending to them. */
-  added: PeerEntry[];
+  added: T[];
   /** In the old list only: stop sending to them. */
-  removed: PeerEntry[];
+  removed: T[];
   /** In both (same `HOST:PORT`), as the new list has them (the name may have changed). */
-  kept: PeerEntry[];
+  kept: T[];
+  /** Kept ones whose name changed: the key, the old name and the new (null: none). */
+  renamed: { target: string; from: string | null; to: string | null }[];
 }
 
 /** Longest NAME accepted: it is a label value on every series of its target. */
@@ -216,13 +221,22 @@ function* parseSteps(
  * @param after The list just read.
  * @returns What to start, stop and keep; each in the order of the list it comes from.
  */
-export function diffPeers(before: readonly PeerEntry[], after: readonly PeerEntry[]): PeersDiff {
-  const oldKeys = new Set(before.map(peerKey));
+export function diffPeers<T extends NamedHostPort>(
+  before: readonly T[],
+  after: readonly T[],
+): PeersDiff<T> {
+  const old = new Map(before.map((peer) => [peerKey(peer), peer]));
   const newKeys = new Set(after.map(peerKey));
+  const kept = after.filter((peer) => old.has(peerKey(peer)));
   return {
-    added: after.filter((peer) => !oldKeys.has(peerKey(peer))),
+    added: after.filter((peer) => !old.has(peerKey(peer))),
     removed: before.filter((peer) => !newKeys.has(peerKey(peer))),
-    kept: after.filter((peer) => oldKeys.has(peerKey(peer))),
+    kept,
+    renamed: kept.flatMap((peer) => {
+      const from = old.get(peerKey(peer))!.name ?? null;
+      const to = peer.name ?? null;
+      return from === to ? [] : [{ target: peerKey(peer), from, to }];
+    }),
   };
 }
 

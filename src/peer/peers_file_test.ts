@@ -104,7 +104,8 @@ Deno.test("diffPeers() starts added targets, stops removed ones and keeps the re
     { host: "c", port: 3, name: "three", line: 1 },
     { host: "b", port: 2, name: "two", line: 3 },
   ]);
-  assert.deepEqual(diffPeers(after, after), { added: [], removed: [], kept: after });
+  assert.deepEqual(diff.renamed, [{ target: "c:3", from: null, to: "three" }]);
+  assert.deepEqual(diffPeers(after, after), { added: [], removed: [], kept: after, renamed: [] });
   assert.deepEqual(diffPeers([], after).added, after);
   assert.deepEqual(diffPeers(before, []).removed, before);
 });

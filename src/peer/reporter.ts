@@ -20,12 +20,13 @@
  */
 
 import type { PeerOptions } from "./flags.ts";
+import { print } from "../common/output.ts";
 import {
   formatEvent,
-  formatSummary,
   jsonEventLine,
   localTimestamp,
   type PeerEvent,
+  printEvent,
   STAMPED_EVENTS,
 } from "./events.ts";
 
@@ -63,18 +64,22 @@ export function createReporter(
   };
   const emit = (event: PeerEvent): void => {
     if (options.json) return line(jsonEventLine(event, now()));
-    if (event.event === "summary") return formatSummary(event).forEach(line);
-    if (options.watch) {
+    if (options.watch && event.event !== "summary") {
       // Only what changes the table's meaning is kept beside it.
       if (STAMPED_EVENTS.has(event.event)) note(formatEvent(event)!);
       return;
     }
-    const text = formatEvent(event);
-    if (text === undefined) return;
-    if (!STAMPED_EVENTS.has(event.event)) return line(text);
-    const stamped = `${localTimestamp(now())} ${event.event === "error" ? "udpeer: " : ""}${text}`;
-    if (event.event === "error") errorLine(stamped);
-    else line(stamped);
+    const printed = printEvent(event);
+    if (!STAMPED_EVENTS.has(event.event)) return print(printed, { line }, errorLine);
+    const stamp = `${localTimestamp(now())} `;
+    print(
+      {
+        stdout: printed.stdout.map((l) => stamp + l),
+        stderr: printed.stderr.map((l) => stamp + l),
+      },
+      { line },
+      errorLine,
+    );
   };
   return { emit, notes };
 }

@@ -9,14 +9,15 @@
  * const lines = formatServeEvent({
  *   event: "request", from: "127.0.0.1", fromPort: 5000, text: "hi", reply: "HI",
  * });
- * assert.deepEqual(lines, ['127.0.0.1:5000 "hi" -> "HI"']);
+ * assert.deepEqual(lines.stdout, ['127.0.0.1:5000 "hi" -> "HI"']);
  * ```
  *
  * @module
  */
 
-import { escapeForTerminal } from "../common/escape.ts";
 import { joinHostPort } from "../common/endpoint.ts";
+import { NOTHING, type Printed, toStderr, toStdout } from "../common/output.ts";
+import { escapeForTerminal } from "../common/escape.ts";
 import { plural } from "../common/words.ts";
 import type { Mode } from "./modes.ts";
 
@@ -98,48 +99,51 @@ export function quoteText(text: string): string {
  * @param event The event.
  * @returns The lines to print (the summary has two), or none.
  */
-export function formatServeEvent(event: ServeEvent): string[] {
+export function formatServeEvent(event: ServeEvent): Printed {
   switch (event.event) {
     case "listening":
-      return [
+      return toStdout(
         `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${
           joinHostPort(event.address, event.port)
         }; Ctrl-C for the summary`,
-      ];
+      );
     case "request":
-      return [
+      return toStdout(
         `${joinHostPort(event.from, event.fromPort)} ${quoteText(event.text)} -> ${
           quoteText(event.reply)
         }`,
-      ];
+      );
     case "connected":
-      return [`${joinHostPort(event.from, event.fromPort)} connected`];
+      return toStdout(`${joinHostPort(event.from, event.fromPort)} connected`);
     case "closed":
-      return [
+      return toStdout(
         `${joinHostPort(event.from, event.fromPort)} closed after ${
           plural(event.requests, "request")
         }`,
-      ];
+      );
     case "capped":
-      return [
+      return toStdout(
         `${joinHostPort(event.from, event.fromPort)} refused: ${
           plural(event.connections, "connection")
         } open (--max-connections)`,
-      ];
+      );
     case "idle-closed":
-      return [
+      return toStdout(
         `${joinHostPort(event.from, event.fromPort)} closed after ${
           Number((event.idleMs / 1000).toFixed(3))
         } s idle (--idle-timeout), ${plural(event.requests, "request")}`,
-      ];
+      );
     case "rate-limited": // a flood would print a line per datagram: the summary counts them
     case "over-budget":
     case "empty":
-    case "error":
-      return [];
+      return NOTHING;
+    case "error": {
+      const who = event.from === undefined ? "" : ` (${joinHostPort(event.from, event.fromPort!)})`;
+      return toStderr(`udpeer: ${event.message}${who}`);
+    }
     case "summary":
       // A blank line first, as ping and the peer's summary do, apart from the ^C echo.
-      return [
+      return toStdout(
         "",
         "--- udpeer serve statistics ---",
         `${plural(event.requests, "request")} served, ${event.clientsCapped ? "more than " : ""}${
@@ -157,7 +161,7 @@ export function formatServeEvent(event: ServeEvent): string[] {
               event.overBudget === 0 ? "" : `, ${event.overBudget} over --rate-total`
             }${event.empty === 0 ? "" : `, ${plural(event.empty, "empty datagram")} not answered`}`,
           ]),
-      ];
+      );
   }
 }
 

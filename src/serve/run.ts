@@ -17,9 +17,8 @@
  */
 
 import { describeError } from "../common/errors.ts";
-import { joinHostPort } from "../common/endpoint.ts";
 import { jsonLine } from "../common/escape.ts";
-import { LineWriter } from "../common/output.ts";
+import { LineWriter, print } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import {
   type Emit,
@@ -90,11 +89,6 @@ function printer(options: ServeOptions, out: LineWriter, tally: Tally): Emit {
     if (event.event === "error") tally.errors++;
     if (options.quiet && PER_REQUEST_EVENTS.has(event.event)) return;
     if (options.json) return out.line(jsonLine(event));
-    if (event.event === "error") {
-      const who = event.from === undefined ? "" : ` (${joinHostPort(event.from, event.fromPort!)})`;
-      console.error(`udpeer: ${event.message}${who}`);
-      return;
-    }
-    for (const line of formatServeEvent(event)) out.line(line);
+    print(formatServeEvent(event), out);
   };
 }
