@@ -193,6 +193,26 @@ export function splitHostPort(text: string): { host: string; port: string } | un
 }
 
 /**
+ * A host as it is written before `:PORT`: an IPv6 address in brackets, an IPv4-mapped one as
+ * plain IPv4, anything else as it is.
+ *
+ * @param host IPv4 address, IPv6 address (without brackets) or name.
+ * @returns `host` or `[host]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHost } from "./endpoint.ts";
+ * assert.ok(formatHost("::1") === "[::1]" && formatHost("10.0.0.1") === "10.0.0.1");
+ * ```
+ */
+export function formatHost(host: string): string {
+  if (!host.includes(":")) return host;
+  const shown = unmapAddress(host);
+  return shown === host ? `[${host}]` : shown;
+}
+
+/**
  * Joins a host and a port, as Go's `net.JoinHostPort`: an IPv6 address in brackets, an
  * IPv4-mapped IPv6 address as plain IPv4.
  *
