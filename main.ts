@@ -13,11 +13,11 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { describeError, StartupError, UsageError } from "./src/common/errors.ts";
-import { parsePeerArgs, PEER_HELP } from "./src/peer/flags.ts";
+import { parsePeerArgs, PEER_COMMAND, PEER_HELP } from "./src/peer/flags.ts";
 import { runPeer } from "./src/peer/run.ts";
-import { parseServeArgs, SERVE_HELP } from "./src/serve/flags.ts";
+import { parseServeArgs, SERVE_COMMAND, SERVE_HELP } from "./src/serve/flags.ts";
 import { runServe } from "./src/serve/run.ts";
-import { CHAT_HELP, parseChatArgs } from "./src/chat/flags.ts";
+import { CHAT_COMMAND, CHAT_HELP, parseChatArgs } from "./src/chat/flags.ts";
 import { runChat } from "./src/chat/run.ts";
 import { COMPLETIONS_HELP, parseCompletionsArgs } from "./src/completions/flags.ts";
 import { runCompletions } from "./src/completions/run.ts";
@@ -32,15 +32,11 @@ export type Command = "peer" | "serve" | "chat" | "completions" | "help";
 const COMMANDS: readonly Command[] = ["peer", "serve", "chat", "completions", "help"];
 
 /**
- * The subcommands that run something, with their help texts and parsers: what the shell
+ * The subcommands that run something, with their help texts and flag tables: what the shell
  * completions and the man page (scripts/manpage.ts) are built from, so neither lists a flag
  * by hand.
  */
-export const SUBCOMMANDS: readonly SubcommandDoc[] = [
-  { name: "peer", help: PEER_HELP, parse: (args) => parsePeerArgs(args) },
-  { name: "serve", help: SERVE_HELP, parse: parseServeArgs },
-  { name: "chat", help: CHAT_HELP, parse: parseChatArgs },
-];
+export const SUBCOMMANDS: readonly SubcommandDoc[] = [PEER_COMMAND, SERVE_COMMAND, CHAT_COMMAND];
 
 /**
  * Splits off the subcommand: the first argument if it is `peer`, `serve`, `chat`,

@@ -170,6 +170,7 @@ Deno.test("parseChatArgs() fills in the defaults", () => {
     json: false,
     tcp: false,
     to: { host: "127.0.0.1", port: 12000, family: "ipv4" },
+    ipv6: false,
     timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
     retries: DEFAULT_RETRIES,
   });

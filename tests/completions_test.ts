@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { MODES } from "../src/serve/modes.ts";
 import { completionScript } from "../src/completions/run.ts";
 import { SUBCOMMANDS } from "../main.ts";
-import { UsageError } from "../src/common/errors.ts";
+import { defineFlag, HELP_FLAG } from "../src/common/flags.ts";
 import { commandWorks, runUdpeer } from "./_helpers/testing.ts";
 
 const scripts: Record<string, string> = {};
@@ -153,23 +153,20 @@ Deno.test({
   },
 });
 
-Deno.test("a flag added to a help text is completed with its values, with no other edit", () => {
+Deno.test("a row added to a flag table is completed with its values, with no other edit", () => {
   const thing = {
     name: "peer",
-    help: `Thing: does a thing.
-
-Usage: udpeer thing [options]
-
-Options:
-      --colour C     paint it (red or blue)
-      --peers FILE   read peers from FILE
-  -h, --help         show this help`,
-    parse: (args: string[]) => {
-      const colour = args[args.indexOf("--colour") + 1];
-      if (args.includes("--colour") && colour !== "red" && colour !== "blue") {
-        throw new UsageError(`Cannot parse --colour: "${colour}" is not one of red, blue`);
-      }
-    },
+    help: "Thing: does a thing.\n\nUsage: udpeer thing [options]",
+    flags: [
+      defineFlag({
+        long: "colour",
+        value: "C",
+        help: ["paint it (red or blue)"],
+        choices: ["red", "blue"],
+      }),
+      defineFlag({ long: "peers", value: "FILE", help: ["read peers from FILE"], file: true }),
+      HELP_FLAG,
+    ],
   };
   const bash = completionScript("bash", [thing]);
   assert.match(bash, /--colour\) COMPREPLY=\(\$\(compgen -W 'red blue' -- "\$cur"\)\)/);

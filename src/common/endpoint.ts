@@ -146,13 +146,13 @@ export function parseEndpoint(text: string, flag = "--to"): Endpoint {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseBindAddress } from "./endpoint.ts";
- * assert.equal(parseBindAddress("[::]"), "::");
- * assert.equal(parseBindAddress("0.0.0.0"), "0.0.0.0");
- * assert.throws(() => parseBindAddress("localhost"), /"localhost" is not an IPv4 address/);
+ * import { parseLocalAddress } from "./endpoint.ts";
+ * assert.equal(parseLocalAddress("[::]"), "::");
+ * assert.equal(parseLocalAddress("0.0.0.0"), "0.0.0.0");
+ * assert.throws(() => parseLocalAddress("localhost"), /"localhost" is not an IPv4 address/);
  * ```
  */
-export function parseBindAddress(text: string, flag = "--bind"): string {
+export function parseLocalAddress(text: string, flag = "--bind"): string {
   if (parseIpv4(text) !== undefined) return text;
   const inside = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
   const canonical = canonicalIpv6(inside);

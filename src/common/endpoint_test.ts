@@ -5,9 +5,9 @@ import {
   familyOf,
   formatEndpoint,
   joinHostPort,
-  parseBindAddress,
   parseEndpoint,
   parseIpv6,
+  parseLocalAddress,
   splitHostPort,
   unmapAddress,
 } from "./endpoint.ts";
@@ -151,7 +151,7 @@ Deno.test("parseIpv6() and canonicalIpv6() read every form and write RFC 5952's"
   }
 });
 
-Deno.test("unmapAddress(), familyOf(), joinHostPort() and parseBindAddress()", () => {
+Deno.test("unmapAddress(), familyOf(), joinHostPort() and parseLocalAddress()", () => {
   const unmapped: [string, string][] = [
     ["::ffff:127.0.0.1", "127.0.0.1"],
     ["127.0.0.1", "127.0.0.1"],
@@ -185,9 +185,9 @@ Deno.test("unmapAddress(), familyOf(), joinHostPort() and parseBindAddress()", (
     ["FD00:75:64:0::1", "fd00:75:64::1"],
     ["::ffff:127.0.0.1", "127.0.0.1"],
   ];
-  for (const [text, address] of listen) assert.equal(parseBindAddress(text), address, text);
+  for (const [text, address] of listen) assert.equal(parseLocalAddress(text), address, text);
   for (const text of ["localhost", "1.2.3", "[::1", "::1]", ""]) {
-    assert.throws(() => parseBindAddress(text, "--bind"), {
+    assert.throws(() => parseLocalAddress(text, "--bind"), {
       message:
         `Cannot parse --bind: "${text}" is not an IPv4 address like 192.0.2.1 or an IPv6 address like ::1`,
     });

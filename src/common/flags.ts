@@ -1,12 +1,37 @@
 /**
- * Flag parsing shared by every subcommand: pure functions that turn one flag's text into a
- * typed value or a {@linkcode UsageError} whose message names the flag and the problem.
+ * The flags of every subcommand, each declared once as a row of a table ({@linkcode Flag}):
+ * its long and short names, the placeholder of its value, its help, its default, its choices
+ * and the function that turns its text into a typed value. From a subcommand's table come
+ * the `node:util` `parseArgs` options ({@linkcode parseArgsOptions}), the parse itself
+ * ({@linkcode parseFlags}), the `Options:` block of `--help` (src/common/helptext.ts), the
+ * shell completions (src/completions/run.ts) and the man page (scripts/manpage.ts).
+ *
+ * Below the tables are the parse functions the rows share: pure functions that turn one
+ * flag's text into a typed value or a {@linkcode UsageError} whose message names the flag
+ * and the problem.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseHostPort } from "./flags.ts";
- * assert.deepEqual(parseHostPort("--to", "127.0.0.1:5006"), { host: "127.0.0.1", port: 5006 });
+ * import { defineFlag, parseFlags, parseHostPort, parsePort } from "./flags.ts";
+ * const port = defineFlag({
+ *   long: "port",
+ *   short: "p",
+ *   value: "N",
+ *   help: ["port to listen on"],
+ *   default: 5005,
+ *   parse: (flag, text) => parsePort(flag, text, 0),
+ * });
+ * const to = defineFlag({
+ *   long: "to",
+ *   value: "HOST:PORT",
+ *   help: ["where to send; repeatable"],
+ *   repeatable: true,
+ *   parse: parseHostPort,
+ * });
+ * const values = parseFlags(["-p", "0", "--to", "127.0.0.1:5006"], [port, to]);
+ * assert.equal(values.get(port), 0);
+ * assert.deepEqual(values.get(to), [{ host: "127.0.0.1", port: 5006, family: "ipv4" }]);
  * ```
  *
  * @module
@@ -14,15 +39,14 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseIpv4 } from "../../protocol.ts";
+import { type Endpoint, parseEndpoint, parseLocalAddress } from "./endpoint.ts";
 import { UsageError } from "./errors.ts";
 
-/** A `HOST:PORT` from the command line; `host` is a name or a dotted-quad IPv4 address. */
-export interface HostPort {
-  /** Name or IPv4 address, as given. */
-  host: string;
-  /** UDP or TCP port, 1..65535. */
-  port: number;
-}
+/**
+ * A `HOST:PORT` from the command line: an {@linkcode Endpoint}, its host an IPv4 address, an
+ * IPv6 address (written in brackets) or a name.
+ */
+export type HostPort = Endpoint;
 
 /** Flags common to every subcommand. */
 export interface CommonOptions {
@@ -34,46 +58,254 @@ export interface CommonOptions {
   json: boolean;
 }
 
-/** The `options` of `node:util` `parseArgs`: flag name to type, short form and repetition. */
-export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
-
-/** Flags every subcommand accepts. */
-export const commonFlags: OptionSpec = {
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-  json: { type: "boolean" },
-};
+/**
+ * One flag, declared once: a row of a subcommand's table. A flag with a `value` takes one
+ * (`--port N`); a flag without is a switch (`--quiet`).
+ *
+ * @typeParam T The type of its value once parsed.
+ */
+export interface Flag<T = unknown> {
+  /** Long name without dashes, such as `port`. */
+  readonly long: string;
+  /** One-letter short form without the dash, if any. */
+  readonly short?: string;
+  /** The value's placeholder in `--help`, such as `N` or `HOST:PORT`; absent for a switch. */
+  readonly value?: string;
+  /**
+   * Its description in `--help`, line by line as printed there. A line indented by two
+   * spaces is an item of a list (serve's modes).
+   */
+  readonly help: readonly string[];
+  /** The value when the flag is not given; absent: undefined. */
+  readonly default?: T;
+  /**
+   * The only values it accepts, in the order its help lists them: any other is a usage
+   * error (`… is not one of a, b`), and the shells offer exactly these.
+   */
+  readonly choices?: readonly string[];
+  /** Whether it may be given more than once; its value is then the list, in order. */
+  readonly repeatable?: boolean;
+  /** Whether its value is a file name, so the shells offer file names. */
+  readonly file?: boolean;
+  /**
+   * Turns the text given into the value, or throws a {@linkcode UsageError} naming the flag.
+   * Absent: the text itself (after the `choices` check).
+   *
+   * @param flag The flag as written in messages, such as `--port`.
+   * @param text The text given.
+   */
+  readonly parse?: (flag: string, text: string) => T;
+}
 
 /**
- * Runs `node:util` `parseArgs` strictly and turns its errors into {@linkcode UsageError}s
- * that name the flag.
+ * Declares a row of a flag table, keeping its exact type, so that
+ * {@linkcode FlagValues.get} returns the type of its value.
+ *
+ * @param flag The row.
+ * @returns The same row.
+ */
+export function defineFlag<const F extends Flag>(flag: F): F {
+  return flag;
+}
+
+/**
+ * The type a row parses its text to: what its `parse` returns; else one of its `choices`;
+ * else the text.
+ */
+export type ParsedValue<F> = F extends { parse: (flag: string, text: string) => infer T } ? T
+  : F extends { choices: readonly (infer C)[] } ? C
+  : string;
+
+/**
+ * The type of a flag's value once parsed: a switch is a boolean; a repeatable flag a list;
+ * a flag with a default its type; any other its type or undefined when not given.
+ */
+export type FlagValue<F> = F extends { value: string }
+  ? F extends { repeatable: true } ? ParsedValue<F>[]
+  : F extends { default: infer D } ? ParsedValue<F> | D
+  : ParsedValue<F> | undefined
+  : boolean;
+
+/** The values of a table's flags after {@linkcode parseFlags}: parsed, defaults filled in. */
+export class FlagValues {
+  readonly #values: ReadonlyMap<Flag, unknown>;
+  readonly #texts: ReadonlyMap<Flag, string>;
+
+  /**
+   * Holds the values {@linkcode parseFlags} found.
+   *
+   * @param values Each flag's value.
+   * @param texts Each given flag's text, as given (the last one of a repeatable flag).
+   */
+  constructor(values: ReadonlyMap<Flag, unknown>, texts: ReadonlyMap<Flag, string>) {
+    this.#values = values;
+    this.#texts = texts;
+  }
+
+  /**
+   * A flag's value.
+   *
+   * @param flag A row of the table that was parsed.
+   * @returns Its value: parsed, or its default when not given.
+   */
+  get<F extends Flag>(flag: F): FlagValue<F> {
+    if (!this.#values.has(flag)) throw new Error(`--${flag.long} is not in the table parsed`);
+    return this.#values.get(flag) as FlagValue<F>;
+  }
+
+  /**
+   * Whether a flag was given on the command line (its default is not).
+   *
+   * @param flag A row of the table that was parsed.
+   * @returns True if it was given.
+   */
+  given(flag: Flag): boolean {
+    return this.#texts.has(flag) || (flag.value === undefined && this.#values.get(flag) === true);
+  }
+
+  /**
+   * The text given for a flag, for a message that quotes it.
+   *
+   * @param flag A row of the table that was parsed.
+   * @returns The text, or undefined if the flag was not given or is a switch.
+   */
+  text(flag: Flag): string | undefined {
+    return this.#texts.get(flag);
+  }
+}
+
+/** A row for a switch: a flag that takes no value, true when given. */
+export interface SwitchFlag extends Flag<boolean> {
+  /** A switch has no value. */
+  readonly value?: never;
+}
+
+/** A row for a flag that takes a value and has a default. */
+export interface DefaultedFlag<T> extends Flag<T> {
+  /** The value's placeholder in `--help`. */
+  readonly value: string;
+  /** The value when the flag is not given. */
+  readonly default: T;
+  /** Turns the text given into the value, or throws a {@linkcode UsageError}. */
+  readonly parse: (flag: string, text: string) => T;
+}
+
+/** `--help`, in every subcommand. */
+export const HELP_FLAG: SwitchFlag = defineFlag({
+  long: "help",
+  short: "h",
+  help: ["show this help"],
+});
+
+/** `--version`, in every subcommand. */
+export const VERSION_FLAG: SwitchFlag = defineFlag({
+  long: "version",
+  short: "V",
+  help: ["show the version"],
+});
+
+/** `--json`, in every subcommand that prints events. */
+export const JSON_FLAG: SwitchFlag = defineFlag({
+  long: "json",
+  help: ["one JSON object per line on stdout instead of text"],
+});
+
+/** `-6`, `--ipv6` of the peer and chat: a name resolves to IPv6 first. */
+export const IPV6_FLAG: SwitchFlag = defineFlag({
+  long: "ipv6",
+  short: "6",
+  help: ["resolve names to IPv6 first (default: IPv4 first, as ping)"],
+});
+
+/** `--bind ADDR` of the peer and serve: the local address to listen on. */
+export const BIND_FLAG: DefaultedFlag<string> = defineFlag({
+  long: "bind",
+  short: "b",
+  value: "ADDR",
+  help: [
+    "local address to listen on, IPv4 or IPv6 (default 0.0.0.0:",
+    "all IPv4; :: takes IPv6, and IPv4 too where the system allows)",
+  ],
+  default: "0.0.0.0",
+  parse: parseBindAddress,
+});
+
+/** The `options` of `node:util` `parseArgs`: flag name to type, short form and repetition. */
+export type ParseArgsOptions = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * The `node:util` `parseArgs` options of a flag table.
+ *
+ * @param flags The table.
+ * @returns Each flag by its long name: a string if it takes a value, else a boolean; its
+ *   short form; `multiple` if repeatable.
+ */
+export function parseArgsOptions(flags: readonly Flag[]): ParseArgsOptions {
+  const options: ParseArgsOptions = {};
+  for (const flag of flags) {
+    options[flag.long] = {
+      type: flag.value === undefined ? "boolean" : "string",
+      ...(flag.short === undefined ? {} : { short: flag.short }),
+      ...(flag.repeatable ? { multiple: true } : {}),
+    };
+  }
+  return options;
+}
+
+/**
+ * Parses the arguments against a flag table: `node:util` `parseArgs` strictly (its errors
+ * become {@linkcode UsageError}s that name the flag), then each flag given, in the table's
+ * order, through its `choices` and its `parse`. Rules between flags are the caller's.
  *
  * @param args The arguments after the subcommand.
- * @param options The flags this subcommand accepts (the common ones are added).
- * @returns The parsed values, keyed by flag name.
- * @throws {UsageError} On an unknown flag, a missing value or a stray argument.
+ * @param flags The table: every flag this subcommand accepts.
+ * @returns The values, read with {@linkcode FlagValues.get}.
+ * @throws {UsageError} On an unknown flag, a missing value, a stray argument or a bad value.
  */
-export function parseFlags(
-  args: readonly string[],
-  options: OptionSpec,
-): Record<string, string | boolean | (string | boolean)[] | undefined> {
-  const spec = { ...commonFlags, ...options };
+export function parseFlags(args: readonly string[], flags: readonly Flag[]): FlagValues {
+  const options = parseArgsOptions(flags);
+  let given: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
-    const { values } = parseArgs({
-      args: joinNegativeValues(args, spec),
-      options: spec,
+    given = parseArgs({
+      args: joinNegativeValues(args, options),
+      options,
       strict: true,
       allowPositionals: false,
-    });
-    return values;
+    }).values;
   } catch (error) {
     throw new UsageError(describeParseError(error));
   }
+  const values = new Map<Flag, unknown>();
+  const texts = new Map<Flag, string>();
+  for (const flag of flags) {
+    const value = given[flag.long];
+    if (flag.value === undefined) {
+      values.set(flag, value === true);
+    } else if (value === undefined) {
+      values.set(flag, flag.repeatable ? [] : flag.default);
+    } else {
+      const list = (Array.isArray(value) ? value : [value]).map(String);
+      const parsed = list.map((text) => parseValue(flag, text));
+      values.set(flag, flag.repeatable ? parsed : parsed[0]);
+      texts.set(flag, list.at(-1)!);
+    }
+  }
+  return new FlagValues(values, texts);
+}
+
+function parseValue(flag: Flag, text: string): unknown {
+  const name = `--${flag.long}`;
+  if (flag.choices !== undefined && !flag.choices.includes(text)) {
+    throw new UsageError(
+      `Cannot parse ${name}: "${text}" is not one of ${flag.choices.join(", ")}`,
+    );
+  }
+  return flag.parse === undefined ? text : flag.parse(name, text);
 }
 
 // parseArgs refuses `--interval -1` as ambiguous (the value looks like a flag). A value that
 // looks like a negative number is joined to its flag, so the range check can name the problem.
-function joinNegativeValues(args: readonly string[], spec: OptionSpec): string[] {
+function joinNegativeValues(args: readonly string[], spec: ParseArgsOptions): string[] {
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -127,44 +359,18 @@ export function parsePort(flag: string, value: string, min: 0 | 1): number {
 }
 
 /**
- * Reads a `HOST:PORT` destination.
+ * Reads a `HOST:PORT` destination, through {@linkcode parseEndpoint}.
  *
  * @param flag The flag name, for the message.
- * @param value The text given, such as `127.0.0.1:5005` or `peer.example:5005`.
- * @returns The host and port.
+ * @param value The text given, such as `127.0.0.1:5005`, `[2001:db8::1]:5005` or
+ * `peer.example:5005`.
+ * @returns The endpoint.
  * @throws {UsageError} If the port is missing or out of 1..65535, the host is empty, looks like
- * an IPv4 address but is not one, or is 0.0.0.0.
+ * an IPv4 address but is not one, is an IPv6 address outside brackets, or is the unspecified
+ * address (0.0.0.0 or ::).
  */
 export function parseHostPort(flag: string, value: string): HostPort {
-  const colon = value.lastIndexOf(":");
-  if (colon < 0) {
-    throw new UsageError(`Cannot parse ${flag}: "${value}" has no port (write HOST:PORT)`);
-  }
-  const host = value.slice(0, colon);
-  if (host === "" || host.includes(":") || /\s/.test(host)) {
-    throw new UsageError(
-      `Cannot parse ${flag}: "${value}" needs an IPv4 address or a name before the port`,
-    );
-  }
-  // Digits and dots are never a name: "999.1.1.1" or "10.1" would otherwise go to the
-  // resolver, which fails with a lookup error (or reads "10.1" as 10.0.0.1).
-  if (/^[0-9.]+$/.test(host) && parseIpv4(host) === undefined) {
-    throw new UsageError(
-      `Cannot parse ${flag}: "${host}" is not an IPv4 address (four numbers 0..255, like 192.0.2.1)`,
-    );
-  }
-  if (host === "0.0.0.0") {
-    // Linux delivers a datagram sent to 0.0.0.0 to this host, from 127.0.0.1, and Windows
-    // refuses it: say what is meant instead.
-    throw new UsageError(
-      `Cannot parse ${flag}: 0.0.0.0 means "any address" and is no destination; use 127.0.0.1 for this host`,
-    );
-  }
-  const portText = value.slice(colon + 1);
-  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw new UsageError(`Cannot parse ${flag}: "${portText}" is not a port in 1..65535`);
-  }
-  return { host, port: Number(portText) };
+  return parseEndpoint(value, flag);
 }
 
 /**
@@ -212,6 +418,19 @@ export function parseIpv4Flag(flag: string, value: string): string {
     throw new UsageError(`Cannot parse ${flag}: "${value}" is not an IPv4 address like 192.0.2.1`);
   }
   return value;
+}
+
+/**
+ * Reads the local address of `--bind`: where a subcommand listens. The one place its text
+ * becomes an address: IPv4, or IPv6 with or without brackets (`::`, `[::1]`).
+ *
+ * @param flag The flag name, for the message.
+ * @param value The text given, such as `127.0.0.1` or `::`.
+ * @returns The address; IPv6 in canonical form.
+ * @throws {UsageError} If it is neither an IPv4 nor an IPv6 address.
+ */
+export function parseBindAddress(flag: string, value: string): string {
+  return parseLocalAddress(value, flag);
 }
 
 /**

@@ -1,25 +1,30 @@
 /**
- * Reads a subcommand's `--help` text back into its parts: the flags with their short forms,
- * value names and descriptions, the usage line and the other paragraphs. The help text is the
- * one place each flag is described, so the shell completions (`udpeer completions`) and the
- * man page (`deno task man`) are built from it and a new flag reaches both with no edit.
+ * The house layout of every `--help` text, both ways: {@linkcode helpText} writes a
+ * subcommand's help with its `Options:` block made from its flag table (src/common/flags.ts),
+ * and {@linkcode parseHelp} reads a help text back into its parts: the summary, the usage
+ * lines, the flags and the other paragraphs. The man page (`deno task man`) takes the
+ * paragraphs from the help and the flags from the table; the tests read the help back to
+ * check it shows every flag of the table.
  *
- * The layout it reads is the house style of every help text: an `Options:` block whose lines
- * are `  -p, --port N    description` (or six spaces instead of `-p, ` when there is no short
- * form), descriptions continued on deeper-indented lines, blocks separated by a blank line.
+ * The layout: an `Options:` block whose lines are `  -p, --port N    description` (or six
+ * spaces instead of `-p, ` when there is no short form), descriptions continued on
+ * deeper-indented lines, blocks separated by a blank line.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseHelp } from "./helptext.ts";
- * const help = parseHelp(`Do a thing.
- *
- * Usage: udpeer thing [--port N]
- *
- * Options:
- *   -p, --port N   port to use
- *                  (default 1)
- *       --tcp      use TCP`);
+ * import { helpText, parseHelp } from "./helptext.ts";
+ * const text = helpText({
+ *   intro: "Do a thing.\n\nUsage: udpeer thing [--port N]",
+ *   flags: [
+ *     { long: "port", short: "p", value: "N", help: ["port to use", "(default 1)"] },
+ *     { long: "tcp", help: ["use TCP"] },
+ *   ],
+ *   column: 17,
+ *   notes: "Exit codes: 0 success.",
+ * });
+ * assert.ok(text.includes("  -p, --port N   port to use\n                 (default 1)\n"));
+ * const help = parseHelp(text);
  * assert.deepEqual(help.flags.map((flag) => flag.long), ["port", "tcp"]);
  * assert.equal(help.flags[0]?.value, "N");
  * assert.equal(help.flags[0]?.short, "p");
@@ -29,7 +34,7 @@
  * @module
  */
 
-import { UsageError } from "./errors.ts";
+import type { Flag } from "./flags.ts";
 
 /** One line of a flag's description. */
 export interface DescriptionLine {
@@ -70,13 +75,73 @@ export interface HelpDoc {
 export interface SubcommandDoc {
   /** Its name on the command line. */
   name: string;
-  /** Its `--help` text. */
+  /** Its `--help` text, as {@linkcode helpText} writes it from `flags`. */
   help: string;
-  /**
-   * Its argument parser: a pure function that throws a {@linkcode UsageError} on a bad value.
-   * The completions ask it which values a flag takes (see {@linkcode flagChoices}).
-   */
-  parse: (args: string[]) => unknown;
+  /** Its flag table: every flag it accepts, in the order its help lists them. */
+  flags: readonly Flag[];
+}
+
+/** What a `--help` text is made of. */
+export interface HelpLayout {
+  /** The paragraphs before the options: what the subcommand does, then `Usage: …`. */
+  intro: string;
+  /** Its flag table, in the order the `Options:` block lists them. */
+  flags: readonly Flag[];
+  /** The column at which each flag's description starts. */
+  column: number;
+  /** The paragraphs after the options: notes, `Examples:`, `Exit codes:`. */
+  notes: string;
+}
+
+/**
+ * A subcommand's `--help` text: the intro, the `Options:` block made from the flag table,
+ * the notes.
+ *
+ * @param layout The parts.
+ * @returns The help text, without a final newline.
+ */
+export function helpText(layout: HelpLayout): string {
+  return `${layout.intro}\n\nOptions:\n${
+    optionLines(layout.flags, layout.column).join("\n")
+  }\n\n${layout.notes}`;
+}
+
+/**
+ * The lines of an `Options:` block: each flag's names and placeholder, then its help from
+ * `column` on; a flag whose names leave fewer than two spaces before the column has its
+ * help start on the next line.
+ *
+ * @param flags The flag table.
+ * @param column The column of the descriptions.
+ * @returns The lines.
+ */
+export function optionLines(flags: readonly Flag[], column: number): string[] {
+  const indent = " ".repeat(column);
+  return flags.flatMap((flag) => {
+    const names = `  ${flag.short === undefined ? "    " : `-${flag.short}, `}--${flag.long}${
+      flag.value === undefined ? "" : ` ${flag.value}`
+    }`;
+    const [first, ...rest] = flag.help;
+    const lines = names.length + 2 > column || first === undefined
+      ? [names, ...flag.help.map((line) => indent + line)]
+      : [names.padEnd(column) + first, ...rest.map((line) => indent + line)];
+    return lines;
+  });
+}
+
+/**
+ * A row of a flag table as its help shows it: the description lines with list items marked.
+ *
+ * @param flag The row.
+ * @returns The flag as {@linkcode parseHelp} would read it from the help.
+ */
+export function flagDoc(flag: Flag): FlagDoc {
+  return {
+    long: flag.long,
+    short: flag.short,
+    value: flag.value,
+    lines: flag.help.map((line) => ({ text: line.trim(), nested: /^\s/.test(line) })),
+  };
 }
 
 const FLAG_LINE = /^ {2}(?:-([A-Za-z0-9]), | {4})--([A-Za-z0-9][\w-]*)(?: (\S+))?(?: {2,}(.*))?$/;
@@ -132,53 +197,4 @@ function parseFlagBlock(lines: string[]): FlagDoc[] {
     flag.lines.push({ text: line.trim(), nested: indent > column });
   }
   return flags;
-}
-
-/**
- * The values a flag accepts when they are a fixed list, asked of the parser itself: it is
- * given a value no flag accepts and its message, in the house wording `… is not one of a, b,
- * c`, names the list. So `--mode` offers exactly the modes `serve` accepts, and a new flag
- * with a fixed list needs no edit here.
- *
- * @param command The subcommand.
- * @param flag The flag.
- * @returns The accepted values, or an empty list if any value of its kind is accepted.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { UsageError } from "./errors.ts";
- * import { flagChoices } from "./helptext.ts";
- * const command = {
- *   name: "x",
- *   help: "",
- *   parse: (args: string[]) => {
- *     if (args.at(-1) !== "a") throw new UsageError(`Cannot parse --kind: "?" is not one of a, b-c`);
- *   },
- * };
- * assert.deepEqual(flagChoices(command, { long: "kind", short: undefined, value: "K", lines: [] }), ["a", "b-c"]);
- * ```
- */
-export function flagChoices(command: SubcommandDoc, flag: FlagDoc): string[] {
-  // Files are never a fixed list, and a parser must not be sent to read one.
-  if (flag.value === undefined || /FILE|PATH|DIR/.test(flag.value)) return [];
-  try {
-    command.parse(["--help", `--${flag.long}`, "\u{1}"]);
-  } catch (error) {
-    const list = error instanceof UsageError
-      ? error.message.match(/is not one of ([\w-]+(?:, [\w-]+)*)$/)
-      : null;
-    if (list) return list[1]!.split(", ");
-  }
-  return [];
-}
-
-/**
- * Whether a flag's value is a file name, by the value's name in the help (`FILE`, `PATH`).
- *
- * @param flag The flag.
- * @returns True if the shell should offer file names after it.
- */
-export function takesFile(flag: FlagDoc): boolean {
-  return flag.value !== undefined && /FILE|PATH/.test(flag.value);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { UsageError } from "./errors.ts";
-import { flagChoices, parseHelp, takesFile } from "./helptext.ts";
+import { defineFlag } from "./flags.ts";
+import { flagDoc, helpText, optionLines, parseHelp } from "./helptext.ts";
 
 const HELP = `Server: serve things.
 On two lines.
@@ -57,24 +57,40 @@ Deno.test("parseHelp() keeps a description that starts on its own line, and mark
   ]);
 });
 
-Deno.test("flagChoices() takes the list from the parser's 'is not one of' message, never for files", () => {
-  const asked: string[][] = [];
-  const command = {
-    name: "thing",
-    help: HELP,
-    parse: (args: string[]) => {
-      asked.push(args);
-      if (args.includes("--mode")) {
-        throw new UsageError(`Cannot parse --mode: "x" is not one of a, b`);
-      }
-      if (args.includes("--port")) throw new UsageError(`Cannot parse --port: "x" is not a port`);
-    },
-  };
-  const [port, , mode, peers, help] = parseHelp(HELP).flags;
-  assert.deepEqual(flagChoices(command, mode!), ["a", "b"]);
-  assert.deepEqual(flagChoices(command, port!), []);
-  assert.deepEqual(flagChoices(command, help!), [], "a switch has no value");
-  assert.deepEqual(flagChoices(command, peers!), []);
-  assert.ok(!asked.some((args) => args.includes("--peers")), "a file flag is never probed");
-  assert.ok(takesFile(peers!) && !takesFile(mode!));
+Deno.test("helpText() lays out a flag table in the house layout, and parseHelp() reads it back", () => {
+  const flags = [
+    defineFlag({ long: "port", short: "p", value: "N", help: ["port"] }),
+    defineFlag({
+      long: "a-very-long-flag-name",
+      value: "VALUE",
+      help: ["described on the next line"],
+    }),
+    defineFlag({
+      long: "mode",
+      short: "m",
+      value: "MODE",
+      help: ["what to do (default a):", "  a   the first", "  b   the second", "then more text"],
+      choices: ["a", "b"],
+    }),
+    defineFlag({ long: "peers", value: "FILE", help: ["read them from FILE"], file: true }),
+    defineFlag({ long: "help", short: "h", help: ["show this help"] }),
+  ];
+  const text = helpText({
+    intro:
+      "Server: serve things.\nOn two lines.\n\nUsage: udpeer thing [--port N]\n       udpeer thing --tcp",
+    flags,
+    column: 28,
+    notes:
+      "A note that is not a heading.\n\nExamples:\n  udpeer thing --port 1     one\n\nExit codes: 0 success,\n2 usage error.",
+  });
+  assert.equal(text, HELP, "the same bytes as the hand-written layout");
+  assert.deepEqual(parseHelp(text).flags, flags.map(flagDoc));
+  // Two spaces at least between the names and the description, else it starts below.
+  assert.deepEqual(optionLines([defineFlag({ long: "abcd", help: ["x"] })], 14), [
+    "      --abcd  x",
+  ]);
+  assert.deepEqual(optionLines([defineFlag({ long: "abcde", help: ["x"] })], 14), [
+    "      --abcde",
+    "              x",
+  ]);
 });

@@ -1,9 +1,9 @@
 /**
  * `udpeer completions bash|zsh|fish`: prints a script that teaches the shell udpeer's
  * subcommands, their flags and the values of flags with a fixed list (`--mode`,
- * `--timestamp-unit`). Everything comes from the subcommands' `--help` texts and parsers
- * (see ../common/helptext.ts), handed in by main.ts, so a flag added to a help text is
- * completed with no edit here.
+ * `--timestamp-unit`). The flags, their choices and whether they take a file come from the
+ * subcommands' flag tables (see ../common/flags.ts), handed in by main.ts, so a row added to
+ * a table is completed with no edit here.
  *
  * @example
  * ```ts
@@ -11,8 +11,11 @@
  * import { completionScript } from "./run.ts";
  * const peer = {
  *   name: "peer",
- *   help: "Peer.\n\nOptions:\n  -p, --port N   port\n      --quiet    quiet",
- *   parse: () => {},
+ *   help: "Peer.",
+ *   flags: [
+ *     { long: "port", short: "p", value: "N", help: ["port"] },
+ *     { long: "quiet", help: ["quiet"] },
+ *   ],
  * };
  * const script = completionScript("bash", [peer]);
  * assert.match(script, /complete -F _udpeer udpeer/);
@@ -22,14 +25,8 @@
  * @module
  */
 
-import {
-  flagChoices,
-  type FlagDoc,
-  parseHelp,
-  type SubcommandDoc,
-  takesFile,
-} from "../common/helptext.ts";
-import { COMPLETIONS_HELP, type CompletionsOptions, type Shell, SHELLS } from "./flags.ts";
+import { type FlagDoc, flagDoc, parseHelp, type SubcommandDoc } from "../common/helptext.ts";
+import { COMPLETIONS_COMMAND, type CompletionsOptions, type Shell, SHELLS } from "./flags.ts";
 
 /** A flag as the completion scripts need it. */
 export interface CompletionFlag {
@@ -43,7 +40,7 @@ export interface CompletionFlag {
   choices: string[];
   /** Whether its value is a file name. */
   file: boolean;
-  /** Whether it may be given more than once (its help says "repeatable"). */
+  /** Whether it may be given more than once. */
   repeatable: boolean;
   /** The first line of its description. */
   description: string;
@@ -65,28 +62,22 @@ export interface CompletionCommand {
  * Gathers what the scripts complete: each subcommand given, then `completions` and `help`.
  * The first subcommand is the one that runs when none is named.
  *
- * @param subcommands The subcommands with their help texts and parsers.
+ * @param subcommands The subcommands with their help texts and flag tables.
  * @returns Every subcommand with its flags and words.
  */
 export function completionCommands(subcommands: readonly SubcommandDoc[]): CompletionCommand[] {
-  const completions: SubcommandDoc = {
-    name: "completions",
-    help: COMPLETIONS_HELP,
-    parse: () => {},
-  };
-  const commands = [...subcommands, completions].map((command): CompletionCommand => {
-    const help = parseHelp(command.help);
+  const commands = [...subcommands, COMPLETIONS_COMMAND].map((command): CompletionCommand => {
     return {
       name: command.name,
-      description: help.summary.replace(/:.*$/, ""),
-      flags: help.flags.map((flag: FlagDoc) => ({
+      description: parseHelp(command.help).summary.replace(/:.*$/, ""),
+      flags: command.flags.map((flag) => ({
         long: flag.long,
         short: flag.short,
         value: flag.value,
-        choices: flagChoices(command, flag),
-        file: takesFile(flag),
-        repeatable: flag.lines.some((line) => /\brepeatable\b/.test(line.text)),
-        description: shortDescription(flag),
+        choices: [...flag.choices ?? []],
+        file: flag.file === true,
+        repeatable: flag.repeatable === true,
+        description: shortDescription(flagDoc(flag)),
       })),
       words: command.name === "completions" ? [...SHELLS] : [],
     };
@@ -132,7 +123,7 @@ export const DESCRIPTION_CHARS = 60;
  * The completion script for `shell`.
  *
  * @param shell bash, zsh or fish.
- * @param subcommands The subcommands with their help texts and parsers.
+ * @param subcommands The subcommands with their help texts and flag tables.
  * @returns The script, ending in a newline.
  */
 export function completionScript(shell: Shell, subcommands: readonly SubcommandDoc[]): string {
@@ -317,7 +308,7 @@ ${lines.join("\n")}
  * Prints the completion script the options ask for.
  *
  * @param options The parsed options, with a shell.
- * @param subcommands The subcommands with their help texts and parsers.
+ * @param subcommands The subcommands with their help texts and flag tables.
  * @returns 0.
  */
 export async function runCompletions(

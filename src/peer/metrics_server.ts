@@ -37,7 +37,7 @@
  */
 
 import { describeError, StartupError, UsageError } from "../common/errors.ts";
-import { joinHostPort, parseBindAddress, splitHostPort } from "../common/endpoint.ts";
+import { joinHostPort, parseLocalAddress, splitHostPort } from "../common/endpoint.ts";
 import { parsePort } from "../common/flags.ts";
 import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 
@@ -123,7 +123,7 @@ export function parseListenAddress(flag: string, value: string): ListenAddress {
     );
   }
   return {
-    hostname: parseBindAddress(split.host, flag),
+    hostname: parseLocalAddress(split.host, flag),
     port: parsePort(flag, split.port, 0),
   };
 }

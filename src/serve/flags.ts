@@ -13,16 +13,21 @@
  */
 
 import {
+  BIND_FLAG,
   type CommonOptions,
+  defineFlag,
+  type Flag,
+  HELP_FLAG,
+  JSON_FLAG,
   parseCount,
   parseFlags,
   parsePort,
   parseSeconds,
+  VERSION_FLAG,
 } from "../common/flags.ts";
-import { parseBindAddress } from "../common/endpoint.ts";
-import { UsageError } from "../common/errors.ts";
+import { helpText, type SubcommandDoc } from "../common/helptext.ts";
 import { MAX_LINE_BYTES } from "../common/lines.ts";
-import { isMode, type Mode, MODES } from "./modes.ts";
+import { type Mode, MODES } from "./modes.ts";
 
 /** Default port of `udpeer serve`, UDP and TCP alike. */
 export const DEFAULT_SERVE_PORT = 12000;
@@ -31,7 +36,7 @@ export const DEFAULT_SERVE_PORT = 12000;
 export interface ServeOptions extends CommonOptions {
   /** Port to listen on, 0 for any free port. */
   port: number;
-  /** Local IPv4 address to bind. */
+  /** Local address to bind, IPv4 or IPv6. */
   bind: string;
   /** What to reply. */
   mode: Mode;
@@ -68,43 +73,119 @@ export const DEFAULT_LIMITS: Readonly<ServeLimits> = {
   rateTotal: 10_000,
 };
 
+const port = defineFlag({
+  long: "port",
+  short: "p",
+  value: "N",
+  help: [`port to listen on; 0 = any free port (default ${DEFAULT_SERVE_PORT})`],
+  default: DEFAULT_SERVE_PORT,
+  parse: (flag, text) => parsePort(flag, text, 0),
+});
+
+const mode = defineFlag({
+  long: "mode",
+  short: "m",
+  value: "MODE",
+  help: [
+    "what to reply (default upper):",
+    "  upper             HELLO for hello",
+    "  reverse-swapcase  OLLEh for Hello (by characters: emoji survive)",
+    "  ack               Message received",
+    "  echo              the request as it is",
+  ],
+  choices: MODES,
+  default: "upper",
+});
+
+const tcp = defineFlag({
+  long: "tcp",
+  help: [
+    "serve TCP instead of UDP: one line per request and per reply,",
+    `many connections at once, lines up to ${MAX_LINE_BYTES} bytes`,
+  ],
+});
+
+const quiet = defineFlag({
+  long: "quiet",
+  short: "q",
+  help: ["no line per request; the summary only"],
+});
+
+const maxConnections = defineFlag({
+  long: "max-connections",
+  value: "N",
+  help: [
+    "TCP: connections served at once; past it a new connection is",
+    `closed at once and counted as capped (default ${DEFAULT_LIMITS.maxConnections})`,
+  ],
+  default: DEFAULT_LIMITS.maxConnections,
+  parse: parseCount,
+});
+
+const idleTimeout = defineFlag({
+  long: "idle-timeout",
+  value: "S",
+  help: [
+    "TCP: close a connection that sends nothing for S seconds,",
+    `counted as idle-closed (default ${DEFAULT_LIMITS.idleTimeoutSeconds})`,
+  ],
+  default: DEFAULT_LIMITS.idleTimeoutSeconds,
+  parse: (flag, text) => parseSeconds(flag, text, 0.001),
+});
+
+const rate = defineFlag({
+  long: "rate",
+  value: "N",
+  help: [
+    "UDP: at most N replies per second to one source IP, bursts of",
+    "up to N; requests over it are counted as rate-limited, not",
+    `answered, so forged sources cannot make it a flood (default ${DEFAULT_LIMITS.rate})`,
+  ],
+  default: DEFAULT_LIMITS.rate,
+  parse: parseCount,
+});
+
+const rateTotal = defineFlag({
+  long: "rate-total",
+  value: "N",
+  help: [
+    "UDP: at most N replies per second to all sources together,",
+    "bursts of up to N; requests over it are counted as over-budget,",
+    "so many forged sources cannot make it an amplifier",
+    `(default ${DEFAULT_LIMITS.rateTotal})`,
+  ],
+  default: DEFAULT_LIMITS.rateTotal,
+  parse: parseCount,
+});
+
+/**
+ * The flags of `udpeer serve`, in the order `--help` lists them: one row each, from which
+ * its parsing, its help, the shell completions and the man page are made.
+ */
+export const SERVE_FLAGS: readonly Flag[] = [
+  port,
+  BIND_FLAG,
+  mode,
+  tcp,
+  JSON_FLAG,
+  quiet,
+  maxConnections,
+  idleTimeout,
+  rate,
+  rateTotal,
+  HELP_FLAG,
+  VERSION_FLAG,
+];
+
 /** `udpeer serve --help`. */
-export const SERVE_HELP = `Request/response server: reply to each request at once with the
+export const SERVE_HELP: string = helpText({
+  intro: `Request/response server: reply to each request at once with the
 transformed text, and print one line per request.
 
-Usage: udpeer serve [--port N] [--mode MODE] [--tcp] [options]
-
-Options:
-  -p, --port N      port to listen on; 0 = any free port (default ${DEFAULT_SERVE_PORT})
-  -b, --bind ADDR   local address to listen on, IPv4 or IPv6 (default 0.0.0.0:
-                    all IPv4; :: for IPv6, and IPv4 too where the system allows)
-  -m, --mode MODE   what to reply (default upper):
-                      upper             HELLO for hello
-                      reverse-swapcase  OLLEh for Hello (by characters: emoji survive)
-                      ack               Message received
-                      echo              the request as it is
-      --tcp         serve TCP instead of UDP: one line per request and per reply,
-                    many connections at once, lines up to ${MAX_LINE_BYTES} bytes
-      --json        one JSON object per line on stdout instead of text
-  -q, --quiet       no line per request; the summary only
-      --max-connections N
-                    TCP: connections served at once; past it a new connection is
-                    closed at once and counted as capped (default ${DEFAULT_LIMITS.maxConnections})
-      --idle-timeout S
-                    TCP: close a connection that sends nothing for S seconds,
-                    counted as idle-closed (default ${DEFAULT_LIMITS.idleTimeoutSeconds})
-      --rate N      UDP: at most N replies per second to one source IP, bursts of
-                    up to N; requests over it are counted as rate-limited, not
-                    answered, so forged sources cannot make it a flood (default ${DEFAULT_LIMITS.rate})
-      --rate-total N
-                    UDP: at most N replies per second to all sources together,
-                    bursts of up to N; requests over it are counted as over-budget,
-                    so many forged sources cannot make it an amplifier
-                    (default ${DEFAULT_LIMITS.rateTotal})
-  -h, --help        show this help
-  -V, --version     show the version
-
-Over UDP each datagram is a request and its reply is one datagram, with no header,
+Usage: udpeer serve [--port N] [--mode MODE] [--tcp] [options]`,
+  flags: SERVE_FLAGS,
+  column: 20,
+  notes: `Over UDP each datagram is a request and its reply is one datagram, with no header,
 so 'sock.sendto(msg.encode(), addr)' and 'recvfrom(2048)' in Python talk to it.
 Invalid UTF-8 is answered with U+FFFD replacement characters. An empty datagram
 gets no reply, in any mode; it is counted as empty.
@@ -116,19 +197,15 @@ Examples:
   udpeer serve --port 12001 --mode reverse-swapcase --tcp
   udpeer serve --port 0 --json | jq .           machine-readable events
 
-Exit codes: 0 success, 1 runtime failure (port in use), 2 usage error.`;
+Exit codes: 0 success, 1 runtime failure (port in use), 2 usage error.`,
+});
 
-const serveFlags = {
-  port: { type: "string", short: "p" },
-  bind: { type: "string", short: "b" },
-  mode: { type: "string", short: "m" },
-  tcp: { type: "boolean" },
-  quiet: { type: "boolean", short: "q" },
-  "max-connections": { type: "string" },
-  "idle-timeout": { type: "string" },
-  rate: { type: "string" },
-  "rate-total": { type: "string" },
-} as const;
+/** `udpeer serve` as the completions and the man page see it. */
+export const SERVE_COMMAND: SubcommandDoc = {
+  name: "serve",
+  help: SERVE_HELP,
+  flags: SERVE_FLAGS,
+};
 
 /**
  * Parses the flags of `udpeer serve`.
@@ -139,33 +216,19 @@ const serveFlags = {
  *   unknown mode.
  */
 export function parseServeArgs(args: readonly string[]): ServeOptions {
-  const values = parseFlags(args, serveFlags);
-  const str = (name: string): string | undefined => values[name] as string | undefined;
-  const portText = str("port");
-  const bindText = str("bind");
-  const mode = str("mode") ?? "upper";
-  const idleText = str("idle-timeout");
-  const count = (flag: string, fallback: number): number => {
-    const text = str(flag.slice(2));
-    return text === undefined ? fallback : parseCount(flag, text);
-  };
-  if (!isMode(mode)) {
-    throw new UsageError(`Cannot parse --mode: "${mode}" is not one of ${MODES.join(", ")}`);
-  }
+  const values = parseFlags(args, SERVE_FLAGS);
   return {
-    help: values.help === true,
-    version: values.version === true,
-    json: values.json === true,
-    quiet: values.quiet === true,
-    tcp: values.tcp === true,
-    port: portText === undefined ? DEFAULT_SERVE_PORT : parsePort("--port", portText, 0),
-    bind: bindText === undefined ? "0.0.0.0" : parseBindAddress(bindText, "--bind"),
-    mode,
-    maxConnections: count("--max-connections", DEFAULT_LIMITS.maxConnections),
-    idleTimeoutSeconds: idleText === undefined
-      ? DEFAULT_LIMITS.idleTimeoutSeconds
-      : parseSeconds("--idle-timeout", idleText, 0.001),
-    rate: count("--rate", DEFAULT_LIMITS.rate),
-    rateTotal: count("--rate-total", DEFAULT_LIMITS.rateTotal),
+    help: values.get(HELP_FLAG),
+    version: values.get(VERSION_FLAG),
+    json: values.get(JSON_FLAG),
+    quiet: values.get(quiet),
+    tcp: values.get(tcp),
+    port: values.get(port),
+    bind: values.get(BIND_FLAG),
+    mode: values.get(mode),
+    maxConnections: values.get(maxConnections),
+    idleTimeoutSeconds: values.get(idleTimeout),
+    rate: values.get(rate),
+    rateTotal: values.get(rateTotal),
   };
 }
