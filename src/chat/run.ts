@@ -39,7 +39,7 @@ const encoder = new TextEncoder();
  */
 export async function runChat(options: ChatOptions): Promise<number> {
   const label = formatEndpoint(options.to);
-  const address = await resolveTo(options.to.host);
+  const address = await resolveTo(options.to.host, options.ipv6 ? "ipv6" : "ipv4");
   const interactive = Deno.stdin.isTerminal();
   let stopped = false;
   let wake: (() => void) | undefined;
