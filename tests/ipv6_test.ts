@@ -261,7 +261,7 @@ ipv6Test(
         await four.send(
           // Each a timestamp of its own: the same one twice would be a duplicate.
           encodeHeartbeat({
-            timestamp: Date.now() + k,
+            timestamp: Date.now() - 100 + k,
             ipv4: "127.0.0.1",
             port: fourPort,
             text: "4",
