@@ -10,7 +10,7 @@
  * |     18 |    n | text, UTF-8                                  |
  *
  * The address field holds IPv4 only. A sender on IPv6 writes `0.0.0.0` there
- * ({@linkcode UNSPECIFIED_IPV4}; the header keeps its 18 bytes), and a receiver that reads
+ * ({@linkcode NO_IPV4_ADDRESS}; the header keeps its 18 bytes), and a receiver that reads
  * `0.0.0.0` takes the UDP source address as the sender's, with the header's port.
  *
  * This module does no I/O and needs no permissions, so other programs can build and check
@@ -49,7 +49,7 @@ export const MAX_TEXT_BYTES: number = MAX_DATAGRAM_BYTES - HEADER_BYTES;
  * The address field of a heartbeat sent over IPv6: the sender's address does not fit, and
  * the receiver takes the UDP source instead.
  */
-export const UNSPECIFIED_IPV4 = "0.0.0.0";
+export const NO_IPV4_ADDRESS = "0.0.0.0";
 
 /** The text a heartbeat carries when none is given (61 bytes). */
 export const DEFAULT_MESSAGE = `"It always seems impossible until it's done" - Nelson Mandela`;

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { parseIpv4, UNSPECIFIED_IPV4 } from "../../protocol.ts";
+import { NO_IPV4_ADDRESS, parseIpv4 } from "../../protocol.ts";
 import { joinHostPort } from "../common/endpoint.ts";
 
 /** The part of `Deno.NetworkInterfaceInfo` the choice needs. */
@@ -114,8 +114,8 @@ function isIpv6(address: string): boolean {
  */
 export function chooseAdvertisedAddress(input: AdvertiseInput): string {
   if (input.advertise !== undefined) return input.advertise;
-  if (input.target !== undefined && isIpv6(input.target)) return UNSPECIFIED_IPV4;
-  if (!isUnspecified(input.bind)) return isIpv6(input.bind) ? UNSPECIFIED_IPV4 : input.bind;
+  if (input.target !== undefined && isIpv6(input.target)) return NO_IPV4_ADDRESS;
+  if (!isUnspecified(input.bind)) return isIpv6(input.bind) ? NO_IPV4_ADDRESS : input.bind;
   if (input.target !== undefined && isLoopback(input.target)) return "127.0.0.1";
   const candidates = (input.interfaces ?? []).filter((entry) =>
     entry.family === "IPv4" && !isLoopback(entry.address) && parseIpv4(entry.address) !== undefined
@@ -151,5 +151,5 @@ export function chooseAdvertisedAddress(input: AdvertiseInput): string {
  * ```
  */
 export function advertisedEndpoint(ipv4: string, port: number, source: string): string {
-  return joinHostPort(ipv4 === UNSPECIFIED_IPV4 ? source : ipv4, port);
+  return joinHostPort(ipv4 === NO_IPV4_ADDRESS ? source : ipv4, port);
 }

@@ -157,13 +157,13 @@ export function readHostname(): string | undefined {
  * usual way.
  *
  * @param entries The peers file's lines.
- * @param options The peer's `port` and `bind`.
+ * @param options The peer's `port`, `bind`, and `ipv6` (`-6`: names resolve to IPv6 first).
  * @param interfaces Lists the interfaces' addresses (for tests).
  * @returns Its own line (with `address`, the resolved HOST), if any, and the targets.
  */
 export async function splitFleet<E extends FleetEntry>(
   entries: readonly E[],
-  options: { port: number; bind: string },
+  options: { port: number; bind: string; ipv6?: boolean },
   interfaces: () => string[] = readInterfaceAddresses,
 ): Promise<FleetSplit<E & { address?: string | undefined }>> {
   const candidates = entries.filter((entry) => entry.port === options.port && options.port !== 0);
@@ -172,7 +172,7 @@ export async function splitFleet<E extends FleetEntry>(
   await Promise.all(candidates.map(async (entry) => {
     if (familyOf(entry.host) !== undefined) return;
     try {
-      resolved.set(entry, await resolveAddress(entry.host));
+      resolved.set(entry, await resolveAddress(entry.host, options.ipv6 ? "ipv6" : "ipv4"));
     } catch {
       // Not resolvable now: not this peer.
     }

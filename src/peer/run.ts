@@ -23,7 +23,7 @@ import { type Family, familyOf, joinHostPort } from "../common/endpoint.ts";
 import { datagramReceiver, listenError, resolveAddress, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
-import { encodeHeartbeat, timestampFromMs, UNSPECIFIED_IPV4 } from "../../protocol.ts";
+import { encodeHeartbeat, NO_IPV4_ADDRESS, timestampFromMs } from "../../protocol.ts";
 import { formatListening, type ListeningEvent, waitingEvent } from "./events.ts";
 import { createReporter, type Reporter } from "./reporter.ts";
 import { type Schedule, scheduleSends, sendRound } from "./sender.ts";
@@ -295,7 +295,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   // Listening only, the header's field says the bound address; an IPv6 one does not fit.
   const advertised = () =>
     registry.all[0]?.advertise ?? options.advertise ??
-      (familyOf(bind) === "ipv6" ? UNSPECIFIED_IPV4 : bind);
+      (familyOf(bind) === "ipv6" ? NO_IPV4_ADDRESS : bind);
   const hostname = readHostname();
   const identity = () =>
     peerIdentity({ name: options.name, self: fleet.self, hostname, advertise: advertised(), port });
