@@ -163,3 +163,16 @@ Deno.test("parsePeerArgs() reads IPv6: --to [ADDR]:PORT, --bind ::, -6 and --ipv
   assert.throws(() => parsePeerArgs(["--advertise", "::1"]), /--advertise: "::1" is not an IPv4/);
   assert.throws(() => parsePeerArgs(["--to", "[::]:5005"]), /:: means "any address"/);
 });
+
+Deno.test("--start-at with only --peers naming the targets is no usage error", () => {
+  const options = parsePeerArgs(
+    ["--peers", "hosts.txt", "--start-at", "2099-01-01T00:00:00Z"],
+    false,
+    Date.UTC(2026, 11, 2),
+  );
+  assert.equal(options.startAtMs, Date.UTC(2099, 0, 1));
+  assert.throws(
+    () => parsePeerArgs(["--start-at", "2099-01-01T00:00:00Z"], false, Date.UTC(2026, 11, 2)),
+    /Cannot use --start-at without --to or --peers/,
+  );
+});

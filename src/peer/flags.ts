@@ -348,9 +348,11 @@ export function parsePeerArgs(
       }); give a future time`,
     );
   }
-  if (startAtMs !== undefined && targets.length === 0) {
+  if (startAtMs !== undefined && targets.length === 0 && peersFile === undefined) {
     // Else a listen-only peer would take the flag and wait for nothing, silently.
-    throw new UsageError("Cannot use --start-at without --to: there is nothing to send");
+    throw new UsageError(
+      "Cannot use --start-at without --to or --peers: there is nothing to send",
+    );
   }
   if (values.given(metricsMaxSources) && !values.given(metrics)) {
     throw new UsageError("Cannot use --metrics-max-sources without --metrics");

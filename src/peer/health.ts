@@ -3,19 +3,24 @@
  * alone (docs/link-health.md): the wire format has no sequence number, so everything
  * comes from the send timestamps, their checksums and the arrival times.
  *
- * - **interval**: the lower median of the last 16 gaps between a heartbeat and the newest
- *   one before it (a lost heartbeat makes a gap twice as long, so the lower median stays on
- *   the true interval while fewer than half the gaps hold a loss). A gap shorter than half
- *   the interval is a **burst** (a sender catching up, a queue released): it joins the
- *   window only once short gaps are sustained (8 or more, over 3 intervals or more), so 30
- *   heartbeats 1 ms apart leave a 100 ms interval where it was;
+ * - **interval**: the mean of the last 16 gaps between a heartbeat and the newest one
+ *   before it that lie within a tenth of their lower median (a lost heartbeat makes a gap
+ *   twice as long, so the lower median stays on the true interval while fewer than half the
+ *   gaps hold a loss; the mean around it is as precise as the timestamps). A gap shorter than half
+ *   the interval (once 3 gaps are known) is a **burst**'s (a sender catching up, a queue
+ *   released): it joins the window only once short gaps are sustained (4 or more, over 2
+ *   intervals or more), and the gap right after a burst never does, so 30 heartbeats 1 ms
+ *   apart leave a 100 ms interval where it was;
  * - **missed**: the slots of the sender's grid, from the oldest timestamp to the newest,
  *   that no heartbeat filled: `round((newest − oldest) / interval) + 1 − slots received`,
  *   halves rounded down (a whole-second sender's truncated timestamps can stretch a span by
- *   just under one second, half of a 2 s interval). A burst's extra heartbeats fill no slot.
- *   A slot counts as missed once the stream has moved {@linkcode HOLD_INTERVALS} intervals
- *   past it (a reordered heartbeat may still fill it) or at the end of the run. While the
- *   stream is silent, one more is counted for each interval that passes. It is a counter:
+ *   just under one second, half of a 2 s interval). A burst fills the slots the span still
+ *   lacks (a sender catching up), no more.
+ *   A slot counts as missed once a heartbeat more than {@linkcode HOLD_INTERVALS} intervals
+ *   past it has arrived (until then a reordered heartbeat may still fill it), when the
+ *   stream goes silent, or at the end of the run; one that arrives later still is reordered
+ *   and stays counted. While the stream is silent, one more is counted for each interval
+ *   that passes. It is a counter:
  *   it never goes down, and the summary, the metrics and `--watch` all read this one value;
  * - **outliers**: a timestamp that jumps by more than max(1 h, 1,000 intervals) from the
  *   newest, or (for a stream's first heartbeat) lies more than a day ahead of its arrival or
@@ -177,6 +182,37 @@ export function lowerMedian(ring: ArrayLike<number>, count: number): number {
   return sorted[(count - 1) >> 1]!;
 }
 
+/**
+ * The typical gap of a window: the mean of the gaps within a tenth of their lower median.
+ * The lower median finds the interval despite losses (their gaps are two or three times
+ * as long); the mean of the gaps around it is as precise as the timestamps allow, where a
+ * median of millisecond stamps is off by up to 1 ms, which a long span multiplies.
+ *
+ * @param ring The gaps.
+ * @param count How many are valid.
+ * @returns The interval, NaN for none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { typicalGap } from "./health.ts";
+ * assert.equal(typicalGap([100, 101, 99, 200, 100, 101], 6), 100.2);
+ * ```
+ */
+export function typicalGap(ring: ArrayLike<number>, count: number): number {
+  const median = lowerMedian(ring, count);
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < count; i++) {
+    const gap = ring[i]!;
+    if (Math.abs(gap - median) <= median / 10) {
+      sum += gap;
+      n++;
+    }
+  }
+  return n === 0 ? median : sum / n;
+}
+
 /** Health of one stream; see the module documentation for the definitions. */
 export class StreamHealth implements StreamStats {
   /** Source address. */
@@ -238,6 +274,8 @@ export class StreamHealth implements StreamStats {
   // A run of short gaps, not (yet) the interval.
   #shortGaps = 0;
   #shortSpanMs = 0;
+  /** Heartbeats of the run of short gaps that filled no slot. */
+  #shortRunExtras = 0;
   // A run of outliers, perhaps a clock that moved.
   #outlierRun = 0;
   #lastOutlierMs = NaN;
@@ -319,7 +357,7 @@ export class StreamHealth implements StreamStats {
   /** Inferred interval in ms, null until two distinct timestamps arrived. */
   get intervalMs(): number | null {
     if (this.#intervalDirty) {
-      this.#intervalCache = lowerMedian(this.#gaps!, this.#gapCount);
+      this.#intervalCache = typicalGap(this.#gaps!, this.#gapCount);
       this.#intervalDirty = false;
     }
     return this.#intervalCache;
@@ -327,12 +365,13 @@ export class StreamHealth implements StreamStats {
 
   /**
    * Heartbeats missed: closed spans, the current span up to {@linkcode HOLD_INTERVALS}
-   * before its newest heartbeat (all of it once {@linkcode settle} was called), and the
-   * outage still going on. Never goes down.
+   * before its newest heartbeat (all of it while silent or once {@linkcode settle} was
+   * called), late heartbeats, and the outage still going on. Never goes down.
    */
   get missed(): number {
-    const value = this.#missedClosed + this.#spanMissed(this.#settled) + this.#late +
-      this.#ongoing;
+    // A silent stream has no late heartbeat to wait for: its last slots count at once.
+    const value = this.#missedClosed +
+      this.#spanMissed(this.#settled || this.state === "silent") + this.#late + this.#ongoing;
     if (value > this.#missedShown) this.#missedShown = value;
     return this.#missedShown;
   }
@@ -423,8 +462,17 @@ export class StreamHealth implements StreamStats {
       if (gap === "slot") {
         this.#spanSlots++;
       } else if (gap === "extra") {
-        extra = true;
-        this.#extras++;
+        // A sender catching up: its extra heartbeat fills a slot the span still lacks, if
+        // any (every slot was sent, late); past that it fills none, so it cannot hide a
+        // later loss.
+        const slots = roundHalfDown((sentAtMs - this.#spanOldestMs) / this.intervalMs!) + 1;
+        if (slots > this.#spanSlots) {
+          this.#spanSlots++;
+        } else {
+          extra = true;
+          this.#extras++;
+          this.#shortRunExtras++;
+        }
       } else {
         // A new, shorter interval is sustained: the span of the old one is closed, and this
         // heartbeat opens one with the new interval.
@@ -591,7 +639,7 @@ export class StreamHealth implements StreamStats {
     this.newestSentAtMs = this.#spanOldestMs = NaN;
     this.#spanSlots = 0;
     this.#previousTransitMs = NaN;
-    this.#shortGaps = this.#shortSpanMs = 0;
+    this.#shortGaps = this.#shortSpanMs = this.#shortRunExtras = 0;
     this.#gapCount = this.#gapNext = 0;
     this.#intervalCache = null;
     this.#intervalDirty = false;
@@ -614,11 +662,12 @@ export class StreamHealth implements StreamStats {
       if (this.#shortGaps < SUSTAIN_GAPS || this.#shortSpanMs < SUSTAIN_INTERVALS * interval) {
         return "extra";
       }
-      // Sustained: the run's heartbeats (this one aside) filled slots after all.
-      this.#extras -= this.#shortGaps - 1;
-      this.#spanSlots += this.#shortGaps - 1;
+      // Sustained: the run's extra heartbeats (this one aside) filled slots after all.
+      this.#extras -= this.#shortRunExtras;
+      this.#spanSlots += this.#shortRunExtras;
+      this.#unmarkExtras(this.#shortGaps - 1);
       const mean = this.#shortSpanMs / this.#shortGaps;
-      this.#shortGaps = this.#shortSpanMs = 0;
+      this.#shortGaps = this.#shortSpanMs = this.#shortRunExtras = 0;
       if (this.#gapCount < GAP_WINDOW / 2) {
         // A young stream whose first gaps held losses (two or three intervals each): the
         // estimate was too long, the span is right. The true interval takes over the window.
@@ -629,9 +678,21 @@ export class StreamHealth implements StreamStats {
       // An established stream whose sender really changed its interval: a new span.
       return mean;
     }
-    this.#shortGaps = this.#shortSpanMs = 0;
-    this.#pushGap(gapMs);
+    // The first gap after a burst runs from its last heartbeat, not from a slot: it says
+    // nothing of the interval.
+    if (this.#shortGaps === 0) this.#pushGap(gapMs);
+    this.#shortGaps = this.#shortSpanMs = this.#shortRunExtras = 0;
     return "slot";
+  }
+
+  /** The last `count` recent heartbeats filled slots after all: no longer marked extra. */
+  #unmarkExtras(count: number): void {
+    const extra = this.#recentExtra;
+    if (extra === undefined) return;
+    for (let n = 0, i = this.#recentNext; n < Math.min(count, this.#recentCount); n++) {
+      i = i === 0 ? RECENT_WINDOW - 1 : i - 1;
+      extra[i] = 0;
+    }
   }
 
   #pushGap(gapMs: number): void {

@@ -258,10 +258,17 @@ function oracle(plan: Plan, model: MissedModel): Figures {
   };
 }
 
-/** The lower median of the last 16 gaps, null without any. */
+/**
+ * The interval of the last 16 gaps, null without any: the mean of those within a tenth of
+ * their lower median (docs/link-health.md).
+ */
 function intervalOf(gaps: number[]): number | null {
-  const last = gaps.slice(-GAPS).sort((a, b) => a - b);
-  return last.length === 0 ? null : last[Math.floor((last.length - 1) / 2)]!;
+  const last = gaps.slice(-GAPS);
+  const sorted = [...last].sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const near = last.filter((gap) => Math.abs(gap - median) <= median / 10);
+  return near.reduce((a, b) => a + b, 0) / near.length;
 }
 
 /**
@@ -277,6 +284,7 @@ function held(plan: Plan): Figures {
   let span: { oldest: number; newest: number; slots: number[]; messages: Arrival[] } | undefined;
   let window: number[] = [];
   let shortRun: number[] = [];
+  let runExtras: number[] = [];
   let messages = 0;
   let extras = 0;
   let duplicates = 0;
@@ -284,10 +292,7 @@ function held(plan: Plan): Figures {
   let closed = 0;
   let late = 0;
   let shown = 0;
-  const interval = (): number | null => {
-    const sorted = [...window].sort((a, b) => a - b);
-    return sorted.length === 0 ? null : sorted[Math.floor((sorted.length - 1) / 2)]!;
-  };
+  const interval = (): number | null => intervalOf(window);
   const anchorOf = (): number | undefined => {
     const i = interval();
     if (i === null || span === undefined) return undefined;
@@ -324,10 +329,10 @@ function held(plan: Plan): Figures {
         shortRun.push(gap);
         const sum = shortRun.reduce((a, b) => a + b, 0);
         if (shortRun.length >= 4 && sum >= 2 * i) {
-          // The run was a new interval: its heartbeats fill slots.
-          const run = span.messages.slice(-(shortRun.length - 1)).map((m) => m.sentAtMs);
-          extras -= run.length;
-          span.slots.push(...run);
+          // The run was a new interval: its extra heartbeats fill slots.
+          extras -= runExtras.length;
+          span.slots.push(...runExtras);
+          runExtras = [];
           const mean = sum / shortRun.length;
           shortRun = [];
           if (window.length < 8) {
@@ -341,13 +346,22 @@ function held(plan: Plan): Figures {
             span = { oldest: ts, newest: ts, slots: [ts], messages: [arrival] };
           }
         } else {
-          extras++;
+          // A burst fills the slots the span still lacks (a sender catching up), no more.
+          const slots = nearestHalfDown((ts - span.oldest) / i) + 1;
+          if (slots > span.slots.length) {
+            span.slots.push(ts);
+          } else {
+            extras++;
+            runExtras.push(ts);
+          }
           span.newest = ts;
           span.messages.push(arrival);
         }
       } else {
+        // The gap right after a burst runs from its last heartbeat: no gap of the interval.
+        if (shortRun.length === 0) window = [...window, gap].slice(-GAPS);
         shortRun = [];
-        window = [...window, gap].slice(-GAPS);
+        runExtras = [];
         span.slots.push(ts);
         span.newest = ts;
         span.messages.push(arrival);

@@ -267,6 +267,16 @@ Deno.test("StreamHealth waits until a gap is three intervals old, so a late hear
   assert.equal(stream.missed, 2, "at the end of the run every slot is settled");
 });
 
+Deno.test("StreamHealth counts the held slots at once when the stream goes silent", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  // 8 of 0..9 arrive: 3 and 8 are lost; 8 is within the hold when the stream stops.
+  feed(stream, [0, 1, 2, 4, 5, 6, 7, 9], 100);
+  assert.equal(stream.missed, 1, "slot 8 may still come late");
+  const lastHeard = T0 + 900.5;
+  assert.equal(stream.checkSilent(lastHeard + 300, 3), 300);
+  assert.equal(stream.missed, 2 + 2, "3 and 8, and the two slots overdue since");
+});
+
 Deno.test("StreamHealth keeps a burst out of the interval and the missed count", () => {
   const stream = new StreamHealth("127.0.0.1", 5006);
   feed(stream, [0, 1, 2, 3, 4, 5], 100);
@@ -280,6 +290,22 @@ Deno.test("StreamHealth keeps a burst out of the interval and the missed count",
   // Extras fill no slot: a loss after the burst is still seen.
   feed(stream, [15, 16, 17], 100);
   assert.equal(stream.missed, 1);
+});
+
+Deno.test("StreamHealth lets a sender that catches up fill the slots it had left empty, no more", () => {
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  feed(stream, [0, 1, 2, 3, 4, 5], 100);
+  // Slots 6..14 pass unsent (a foreign sender stalled); at 15 it sends 10 heartbeats 1 ms
+  // apart, stamped as it sends them, then goes on at 16.
+  for (let i = 0; i < 10; i++) stream.record(T0 + 1500 + i, 100 + i, T0 + 1500 + i + 0.3);
+  feed(stream, [16, 17, 18, 19, 20], 100);
+  assert.equal(stream.intervalMs, 100);
+  stream.settle();
+  assert.equal(stream.missed, 0, "every slot was sent, late");
+  // 20 more 1 ms apart at 21: no slot is empty, so they fill none and hide nothing.
+  for (let i = 0; i < 20; i++) stream.record(T0 + 2100 + i, 200 + i, T0 + 2100 + i + 0.3);
+  feed(stream, [23, 24, 25, 26], 100);
+  assert.equal(stream.missed, 1, "22 is lost, and still seen");
 });
 
 Deno.test("StreamHealth takes a new, shorter interval once it is sustained", () => {

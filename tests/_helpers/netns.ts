@@ -4,8 +4,10 @@
  * be tested on one machine without sending a packet off it. Test-only; not part of the
  * library. Linux only, as root, with iproute2's `ip`.
  *
- * Each namespace has a unique name per run (`udpeer-rt-<pid>-<n>-<label>`), starts with only
- * `lo` up, and is deleted, together with its `/etc/netns/<name>/` files, when disposed.
+ * Each namespace has a unique name per run (`udpeer-rt-<pid>-<n>-<label>`; a fault fleet's
+ * `udpeer-fl-…`), starts with only `lo` up, and is deleted, together with its
+ * `/etc/netns/<name>/` files, when disposed. {@linkcode makeBridge} and {@linkcode attach}
+ * join many of them on one segment; {@linkcode Netns.cutTo} cuts one direction with nftables.
  *
  * @example
  * ```ts ignore
@@ -23,6 +25,11 @@
 import { killAfter } from "./process.ts";
 
 const prefix = "udpeer-rt-";
+/**
+ * The prefix of the fault fleet's namespaces (fleet.ts): another, so that a copy of this
+ * file from before its stale check looked inside a namespace cannot take them for stale.
+ */
+export const FLEET_PREFIX = "udpeer-fl-";
 let counter = 0;
 
 /** Output of a finished command. */
@@ -115,15 +122,20 @@ async function removeStale(): Promise<void> {
   const { stdout } = await run(["ip", "netns", "list"]);
   for (const line of stdout.split("\n")) {
     const name = line.split(" ")[0] ?? "";
-    const pid = name.match(/^udpeer-rt-(\d+)-/)?.[1];
+    const pid = name.match(/^udpeer-(?:rt|fl)-(\d+)-/)?.[1];
     if (pid === undefined || Number(pid) === Deno.pid) continue;
     try {
       Deno.statSync(`/proc/${pid}`);
-    } catch {
-      // Its test process is gone.
-      await run(["ip", "netns", "del", name]);
-      await Deno.remove(`/etc/netns/${name}`, { recursive: true }).catch(() => {});
+      continue;
+    } catch (error) {
+      // Only a test process that is gone leaves stale namespaces; one this process cannot
+      // see (another PID namespace) may be running.
+      if (!(error instanceof Deno.errors.NotFound)) continue;
     }
+    // Nothing runs in it any more.
+    if ((await run(["ip", "netns", "pids", name])).stdout.trim() !== "") continue;
+    await run(["ip", "netns", "del", name]);
+    await Deno.remove(`/etc/netns/${name}`, { recursive: true }).catch(() => {});
   }
 }
 
@@ -173,10 +185,11 @@ export class Netns implements AsyncDisposable {
    * Makes a namespace with only `lo`, up. Check {@linkcode netnsUnavailable} first.
    *
    * @param label A short word for its name.
+   * @param namePrefix The start of its name, {@linkcode FLEET_PREFIX} for a fleet's.
    * @returns The namespace; dispose of it (`await using`) to delete it.
    */
-  static async create(label: string): Promise<Netns> {
-    const ns = new Netns(`${prefix}${Deno.pid}-${++counter}-${label}`);
+  static async create(label: string, namePrefix: string = prefix): Promise<Netns> {
+    const ns = new Netns(`${namePrefix}${Deno.pid}-${++counter}-${label}`);
     await mustRun(["ip", "netns", "add", ns.name]);
     try {
       await ns.ip("link", "set", "lo", "up");
@@ -223,6 +236,70 @@ export class Netns implements AsyncDisposable {
     return parseUdpCounters(await mustRun([...this.exec, "cat", "/proc/net/snmp"]));
   }
 
+  /**
+   * Runs `nft …` inside the namespace (Debian's `nftables`). Its tables die with the
+   * namespace.
+   *
+   * @param args The `nft` arguments, e.g. `["add", "table", "inet", "t"]`.
+   * @returns Its output.
+   */
+  async nft(...args: string[]): Promise<string> {
+    return await mustRun([...this.exec, "nft", ...args]);
+  }
+
+  /**
+   * Drops, inside this namespace, the UDP datagrams it sends to `address:port`: one
+   * direction of a link cut, the other left alone. The rule counts what it dropped.
+   *
+   * @param address The IPv4 address the datagrams go to.
+   * @param port Their UDP destination port.
+   * @returns A function that lifts the cut and returns how many datagrams it dropped.
+   */
+  async cutTo(address: string, port: number): Promise<() => Promise<number>> {
+    const table = `udpeer_cut_${++counter}`;
+    await this.nft("add", "table", "inet", table);
+    await this.nft(
+      "add",
+      "chain",
+      "inet",
+      table,
+      "out",
+      "{ type filter hook output priority 0 ; }",
+    );
+    await this.nft(
+      "add",
+      "rule",
+      "inet",
+      table,
+      "out",
+      "ip",
+      "daddr",
+      address,
+      "udp",
+      "dport",
+      `${port}`,
+      "counter",
+      "drop",
+    );
+    return async () => {
+      const listing = await this.nft("list", "table", "inet", table);
+      await this.nft("delete", "table", "inet", table);
+      return Number(listing.match(/counter packets (\d+)/)?.[1] ?? Number.NaN);
+    };
+  }
+
+  /**
+   * Deletes the namespace at once, without waiting: for an `unload` handler, where nothing
+   * can be awaited.
+   */
+  disposeSync(): void {
+    try {
+      new Deno.Command("ip", { args: ["netns", "del", this.name], stdout: "null", stderr: "null" })
+        .outputSync();
+      Deno.removeSync(`/etc/netns/${this.name}`, { recursive: true });
+    } catch { /* already gone */ }
+  }
+
   /** Deletes the namespace (and so its interfaces) and its `/etc/netns` files. */
   async [Symbol.asyncDispose](): Promise<void> {
     await run(["ip", "netns", "del", this.name]);
@@ -258,4 +335,45 @@ export async function connect(
   await b.ip("addr", "add", addressB, "dev", nameB, ...nodad(addressB));
   await a.ip("link", "set", nameA, "up");
   await b.ip("link", "set", nameB, "up");
+}
+
+/**
+ * Makes a bridge inside `hub`, as the switch of one Ethernet segment that {@linkcode attach}
+ * plugs hosts into.
+ *
+ * @param hub The namespace that holds the bridge.
+ * @param address The hub's own address on the segment, with prefix length, so that programs
+ * run in the hub (a Prometheus) reach every host: `10.201.0.254/24`.
+ * @returns The bridge's name, for {@linkcode attach}.
+ */
+export async function makeBridge(hub: Netns, address: string): Promise<string> {
+  const bridge = `br${++counter}`;
+  await hub.ip("link", "add", bridge, "type", "bridge");
+  await hub.ip("addr", "add", address, "dev", bridge);
+  await hub.ip("link", "set", bridge, "up");
+  return bridge;
+}
+
+/**
+ * Plugs a host into a bridge made by {@linkcode makeBridge}: a veth pair, one end in the
+ * host with `address`, the other in the hub, enslaved to the bridge.
+ *
+ * @param hub The namespace that holds the bridge.
+ * @param bridge The bridge's name.
+ * @param host The namespace to plug in.
+ * @param address Its address on the segment, with prefix length: `10.201.0.1/24`.
+ */
+export async function attach(
+  hub: Netns,
+  bridge: string,
+  host: Netns,
+  address: string,
+): Promise<void> {
+  const hubEnd = `v${++counter}`;
+  const hostEnd = `v${++counter}`;
+  await hub.ip("link", "add", hubEnd, "type", "veth", "peer", "name", hostEnd, "netns", host.name);
+  await hub.ip("link", "set", hubEnd, "master", bridge);
+  await hub.ip("link", "set", hubEnd, "up");
+  await host.ip("addr", "add", address, "dev", hostEnd);
+  await host.ip("link", "set", hostEnd, "up");
 }

@@ -25,6 +25,23 @@ export interface RelayPlan {
   swap?: readonly number[];
   /** Forwarded after this many ms, while later ones go on. */
   delayMs?: Readonly<Record<number, number>>;
+  /** Not forwarded either: every n-th (indexes n−1, 2n−1, …), a known 1/n of the stream. */
+  dropEvery?: number;
+}
+
+/** Where a relay listens, and what it does with the datagrams that come back. */
+export interface RelayOptions {
+  /** Address to listen on; default 127.0.0.1. */
+  hostname?: string;
+  /** Port to listen on; default any free one. */
+  port?: number;
+  /**
+   * Datagrams from the target itself are forwarded here, untouched and outside the plan's
+   * indexes: a relay on the path of both directions that spoils only one.
+   */
+  returnTo?: { hostname: string; port: number };
+  /** Told of each planned datagram, by index, as it arrives: whether it is dropped. */
+  onDatagram?: (index: number, dropped: boolean) => void;
 }
 
 /** A running relay. */
@@ -40,14 +57,24 @@ export interface Relay extends AsyncDisposable {
 }
 
 /**
- * Starts a relay on 127.0.0.1 that forwards to `target` according to `plan`.
+ * Starts a relay (on 127.0.0.1 unless `options` say otherwise) that forwards to `target`
+ * according to `plan`.
  *
  * @param target Where the datagrams go.
  * @param plan Which datagrams to drop, duplicate, swap or delay.
+ * @param options Where to listen; where the target's own datagrams go back to.
  * @returns The relay; close it (or `await using` it) when done.
  */
-export function startRelay(target: { hostname: string; port: number }, plan: RelayPlan): Relay {
-  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+export function startRelay(
+  target: { hostname: string; port: number },
+  plan: RelayPlan,
+  options: RelayOptions = {},
+): Relay {
+  const conn = Deno.listenDatagram({
+    transport: "udp",
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+  });
   const to = { transport: "udp" as const, ...target };
   const drop = new Set(plan.drop ?? []);
   const duplicate = new Set(plan.duplicate ?? []);
@@ -67,13 +94,24 @@ export function startRelay(target: { hostname: string; port: number }, plan: Rel
   const loop = (async () => {
     while (!closed) {
       let datagram: Uint8Array;
+      let from: Deno.NetAddr;
       try {
-        [datagram] = await conn.receive();
+        let addr: Deno.Addr;
+        [datagram, addr] = await conn.receive();
+        from = addr as Deno.NetAddr;
       } catch {
         return; // closed
       }
+      const back = options.returnTo;
+      if (back && from.hostname === target.hostname && from.port === target.port) {
+        await conn.send(datagram, { transport: "udp", ...back }).catch(() => {});
+        continue;
+      }
       const index = received++;
-      if (drop.has(index)) continue;
+      const dropped = drop.has(index) ||
+        (plan.dropEvery !== undefined && (index + 1) % plan.dropEvery === 0);
+      options.onDatagram?.(index, dropped);
+      if (dropped) continue;
       const delay = plan.delayMs?.[index];
       if (delay !== undefined) {
         const timer = setTimeout(() => {

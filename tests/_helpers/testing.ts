@@ -61,6 +61,8 @@ export interface UdpeerOptions {
    * the rest of its arguments, so that signals reach udpeer itself.
    */
   prefix?: string[];
+  /** More `deno run` flags, put before `main.ts`: `["--preload", "clock_ahead.ts"]`. */
+  denoFlags?: string[];
   /**
    * Another command than udpeer itself (`[program, ...args]`, the `args` of the constructor
    * then follow it), such as `deno task start`: its output is collected the same way.
@@ -74,6 +76,8 @@ export interface UdpeerOptions {
 export class UdpeerProcess implements AsyncDisposable {
   /** Every stdout line so far. */
   readonly lines: string[] = [];
+  /** When each line of {@linkcode lines} was read, in `Date.now()` ms (same index). */
+  readonly arrivals: number[] = [];
   /** Everything written to stderr so far. */
   stderr = "";
   /** The child process. */
@@ -90,7 +94,8 @@ export class UdpeerProcess implements AsyncDisposable {
   constructor(args: string[], options: UdpeerOptions = {}) {
     const command = [
       ...options.prefix ?? [],
-      ...options.command ?? [Deno.execPath(), ...runFlags, `${repoDir}main.ts`],
+      ...options.command ??
+        [Deno.execPath(), ...runFlags, ...options.denoFlags ?? [], `${repoDir}main.ts`],
     ];
     this.child = new Deno.Command(command[0]!, {
       args: [...command.slice(1), ...args],
@@ -111,11 +116,16 @@ export class UdpeerProcess implements AsyncDisposable {
       const parts = pending.split("\n");
       pending = parts.pop()!;
       if (parts.length > 0) {
+        const now = Date.now();
         this.lines.push(...parts);
+        for (const _ of parts) this.arrivals.push(now);
         this.#wake();
       }
     }
-    if (pending !== "") this.lines.push(pending);
+    if (pending !== "") {
+      this.lines.push(pending);
+      this.arrivals.push(Date.now());
+    }
     this.#wake();
   }
 
