@@ -133,7 +133,7 @@ export function formatDuration(ms: number): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatWaiting } from "./events.ts";
+ * import { formatWaiting } from "../events.ts";
  * const line = formatWaiting({ event: "waiting", startAt: "2026-11-21T05:00:00.000Z", inMs: 3200 });
  * assert.equal(line, "waiting until 05:00:00Z (in 3.2 s)");
  * ```
@@ -172,7 +172,7 @@ function streamName(event: { from: string; fromPort: number; peer?: string }): s
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatSilent } from "./events.ts";
+ * import { formatSilent } from "../events.ts";
  * const line = formatSilent({
  *   event: "silent", from: "127.0.0.1", fromPort: 5006, silentForMs: 6000, intervalMs: 2000,
  * });
@@ -195,7 +195,7 @@ export function formatSilent(event: SilentEvent): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatBack } from "./events.ts";
+ * import { formatBack } from "../events.ts";
  * const line = formatBack({
  *   event: "back", from: "127.0.0.1", fromPort: 5006, outageMs: 14000, missed: 6,
  * });
@@ -289,7 +289,7 @@ export const STAMPED_EVENTS: ReadonlySet<PeerEvent["event"]> = new Set([
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { localTimestamp } from "./events.ts";
+ * import { localTimestamp } from "../events.ts";
  * assert.match(localTimestamp(Date.UTC(2026, 11, 2, 1, 2, 3, 45)), /^2026-12-0[12] \d\d:\d2:03\.045$/);
  * ```
  */
@@ -310,7 +310,7 @@ export function localTimestamp(ms: number): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatEvent } from "./events.ts";
+ * import { formatEvent } from "../events.ts";
  * assert.equal(formatEvent({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 }), undefined);
  * ```
  */

@@ -59,7 +59,7 @@ let lastTime = "";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { jsonEventLine } from "./events.ts";
+ * import { jsonEventLine } from "../events.ts";
  * assert.equal(
  *   jsonEventLine({ event: "paused", pausedMs: 48400 }, Date.UTC(2026, 11, 2)),
  *   '{"event":"paused","time":"2026-12-02T00:00:00.000Z","pausedMs":48400}',

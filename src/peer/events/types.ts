@@ -406,7 +406,7 @@ export function messageEvent(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { waitingEvent } from "./events.ts";
+ * import { waitingEvent } from "../events.ts";
  * const event = waitingEvent(Date.UTC(2026, 10, 21, 5), Date.UTC(2026, 10, 21, 4, 59, 56, 800));
  * assert.deepEqual(event, { event: "waiting", startAt: "2026-11-21T05:00:00.000Z", inMs: 3200 });
  * ```
