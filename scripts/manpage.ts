@@ -87,8 +87,12 @@ function paragraph(lines: string[]): string {
 async function eventNames(subcommand: string): Promise<string[]> {
   const names: string[] = [];
   const dir = `${REPO_DIR}src/${subcommand}`;
-  const files = [...Deno.readDirSync(dir)].map((entry) => entry.name)
-    .filter((name) => name.endsWith(".ts") && !/_(test|bench)\.ts$/.test(name)).sort();
+  // The subcommand's modules, and those of its folders (the peer's events/).
+  const files = [...Deno.readDirSync(dir)].flatMap((entry) =>
+    entry.isDirectory
+      ? [...Deno.readDirSync(`${dir}/${entry.name}`)].map((inner) => `${entry.name}/${inner.name}`)
+      : [entry.name]
+  ).filter((name) => name.endsWith(".ts") && !/_(test|bench)\.ts$/.test(name)).sort();
   for (const file of files) {
     const source = await Deno.readTextFile(`${dir}/${file}`);
     for (const match of source.matchAll(/^\s*(?:\|\s*\{\s*)?event: "([a-z][a-z-]*)";/gm)) {

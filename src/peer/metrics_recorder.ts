@@ -132,14 +132,9 @@ export function createMetricsRecorder(
         return metricsOf(target.stream, source, target.to, target.name);
       });
       // Targets first, then the newest others; the rest summed under source="other".
-      const others = function* (): Iterable<StreamStats> {
-        for (const stream of monitor.table.streamsNewestFirst()) {
-          if (!answering.has(stream)) yield stream;
-        }
-      };
       const { streams, other } = boundStreams(
         targetStreams,
-        others(),
+        monitor.table.streamsNewestFirst(),
         maxSources,
         (stream) =>
           metricsOf(stream, joinHostPort(stream.address, stream.port), undefined, undefined),
@@ -151,6 +146,7 @@ export function createMetricsRecorder(
           outliers: stream.outliers,
           delay: delays.get(stream) ?? NO_DELAY,
         }),
+        (stream) => answering.has(stream),
       );
       return {
         version,
