@@ -16,6 +16,7 @@
  */
 
 import assert from "node:assert/strict";
+import { ipv6Unavailable } from "./_helpers/ipv6.ts";
 import { type UdpDatagram, udpPcap } from "./_helpers/pcap.ts";
 import {
   adler32,
@@ -587,6 +588,62 @@ Deno.test({
           const elapsed = Number(row["udpeer.elapsed_ms"]);
           // Floored to whole ms by the sender, captured right after: 0 ≤ elapsed < 1 s.
           assert.ok(elapsed >= 0 && elapsed < 1000, `elapsed ${elapsed} ms`);
+        }
+      });
+    } finally {
+      receiver.close();
+      await draining;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+const noIpv6 = await ipv6Unavailable();
+if (noCapture === undefined && noIpv6 !== undefined) {
+  console.log(`skipped: wireshark_test.ts: capturing heartbeats over IPv6: ${noIpv6}`);
+}
+
+Deno.test({
+  name: "the dissector decodes the heartbeats the real program sends over IPv6 on loopback",
+  ignore: noCapture !== undefined || noIpv6 !== undefined,
+  async fn() {
+    const receiver = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
+    const { port } = receiver.addr as Deno.NetAddr;
+    const draining = (async () => {
+      try {
+        for (;;) await receiver.receive();
+      } catch { /* closed */ }
+    })();
+    const dir = await Deno.makeTempDir({ prefix: "udpeer-live6-" });
+    const path = `${dir}/heartbeats.pcapng`;
+    try {
+      await withTsharkEnv(async (env) => {
+        const capture = await startCapture(port, path, 3, env);
+        if (typeof capture === "string") assert.fail(capture);
+        const run = await runUdpeer(
+          ["--port", "0", "--to", `[::1]:${port}`, "--count", "3", "--interval", "0.05", "--json"],
+        );
+        const captureStderr = await capture.stop(5_000);
+        assert.equal(run.code, 1, run.stderr);
+        const listening = run.stdout.split("\n").map((line) => JSON.parse(line)).find((
+          event,
+        ) => event.event === "listening");
+        const rows = await decodeFile(path, ["-d", `udp.port==${port},udpeer`], [
+          "ipv6.src",
+          "_ws.col.Info",
+        ]);
+        assert.equal(rows.length, 3, `3 heartbeats captured; tshark said:\n${captureStderr}`);
+        for (const row of rows) {
+          assert.equal(row["ipv6.src"], "::1");
+          assert.equal(row["udpeer.checksum.status"], "1");
+          assert.equal(row["udpeer.text"], DEFAULT_MESSAGE);
+          // A sender on IPv6 writes 0.0.0.0; the dissector names the UDP source instead.
+          assert.equal(row["udpeer.address"], "0.0.0.0");
+          assert.equal(row["udpeer.port"], String(listening.port));
+          assert.ok(
+            row["_ws.col.Info"]!.startsWith(`udpeer [::1]:${listening.port} `),
+            row["_ws.col.Info"],
+          );
         }
       });
     } finally {
