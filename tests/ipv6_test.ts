@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ipv6Unavailable } from "./_helpers/ipv6.ts";
 import { connect, Netns, netnsUnavailable } from "./_helpers/netns.ts";
-import { encodeHeartbeat } from "../protocol.ts";
+import { decodeHeartbeat, encodeHeartbeat } from "../protocol.ts";
 import { runUdpeer, startUdpeer, type UdpeerProcess } from "./_helpers/testing.ts";
 
 // IPv6 end to end, on ::1 only: serve, chat and the peer started as subprocesses, as a user
@@ -427,6 +427,40 @@ netnsTest(
         targets: { received: number; missed: number }[];
       };
       assert.deepEqual(summary.targets.map((t) => [t.received, t.missed]), [[10, 0]]);
+    }
+  },
+);
+
+ipv6Test(
+  "SIGHUP adds an IPv6 target from the peers file, keyed in brackets, and sends to it",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "udpeer-ipv6-peers-" });
+    const path = `${dir}/hosts.txt`;
+    const six = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
+    const sixPort = (six.addr as Deno.NetAddr).port;
+    try {
+      await Deno.writeTextFile(path, "# empty at first\n");
+      await using peer = startUdpeer(
+        ["--bind", "::", "--port", "0", "--peers", path, "--interval", "0.05", "--json"],
+      );
+      await peer.waitForEvent((e) => e.event === "listening");
+      // Written as a person might: upper case, zeros; the key is the canonical form.
+      await Deno.writeTextFile(path, `[0:0:0:0:0:0:0:1]:${sixPort} six\n`);
+      peer.kill("SIGHUP");
+      const reload = await peer.waitForEvent((e) => e.event === "reload");
+      assert.deepEqual(reload.added, [`[::1]:${sixPort}`]);
+      const sent = await peer.waitForEvent((e) => e.event === "sent");
+      assert.equal(sent.to, `[::1]:${sixPort}`);
+      const [datagram, from] = await six.receive();
+      assert.equal((from as Deno.NetAddr).hostname, "::1");
+      const decoded = decodeHeartbeat(datagram);
+      assert.ok(
+        decoded.ok && decoded.heartbeat.ipv4 === "0.0.0.0",
+        "a sender on IPv6 writes 0.0.0.0",
+      );
+    } finally {
+      six.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 );
