@@ -214,7 +214,7 @@ export const JSON_FLAG: SwitchFlag = defineFlag({
 export const IPV6_FLAG: SwitchFlag = defineFlag({
   long: "ipv6",
   short: "6",
-  help: ["resolve names to IPv6 first (default: IPv4 first, as ping)"],
+  help: ["resolve names to IPv6 first (default: IPv4 first)"],
 });
 
 /** `--bind ADDR` of the peer and serve: the local address to listen on. */
@@ -223,8 +223,8 @@ export const BIND_FLAG: DefaultedFlag<string> = defineFlag({
   short: "b",
   value: "ADDR",
   help: [
-    "local address to listen on, IPv4 or IPv6 (default 0.0.0.0:",
-    "all IPv4; :: takes IPv6, and IPv4 too where the system allows)",
+    "local IPv4 or IPv6 address to listen on (default",
+    "0.0.0.0: all; :: takes IPv6, and IPv4 where dual-stack)",
   ],
   default: "0.0.0.0",
   parse: parseBindAddress,
