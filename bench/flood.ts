@@ -28,27 +28,12 @@ import {
   HEADER_BYTES,
   type HeartbeatFields,
 } from "../protocol.ts";
-import { numberFlag } from "./lib.ts";
+import { type FloodMethod, type FloodResult, numberFlag } from "./lib.ts";
+
+export type { FloodMethod, FloodResult } from "./lib.ts";
 
 /** Datagrams per `sendmmsg` call, or sends in flight at once. */
 const BATCH = 32;
-
-/** How the flood sends, reported in its result. */
-export type FloodMethod = "sendmmsg" | "Deno.send";
-
-/** What a flood did. */
-export interface FloodResult {
-  /** Datagrams handed to the kernel. */
-  sent: number;
-  /** Measured length of the flood. */
-  seconds: number;
-  /** sent / seconds. */
-  rate: number;
-  /** How it sent. */
-  method: FloodMethod;
-  /** CPU time the flood process used (every thread), ms; with sendmmsg only. */
-  cpuMs?: number;
-}
 
 /** Where and how long to flood. */
 export interface FloodOptions {

@@ -8,7 +8,23 @@
 
 import { repoDir, runFlags } from "../tests/_helpers/testing.ts";
 import { killAfter, signalChild } from "../tests/_helpers/process.ts";
-import type { FloodResult } from "./flood.ts";
+
+/** How a flood sends: in batches through sendmmsg (FFI), or one Deno send at a time. */
+export type FloodMethod = "sendmmsg" | "Deno.send";
+
+/** What a flood did. */
+export interface FloodResult {
+  /** Datagrams handed to the kernel. */
+  sent: number;
+  /** Measured length of the flood. */
+  seconds: number;
+  /** sent / seconds. */
+  rate: number;
+  /** How it sent. */
+  method: FloodMethod;
+  /** CPU time the flood process used (every thread), ms; with sendmmsg only. */
+  cpuMs?: number;
+}
 
 export { repoDir };
 

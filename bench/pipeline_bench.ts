@@ -49,7 +49,7 @@ function handle(datagram: Uint8Array, format: ((event: MessageEvent) => string) 
   const receivedAtMs = wallClockMs();
   const result = decodeHeartbeat(datagram);
   if (!result.ok) throw new Error(result.reason);
-  const stats = table.recordMessage(remote.hostname, receivedAtMs - result.heartbeat.sentAtMs);
+  const stats = table.recordMessage(remote.hostname);
   if (format) {
     out.line(format(messageEvent(result.heartbeat, remote, stats.messages, receivedAtMs)));
   }

@@ -43,7 +43,7 @@ function filled<T extends { touch(address: string): void }>(table: T, n: number)
 }
 
 const touchable = (table: SourceTable) => ({
-  touch: (address: string) => void table.recordMessage(address, 0.5),
+  touch: (address: string) => void table.recordMessage(address),
 });
 
 {
@@ -58,7 +58,7 @@ const touchable = (table: SourceTable) => ({
   Deno.bench({
     name: "SourceTable: one source",
     group: "one source",
-    fn: () => void table.recordMessage("127.0.0.1", 0.5),
+    fn: () => void table.recordMessage("127.0.0.1"),
   });
 }
 
@@ -75,7 +75,7 @@ const touchable = (table: SourceTable) => ({
   Deno.bench({
     name: "SourceTable: two sources in turn",
     group: "two sources",
-    fn: () => void table.recordMessage((i++ & 1) === 0 ? "127.0.0.1" : "127.0.0.2", 0.5),
+    fn: () => void table.recordMessage((i++ & 1) === 0 ? "127.0.0.1" : "127.0.0.2"),
   });
 }
 
@@ -126,12 +126,12 @@ for (let i = 0; i < 100_000; i++) {
     name: "SourceTable: one IPv4 source (against IPv6)",
     group: "IPv6: one source",
     baseline: true,
-    fn: () => void table.recordMessage("127.0.0.1", 0.5),
+    fn: () => void table.recordMessage("127.0.0.1"),
   });
   Deno.bench({
     name: "SourceTable: one IPv6 source",
     group: "IPv6: one source",
-    fn: () => void table.recordMessage("::1", 0.5),
+    fn: () => void table.recordMessage("::1"),
   });
 }
 
@@ -155,7 +155,7 @@ for (let i = 0; i < 100_000; i++) {
   const table4 = touchable(new SourceTable());
   filled(table4, DEFAULT_CAPACITY);
   const table6 = new SourceTable();
-  for (let n = 0; n < DEFAULT_CAPACITY; n++) table6.recordMessage(addresses6[n]!, 0.5);
+  for (let n = 0; n < DEFAULT_CAPACITY; n++) table6.recordMessage(addresses6[n]!);
   let i = 0;
   Deno.bench({
     name: "SourceTable: full table, two IPv4 sources in turn (against IPv6)",
@@ -166,7 +166,7 @@ for (let i = 0; i < 100_000; i++) {
   Deno.bench({
     name: "SourceTable: full table, two IPv6 sources in turn",
     group: "IPv6: full table",
-    fn: () => void table6.recordMessage(addresses6[DEFAULT_CAPACITY - 1 - (i++ & 1)]!, 0.5),
+    fn: () => void table6.recordMessage(addresses6[DEFAULT_CAPACITY - 1 - (i++ & 1)]!),
   });
 }
 
@@ -183,6 +183,6 @@ Deno.bench({
   n: 5,
   fn: () => {
     const table = new SourceTable();
-    for (const address of addresses6) table.recordMessage(address, 0.5);
+    for (const address of addresses6) table.recordMessage(address);
   },
 });

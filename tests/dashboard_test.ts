@@ -16,21 +16,10 @@
 import assert from "node:assert/strict";
 import { dashboardQueries, loadDashboard } from "./_helpers/dashboard.ts";
 import { repoDir } from "./_helpers/testing.ts";
+import { promtoolMissing } from "./_helpers/promtool.ts";
 
 const rulesPath = `${repoDir}deploy/prometheus/udpeer_rules.yml`;
 
-const promtoolMissing = await (async () => {
-  try {
-    const { success } = await new Deno.Command("promtool", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success ? undefined : "promtool --version failed";
-  } catch {
-    return "promtool is not installed (apt-get install prometheus; .ci/run installs it)";
-  }
-})();
 if (promtoolMissing) console.log(`skipped: dashboard_test.ts promtool checks: ${promtoolMissing}`);
 
 async function promtool(args: string[], cwd: string): Promise<{ ok: boolean; output: string }> {

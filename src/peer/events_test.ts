@@ -105,7 +105,7 @@ Deno.test("summaryEvent() and formatSummary() give ping's statistics per target 
   // Heartbeats 0, 1 and 3 of a 2 s stream, elapsed 0.1, 0.2 and 0.3 ms; 2 was lost.
   for (const [k, ms] of [[0, 0.1], [1, 0.2], [3, 0.3]] as const) {
     stream.record(1e12 + k * 2000, k, 1e12 + k * 2000 + ms);
-    table.recordMessage("127.0.0.1", ms);
+    table.recordMessage("127.0.0.1");
   }
   table.recordInvalid("127.0.0.1");
   table.stream("127.0.0.1", 5006).invalid++;
@@ -340,8 +340,8 @@ Deno.test("messageJsonLine() gives the same text as jsonLine() of the event", ()
 
 Deno.test("formatSummary() says 1 heartbeat, 1 send error and 1 source in the singular", () => {
   const table = new SourceTable(1);
-  table.recordMessage("127.0.0.2", 0.5);
-  table.recordMessage("127.0.0.3", 0.4); // drops 127.0.0.2
+  table.recordMessage("127.0.0.2");
+  table.recordMessage("127.0.0.3"); // drops 127.0.0.2
   const summary = summaryEvent(
     [{
       to: "127.0.0.1:5006",
@@ -365,7 +365,7 @@ Deno.test("formatSummary() says 1 heartbeat, 1 send error and 1 source in the si
 
 Deno.test("formatSummary() of a listen-only run with data ends each block's counts with the time", () => {
   const table = new SourceTable();
-  table.recordMessage("127.0.0.2", 0.5);
+  table.recordMessage("127.0.0.2");
   const lines = formatSummary(summaryEvent([], table, 2970.2));
   assert.deepEqual(lines.slice(0, 3), [
     "",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { promtoolCheck } from "../../tests/_helpers/promtool.ts";
+import { promtoolCheck, promtoolMissing } from "../../tests/_helpers/promtool.ts";
 import {
   boundStreams,
   DELAY_BUCKETS_SECONDS,
@@ -46,18 +46,6 @@ function samples(text: string): string[] {
   return text.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
 }
 
-const promtoolMissing = await (async () => {
-  try {
-    const { success } = await new Deno.Command("promtool", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return success ? undefined : "promtool --version failed";
-  } catch {
-    return "promtool is not installed (apt-get install prometheus; .ci/run installs it)";
-  }
-})();
 if (promtoolMissing) console.log(`skipped: promtool checks in metrics_test.ts: ${promtoolMissing}`);
 
 Deno.test("observeDelay() puts each delay in the first bucket whose bound is ≥ it", () => {

@@ -339,9 +339,8 @@ export class PeerMonitor {
       }
       return;
     }
-    const elapsedMs = waited ? NaN : receivedAtMs - heartbeat.sentAtMs;
-    const stats = this.table.recordMessage(hostname, elapsedMs);
-    if (!waited) this.#onHeartbeat?.(stream, elapsedMs);
+    const stats = this.table.recordMessage(hostname);
+    if (!waited) this.#onHeartbeat?.(stream, receivedAtMs - heartbeat.sentAtMs);
     if (recorded & RECORD_BACK) {
       this.#emitBack(stream, stream.lastOutageMs, stream.lastOutageMissed);
     }

@@ -10,10 +10,10 @@
  * import assert from "node:assert/strict";
  * import { SourceTable } from "./sources.ts";
  * const table = new SourceTable(2);
- * table.recordMessage("127.0.0.2", 0.4);
- * table.recordMessage("127.0.0.2", 0.6);
+ * table.recordMessage("127.0.0.2");
+ * table.recordMessage("127.0.0.2");
  * table.recordInvalid("127.0.0.3");
- * table.recordMessage("127.0.0.4", 0.1); // drops 127.0.0.2, the least recently seen
+ * table.recordMessage("127.0.0.4"); // drops 127.0.0.2, the least recently seen
  * assert.ok(table.dropped === 1 && table.get("127.0.0.2") === undefined);
  * ```
  *
@@ -35,23 +35,35 @@ export interface SourceStats {
   duplicates: number;
   /** Heartbeats with an absurd timestamp, counted apart from messages. */
   outliers: number;
-  /** Smallest elapsed time in ms (Infinity until a message arrives). */
-  minMs: number;
-  /** Largest elapsed time in ms (-Infinity until a message arrives). */
-  maxMs: number;
-  /** Sum of elapsed times, for the mean. */
-  sumMs: number;
-  /** Sum of squared elapsed times, for the standard deviation. */
-  sumSquaresMs: number;
-  /** Elapsed times in the sums (a heartbeat that waited out this peer's pause has none). */
-  delays: number;
 }
 
-/** The sums a source or a stream keeps of its elapsed times. */
+/**
+ * The sums a stream keeps of its elapsed times; a source's are its streams' together
+ * ({@linkcode addElapsed}): each delay is recorded once, by its stream.
+ */
 export type ElapsedSums = Pick<
-  SourceStats,
+  StreamStats,
   "delays" | "minMs" | "maxMs" | "sumMs" | "sumSquaresMs"
 >;
+
+/**
+ * Adds the elapsed sums of `stream` to `into` (a source's, from its streams).
+ *
+ * @param into The sums so far, changed in place.
+ * @param stream A stream's sums.
+ * @returns `into`.
+ */
+export function addElapsed(
+  into: { -readonly [K in keyof ElapsedSums]: number },
+  stream: ElapsedSums,
+): ElapsedSums {
+  into.delays += stream.delays;
+  into.minMs = Math.min(into.minMs, stream.minMs);
+  into.maxMs = Math.max(into.maxMs, stream.maxMs);
+  into.sumMs += stream.sumMs;
+  into.sumSquaresMs += stream.sumSquaresMs;
+  return into;
+}
 
 /** Elapsed-time statistics in ms, as ping prints them. */
 export interface ElapsedSummary {
@@ -363,19 +375,11 @@ export class SourceTable {
    * Counts a valid message and its elapsed time.
    *
    * @param address Source address, IPv4 or IPv6.
-   * @param elapsedMs Receive time minus send time, in ms.
    * @returns The source's statistics after the update.
    */
-  recordMessage(address: string, elapsedMs: number): SourceStats {
+  recordMessage(address: string): SourceStats {
     const stats = this.#touch(address);
     stats.messages++;
-    // NaN: a heartbeat that waited out this peer's pause; it has no delay of the link.
-    if (!(elapsedMs === elapsedMs)) return stats;
-    stats.delays++;
-    if (elapsedMs < stats.minMs) stats.minMs = elapsedMs;
-    if (elapsedMs > stats.maxMs) stats.maxMs = elapsedMs;
-    stats.sumMs += elapsedMs;
-    stats.sumSquaresMs += elapsedMs * elapsedMs;
     return stats;
   }
 
@@ -569,9 +573,6 @@ export class SourceTable {
         stats.duplicates =
         stats.outliers =
           0;
-      stats.minMs = Infinity;
-      stats.maxMs = -Infinity;
-      stats.sumMs = stats.sumSquaresMs = stats.delays = 0;
       this.#entries.add(address, 0, entry);
       this.#recency.append(entry);
       return stats;
@@ -583,11 +584,6 @@ export class SourceTable {
         invalid: 0,
         duplicates: 0,
         outliers: 0,
-        minMs: Infinity,
-        maxMs: -Infinity,
-        sumMs: 0,
-        sumSquaresMs: 0,
-        delays: 0,
       },
       older: undefined,
       newer: undefined,
@@ -600,19 +596,17 @@ export class SourceTable {
 }
 
 /**
- * Min, mean, max and standard deviation of a source's elapsed times.
+ * Min, mean, max and standard deviation of elapsed times.
  *
- * @param stats A source's statistics.
+ * @param stats A stream's sums, or a source's (its streams' added).
  * @returns The summary, or null if no valid message had a delay.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { elapsedSummary, SourceTable } from "./sources.ts";
- * const table = new SourceTable();
- * table.recordMessage("127.0.0.1", 1);
- * const stats = table.recordMessage("127.0.0.1", 3);
- * assert.ok(elapsedSummary(stats)?.avg === 2 && elapsedSummary(stats)?.mdev === 1);
+ * import { elapsedSummary } from "./sources.ts";
+ * const sums = { delays: 2, minMs: 1, maxMs: 3, sumMs: 4, sumSquaresMs: 10 };
+ * assert.ok(elapsedSummary(sums)?.avg === 2 && elapsedSummary(sums)?.mdev === 1);
  * ```
  */
 export function elapsedSummary(stats: ElapsedSums): ElapsedSummary | null {

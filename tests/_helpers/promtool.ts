@@ -31,3 +31,20 @@ export async function promtoolCheck(text: string): Promise<{ success: boolean; o
   const decoder = new TextDecoder();
   return { success, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
+
+/**
+ * Why promtool cannot run here, or undefined when it can: a test that needs it is then
+ * ignored with this reason.
+ */
+export const promtoolMissing: string | undefined = await (async () => {
+  try {
+    const { success } = await new Deno.Command("promtool", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success ? undefined : "promtool --version failed";
+  } catch {
+    return "promtool is not installed (apt-get install prometheus; .ci/run installs it)";
+  }
+})();

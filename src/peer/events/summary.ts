@@ -10,7 +10,7 @@ import { joinHostPort } from "../../common/endpoint.ts";
 import { escapeForTerminal } from "../../common/escape.ts";
 import { plural } from "../../common/words.ts";
 import type { StreamStats } from "../health.ts";
-import { type ElapsedSummary, elapsedSummary, type SourceTable } from "../sources.ts";
+import { addElapsed, type ElapsedSummary, elapsedSummary, type SourceTable } from "../sources.ts";
 import {
   type HealthSummary,
   round3,
@@ -68,26 +68,32 @@ export function summaryEvent(
   durationMs: number,
   peerOf: (stream: StreamStats) => string | undefined = () => undefined,
 ): SummaryEvent {
-  const sources = table.all().map((stats): SourceSummary => ({
-    from: stats.address,
-    messages: stats.messages,
-    invalid: stats.invalid,
-    duplicates: stats.duplicates,
-    outliers: stats.outliers,
-    elapsedMs: roundedElapsed(stats),
-    streams: table.streamsOf(stats.address).map((stream): StreamSummary => {
-      const peer = peerOf(stream);
-      return {
-        fromPort: stream.port,
-        ...(peer === undefined ? {} : { peer }),
-        messages: stream.messages,
-        invalid: stream.invalid,
-        ...healthOf(stream),
-        state: stream.state,
-        elapsedMs: roundedElapsed(stream),
-      };
-    }),
-  }));
+  const sources = table.all().map((stats): SourceSummary => {
+    const streams = table.streamsOf(stats.address);
+    // Each delay is recorded once, by its stream: a source's are its streams' together.
+    const sums = { delays: 0, minMs: Infinity, maxMs: -Infinity, sumMs: 0, sumSquaresMs: 0 };
+    for (const stream of streams) addElapsed(sums, stream);
+    return {
+      from: stats.address,
+      messages: stats.messages,
+      invalid: stats.invalid,
+      duplicates: stats.duplicates,
+      outliers: stats.outliers,
+      elapsedMs: roundedElapsed(sums),
+      streams: streams.map((stream): StreamSummary => {
+        const peer = peerOf(stream);
+        return {
+          fromPort: stream.port,
+          ...(peer === undefined ? {} : { peer }),
+          messages: stream.messages,
+          invalid: stream.invalid,
+          ...healthOf(stream),
+          state: stream.state,
+          elapsedMs: roundedElapsed(stream),
+        };
+      }),
+    };
+  });
   return {
     event: "summary",
     sent: targets.reduce((sum, target) => sum + target.sent, 0),
