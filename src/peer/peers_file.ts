@@ -7,13 +7,13 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { diffPeers, parsePeersFile } from "./peers_file.ts";
+ * import { diffPeers, parsePeersFile, peerKey } from "./peers_file.ts";
  * const before = parsePeersFile("10.0.0.1:5005 web-1\n10.0.0.2:5005\n", "hosts.txt");
  * const after = parsePeersFile("# rack 3\n10.0.0.2:5005\n10.0.0.3:5005 db-1\n", "hosts.txt");
  * assert.deepEqual(before[0], { host: "10.0.0.1", port: 5005, name: "web-1", line: 1 });
  * const diff = diffPeers(before, after);
  * assert.deepEqual(diff.added.map((p) => p.name), ["db-1"]);
- * assert.deepEqual(diff.removed.map((p) => `${p.host}:${p.port}`), ["10.0.0.1:5005"]);
+ * assert.deepEqual(diff.removed.map(peerKey), ["10.0.0.1:5005"]);
  * ```
  *
  * @module
