@@ -9,6 +9,10 @@
  * |     16 |    2 | UDP port the sender listens on               |
  * |     18 |    n | text, UTF-8                                  |
  *
+ * The address field holds IPv4 only. A sender on IPv6 writes `0.0.0.0` there
+ * ({@linkcode NO_IPV4_ADDRESS}; the header keeps its 18 bytes), and a receiver that reads
+ * `0.0.0.0` takes the UDP source address as the sender's, with the header's port.
+ *
  * This module does no I/O and needs no permissions, so other programs can build and check
  * heartbeats with it.
  *
@@ -41,6 +45,12 @@ export const MAX_DATAGRAM_BYTES = 65_507;
 /** Largest text a heartbeat can carry: {@linkcode MAX_DATAGRAM_BYTES} − {@linkcode HEADER_BYTES}. */
 export const MAX_TEXT_BYTES: number = MAX_DATAGRAM_BYTES - HEADER_BYTES;
 
+/**
+ * The address field of a heartbeat sent over IPv6: the sender's address does not fit, and
+ * the receiver takes the UDP source instead.
+ */
+export const NO_IPV4_ADDRESS = "0.0.0.0";
+
 /** The text a heartbeat carries when none is given (61 bytes). */
 export const DEFAULT_MESSAGE = `"It always seems impossible until it's done" - Nelson Mandela`;
 
@@ -54,7 +64,7 @@ export type InvalidReason = "short" | "checksum";
 export interface HeartbeatFields {
   /** Send time since the Unix epoch, a whole number in the sender's unit. */
   timestamp: number;
-  /** IPv4 address the sender listens on, dotted quad. */
+  /** IPv4 address the sender listens on, dotted quad; `0.0.0.0` from a sender on IPv6. */
   ipv4: string;
   /** UDP port the sender listens on, 0..65535. */
   port: number;
@@ -75,7 +85,7 @@ export interface Heartbeat {
   unit: TimestampUnit;
   /** The send time in Unix milliseconds (fractional for µs and ns senders). */
   sentAtMs: number;
-  /** Advertised IPv4 address, dotted quad. */
+  /** Advertised IPv4 address, dotted quad; `0.0.0.0`: take the UDP source (an IPv6 sender). */
   ipv4: string;
   /** Advertised UDP port. */
   port: number;

@@ -112,3 +112,77 @@ Deno.bench({
   n: 5,
   fn: () => void filled(touchable(new SourceTable()), addresses.length),
 });
+
+// IPv6 sources take the table's second index, keyed by the address text: the same cases,
+// measured against the IPv4 ones.
+const addresses6: string[] = [];
+for (let i = 0; i < 100_000; i++) {
+  addresses6.push(`2001:db8::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`);
+}
+
+{
+  const table = new SourceTable();
+  Deno.bench({
+    name: "SourceTable: one IPv4 source (against IPv6)",
+    group: "IPv6: one source",
+    baseline: true,
+    fn: () => void table.recordMessage("127.0.0.1"),
+  });
+  Deno.bench({
+    name: "SourceTable: one IPv6 source",
+    group: "IPv6: one source",
+    fn: () => void table.recordMessage("::1"),
+  });
+}
+
+{
+  const table = new SourceTable();
+  let i = 0;
+  Deno.bench({
+    name: "SourceTable: two IPv4 streams in turn (against IPv6)",
+    group: "IPv6: two streams",
+    baseline: true,
+    fn: () => void table.stream((i++ & 1) === 0 ? "127.0.0.1" : "127.0.0.2", 5005),
+  });
+  Deno.bench({
+    name: "SourceTable: two IPv6 streams in turn",
+    group: "IPv6: two streams",
+    fn: () => void table.stream((i++ & 1) === 0 ? "fd00:75:64::1" : "fd00:75:64::2", 5005),
+  });
+}
+
+{
+  const table4 = touchable(new SourceTable());
+  filled(table4, DEFAULT_CAPACITY);
+  const table6 = new SourceTable();
+  for (let n = 0; n < DEFAULT_CAPACITY; n++) table6.recordMessage(addresses6[n]!);
+  let i = 0;
+  Deno.bench({
+    name: "SourceTable: full table, two IPv4 sources in turn (against IPv6)",
+    group: "IPv6: full table",
+    baseline: true,
+    fn: () => table4.touch(addresses[DEFAULT_CAPACITY - 1 - (i++ & 1)]!),
+  });
+  Deno.bench({
+    name: "SourceTable: full table, two IPv6 sources in turn",
+    group: "IPv6: full table",
+    fn: () => void table6.recordMessage(addresses6[DEFAULT_CAPACITY - 1 - (i++ & 1)]!),
+  });
+}
+
+Deno.bench({
+  name: "SourceTable: 100,000 new IPv4 sources (against IPv6)",
+  group: "IPv6: 100,000 new sources",
+  baseline: true,
+  n: 5,
+  fn: () => void filled(touchable(new SourceTable()), addresses.length),
+});
+Deno.bench({
+  name: "SourceTable: 100,000 new IPv6 sources",
+  group: "IPv6: 100,000 new sources",
+  n: 5,
+  fn: () => {
+    const table = new SourceTable();
+    for (const address of addresses6) table.recordMessage(address);
+  },
+});

@@ -169,7 +169,8 @@ Deno.test("parseChatArgs() fills in the defaults", () => {
     version: false,
     json: false,
     tcp: false,
-    to: { host: "127.0.0.1", port: 12000 },
+    to: { host: "127.0.0.1", port: 12000, family: "ipv4" },
+    ipv6: false,
     timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
     retries: DEFAULT_RETRIES,
   });
@@ -188,7 +189,7 @@ Deno.test("parseChatArgs() reads every flag", () => {
     "--tcp",
     "--json",
   ]);
-  assert.deepEqual(options.to, { host: "localhost", port: 9 });
+  assert.deepEqual(options.to, { host: "localhost", port: 9, family: "name" });
   assert.equal(options.timeoutSeconds, 0.25);
   assert.equal(options.retries, 2);
   assert.equal(options.tcp, true);

@@ -19,7 +19,8 @@ Deno.test("parsePeerArgs() with no arguments is the self-contained demo", () => 
   const options = parsePeerArgs([], true);
   assert.equal(options.port, 5005);
   assert.equal(options.bind, "0.0.0.0");
-  assert.deepEqual(options.targets, [{ host: "127.0.0.1", port: 5005 }]);
+  assert.deepEqual(options.targets, [{ host: "127.0.0.1", port: 5005, family: "ipv4" }]);
+  assert.equal(options.ipv6, false);
   assert.equal(options.intervalSeconds, 2);
   assert.equal(options.message, DEFAULT_MESSAGE);
   assert.equal(options.timestampUnit, "us");
@@ -56,8 +57,8 @@ Deno.test("parsePeerArgs() reads every flag, long and short", () => {
   ]);
   assert.equal(options.port, 0);
   assert.deepEqual(options.targets, [
-    { host: "127.0.0.1", port: 5006 },
-    { host: "peer.example", port: 7000 },
+    { host: "127.0.0.1", port: 5006, family: "ipv4" },
+    { host: "peer.example", port: 7000, family: "name" },
   ]);
   assert.equal(options.bind, "127.0.0.2");
   assert.equal(options.advertise, "10.0.0.5");
@@ -136,11 +137,31 @@ Deno.test("parsePort(), parseHostPort() and parseSeconds() accept the edges of t
   assert.equal(parsePort("--port", "0", 0), 0);
   assert.equal(parsePort("--port", "65535", 0), 65535);
   assert.throws(() => parsePort("--port", "0", 1), UsageError);
-  assert.deepEqual(parseHostPort("--to", "a.b:1"), { host: "a.b", port: 1 });
-  assert.throws(() => parseHostPort("--to", "[::1]:5005"), UsageError);
+  assert.deepEqual(parseHostPort("--to", "a.b:1"), { host: "a.b", port: 1, family: "name" });
+  // IPv6 in brackets; outside them, a usage error that names the fix.
+  assert.deepEqual(parseHostPort("--to", "[::1]:5005"), {
+    host: "::1",
+    port: 5005,
+    family: "ipv6",
+  });
+  assert.throws(() => parseHostPort("--to", "::1:5005"), /write an IPv6 address in brackets/);
   assert.equal(parseSeconds("--interval", "0.001", 0.001), 0.001);
   assert.throws(() => parseSeconds("--interval", "", 0.001), UsageError);
   assert.throws(() => parseSeconds("--interval", "Infinity", 0.001), UsageError);
+});
+
+Deno.test("parsePeerArgs() reads IPv6: --to [ADDR]:PORT, --bind ::, -6 and --ipv6", () => {
+  const options = parsePeerArgs(["-6", "--bind", "::", "--to", "[::1]:5006", "-t", "[FD00::2]:7"]);
+  assert.equal(options.ipv6, true);
+  assert.equal(options.bind, "::");
+  assert.deepEqual(options.targets, [
+    { host: "::1", port: 5006, family: "ipv6" },
+    { host: "fd00::2", port: 7, family: "ipv6" },
+  ]);
+  assert.equal(parsePeerArgs(["--ipv6"]).ipv6, true);
+  assert.equal(parsePeerArgs(["--bind", "[fd00:75:64::1]"]).bind, "fd00:75:64::1");
+  assert.throws(() => parsePeerArgs(["--advertise", "::1"]), /--advertise: "::1" is not an IPv4/);
+  assert.throws(() => parsePeerArgs(["--to", "[::]:5005"]), /:: means "any address"/);
 });
 
 Deno.test("--start-at with only --peers naming the targets is no usage error", () => {

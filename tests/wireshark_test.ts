@@ -16,6 +16,7 @@
  */
 
 import assert from "node:assert/strict";
+import { ipv6Unavailable } from "./_helpers/ipv6.ts";
 import { type UdpDatagram, udpPcap } from "./_helpers/pcap.ts";
 import {
   adler32,
@@ -86,9 +87,15 @@ async function withTsharkEnv<T>(fn: (env: Record<string, string>) => Promise<T>)
 }
 
 /**
- * Runs tshark over a capture file with the dissector loaded and returns one row per frame.
+ * Runs tshark over a capture file with the dissector loaded and returns one row per frame,
+ * with {@linkcode fields} and any `extraFields` (such as `ipv6.src`).
  */
-async function decodeFile(path: string, extraArgs: string[] = []): Promise<Row[]> {
+async function decodeFile(
+  path: string,
+  extraArgs: string[] = [],
+  extraFields: string[] = [],
+): Promise<(Row & Record<string, string>)[]> {
+  const asked = [...fields, ...extraFields];
   const { code, stdout, stderr } = await withTsharkEnv((env) =>
     new Deno.Command("tshark", {
       args: [
@@ -104,7 +111,7 @@ async function decodeFile(path: string, extraArgs: string[] = []): Promise<Row[]
         "separator=/t",
         "-E",
         "occurrence=f",
-        ...fields.flatMap((field) => ["-e", field]),
+        ...asked.flatMap((field) => ["-e", field]),
       ],
       env,
       stdout: "piped",
@@ -119,7 +126,9 @@ async function decodeFile(path: string, extraArgs: string[] = []): Promise<Row[]
   const lines = new TextDecoder().decode(stdout).split("\n").filter((line) => line !== "");
   return lines.map((line) => {
     const values = line.split("\t");
-    return Object.fromEntries(fields.map((field, i) => [field, values[i] ?? ""])) as Row;
+    return Object.fromEntries(asked.map((field, i) => [field, values[i] ?? ""])) as
+      & Row
+      & Record<string, string>;
   });
 }
 
@@ -127,11 +136,15 @@ async function decodeFile(path: string, extraArgs: string[] = []): Promise<Row[]
  * Writes the datagrams to a pcap file and decodes it. Without a display filter (`-Y`) in
  * `extraArgs` there is one row per datagram.
  */
-async function decode(datagrams: UdpDatagram[], extraArgs: string[] = []): Promise<Row[]> {
+async function decode(
+  datagrams: UdpDatagram[],
+  extraArgs: string[] = [],
+  extraFields: string[] = [],
+): Promise<(Row & Record<string, string>)[]> {
   const path = await Deno.makeTempFile({ prefix: "udpeer-", suffix: ".pcap" });
   try {
     await Deno.writeFile(path, udpPcap(datagrams));
-    const rows = await decodeFile(path, extraArgs);
+    const rows = await decodeFile(path, extraArgs, extraFields);
     if (!extraArgs.includes("-Y")) assert.equal(rows.length, datagrams.length, "rows");
     return rows;
   } finally {
@@ -389,6 +402,56 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "the dissector decodes heartbeats over IPv6, and reads 0.0.0.0 as the UDP source",
+  ignore,
+  async fn() {
+    const over6 = (payload: Uint8Array, dstPort = 5005): UdpDatagram => ({
+      timeMs: capturedAtMs,
+      src: "fd00:75:64::1",
+      srcPort: 5006,
+      dst: "fd00:75:64::2",
+      dstPort,
+      payload,
+    });
+    // What a sender on IPv6 writes: 0.0.0.0 and its port.
+    const fromIpv6 = encodeHeartbeat({
+      timestamp: sentAtMs,
+      ipv4: "0.0.0.0",
+      port: 5006,
+      text: "six",
+    });
+    const rows = await decode(
+      [
+        over6(fromIpv6),
+        over6(fromIpv6, otherPort),
+        over6(flipBit(fromIpv6, 20)),
+        over6(defaultHeartbeat),
+      ],
+      [],
+      ["ipv6.src", "_ws.col.Info"],
+    );
+    for (const row of rows) {
+      assert.equal(row["ipv6.src"], "fd00:75:64::1");
+      assert.equal(row["_ws.col.Protocol"], "UDPEER");
+    }
+    // On port 5005 and by heuristic on another port alike.
+    for (const row of rows.slice(0, 2)) {
+      assert.equal(row["udpeer.checksum.status"], "1");
+      assert.equal(row["udpeer.address"], "0.0.0.0");
+      assert.equal(row["udpeer.port"], "5006");
+      assert.equal(row["udpeer.text"], "six");
+      assert.equal(row["udpeer.elapsed_ms"], "1.5");
+      assert.equal(row["_ws.col.Info"], 'udpeer [fd00:75:64::1]:5006 "six"');
+    }
+    assert.equal(rows[2]!["udpeer.checksum.status"], "0");
+    assert.equal(rows[2]!["_ws.expert.message"], "Bad checksum");
+    // A header that names an IPv4 address is shown as it is, over IPv6 too.
+    assert.equal(rows[3]!["udpeer.address"], "192.0.2.7");
+    assert.match(rows[3]!["_ws.col.Info"] ?? "", /^udpeer 192\.0\.2\.7:5006 /);
+  },
+});
+
 /** A running tshark capture. */
 interface Capture {
   /** Waits up to `ms` for tshark to stop by itself (-c), then stops it; returns its stderr. */
@@ -526,6 +589,62 @@ Deno.test({
           const elapsed = Number(row["udpeer.elapsed_ms"]);
           // Floored to whole µs by the sender, captured right after: 0 ≤ elapsed < 1 s.
           assert.ok(elapsed >= 0 && elapsed < 1000, `elapsed ${elapsed} ms`);
+        }
+      });
+    } finally {
+      receiver.close();
+      await draining;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+const noIpv6 = await ipv6Unavailable();
+if (noCapture === undefined && noIpv6 !== undefined) {
+  console.log(`skipped: wireshark_test.ts: capturing heartbeats over IPv6: ${noIpv6}`);
+}
+
+Deno.test({
+  name: "the dissector decodes the heartbeats the real program sends over IPv6 on loopback",
+  ignore: noCapture !== undefined || noIpv6 !== undefined,
+  async fn() {
+    const receiver = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
+    const { port } = receiver.addr as Deno.NetAddr;
+    const draining = (async () => {
+      try {
+        for (;;) await receiver.receive();
+      } catch { /* closed */ }
+    })();
+    const dir = await Deno.makeTempDir({ prefix: "udpeer-live6-" });
+    const path = `${dir}/heartbeats.pcapng`;
+    try {
+      await withTsharkEnv(async (env) => {
+        const capture = await startCapture(port, path, 3, env);
+        if (typeof capture === "string") assert.fail(capture);
+        const run = await runUdpeer(
+          ["--port", "0", "--to", `[::1]:${port}`, "--count", "3", "--interval", "0.05", "--json"],
+        );
+        const captureStderr = await capture.stop(5_000);
+        assert.equal(run.code, 1, run.stderr);
+        const listening = run.stdout.split("\n").map((line) => JSON.parse(line)).find((
+          event,
+        ) => event.event === "listening");
+        const rows = await decodeFile(path, ["-d", `udp.port==${port},udpeer`], [
+          "ipv6.src",
+          "_ws.col.Info",
+        ]);
+        assert.equal(rows.length, 3, `3 heartbeats captured; tshark said:\n${captureStderr}`);
+        for (const row of rows) {
+          assert.equal(row["ipv6.src"], "::1");
+          assert.equal(row["udpeer.checksum.status"], "1");
+          assert.equal(row["udpeer.text"], DEFAULT_MESSAGE);
+          // A sender on IPv6 writes 0.0.0.0; the dissector names the UDP source instead.
+          assert.equal(row["udpeer.address"], "0.0.0.0");
+          assert.equal(row["udpeer.port"], String(listening.port));
+          assert.ok(
+            row["_ws.col.Info"]!.startsWith(`udpeer [::1]:${listening.port} `),
+            row["_ws.col.Info"],
+          );
         }
       });
     } finally {

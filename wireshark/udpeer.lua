@@ -2,7 +2,8 @@
 --
 -- It shows the Adler-32 checksum with a good/bad mark (computed here over bytes 4..end),
 -- the send time as a date with its unit inferred from the value, the advertised IPv4
--- address and UDP port, and the text. It decodes UDP port 5005, and any other UDP port
+-- address and UDP port (0.0.0.0, what a sender on IPv6 writes, stands for the UDP source),
+-- and the text; over IPv4 and IPv6 alike. It decodes UDP port 5005, and any other UDP port
 -- by heuristic: a datagram of at least 18 bytes whose checksum matches.
 --
 -- Load it:
@@ -127,9 +128,17 @@ local function dissect(tvb, pinfo, tree)
   elapsed_item:set_generated()
   if elapsed_ms < 0 then elapsed_item:add_proto_expert_info(e_clock) end
 
-  root:add(f.address, tvb(12, 4))
+  local address_item = root:add(f.address, tvb(12, 4))
   root:add(f.port, tvb(16, 2))
   local advertised = string.format("%s:%d", tostring(tvb(12, 4):ipv4()), tvb(16, 2):uint())
+  if tvb(12, 4):uint() == 0 then
+    -- 0.0.0.0: the sender did not say (a sender on IPv6 writes it); its address is the UDP
+    -- source, shown in brackets when it is IPv6.
+    address_item:append_text(" (not given: the sender is the UDP source)")
+    local source = tostring(pinfo.src)
+    if string.find(source, ":", 1, true) then source = "[" .. source .. "]" end
+    advertised = string.format("%s:%d", source, tvb(16, 2):uint())
+  end
   local text = ""
   if length > HEADER_BYTES then
     local text_item

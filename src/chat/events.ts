@@ -17,6 +17,7 @@
  * @module
  */
 
+import { joinHostPort } from "../common/endpoint.ts";
 import { NOTHING, type Printed, toStderr, toStdout } from "../common/output.ts";
 import { escapeForTerminal } from "../common/escape.ts";
 
@@ -100,7 +101,9 @@ export function formatChatEvent(
       );
     case "ignored":
       return toStderr(
-        `udpeer: Ignored a datagram from ${event.from}:${event.fromPort}: only replies from ${view.label} count`,
+        `udpeer: Ignored a datagram from ${
+          joinHostPort(event.from, event.fromPort)
+        }: only replies from ${view.label} count`,
       );
     case "error":
       return toStderr(`udpeer: ${event.message}`);

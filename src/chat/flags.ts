@@ -20,6 +20,7 @@ import {
   type Flag,
   HELP_FLAG,
   type HostPort,
+  IPV6_FLAG,
   JSON_FLAG,
   parseCount,
   parseFlags,
@@ -49,13 +50,15 @@ export interface ChatOptions extends CommonOptions {
   retries: number;
   /** Talk TCP instead of UDP. */
   tcp: boolean;
+  /** `-6`: a name resolves to IPv6 first. */
+  ipv6: boolean;
 }
 
 const to = defineFlag({
   long: "to",
   short: "t",
   value: "HOST:PORT",
-  help: ["the server (HOST: IPv4 address or name); required"],
+  help: ["the server (HOST: IPv4, [IPv6] or a name); required"],
   // The one place a --to text becomes a destination.
   parse: parseHostPort,
 });
@@ -97,6 +100,7 @@ export const CHAT_FLAGS: readonly Flag[] = [
   timeout,
   retries,
   tcp,
+  IPV6_FLAG,
   JSON_FLAG,
   HELP_FLAG,
   VERSION_FLAG,
@@ -149,7 +153,8 @@ export function parseChatArgs(args: readonly string[]): ChatOptions {
     version,
     json: values.get(JSON_FLAG),
     tcp: values.get(tcp),
-    to: server ?? { host: "127.0.0.1", port: 12000 },
+    to: server ?? { host: "127.0.0.1", port: 12000, family: "ipv4" },
+    ipv6: values.get(IPV6_FLAG),
     timeoutSeconds: values.get(timeout),
     retries: values.get(retries),
   };

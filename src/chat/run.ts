@@ -15,6 +15,7 @@
  * @module
  */
 
+import { formatEndpoint } from "../common/endpoint.ts";
 import { jsonLine } from "../common/escape.ts";
 import { decodeText, LineSplitter, stripCr } from "../common/lines.ts";
 import { resolveTo } from "../common/net.ts";
@@ -37,8 +38,8 @@ const encoder = new TextEncoder();
  * @throws {StartupError} If the name does not resolve or no local socket can be opened.
  */
 export async function runChat(options: ChatOptions): Promise<number> {
-  const label = `${options.to.host}:${options.to.port}`;
-  const address = await resolveTo(options.to.host);
+  const label = formatEndpoint(options.to);
+  const address = await resolveTo(options.to.host, options.ipv6 ? "ipv6" : "ipv4");
   const interactive = Deno.stdin.isTerminal();
   let stopped = false;
   let wake: (() => void) | undefined;

@@ -41,7 +41,7 @@ export interface Session {
 export interface ChatContext {
   /** Parsed command line. */
   options: ChatOptions;
-  /** The server's IPv4 address, resolved once. */
+  /** The server's address, IPv4 or IPv6, resolved once. */
   address: string;
   /** The server as given, `HOST:PORT`, for messages. */
   label: string;

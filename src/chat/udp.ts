@@ -13,9 +13,10 @@
  * @module
  */
 
+import { familyOf, joinHostPort } from "../common/endpoint.ts";
 import { describeError, StartupError } from "../common/errors.ts";
 import { decodeText } from "../common/lines.ts";
-import { datagramReceiver } from "../common/net.ts";
+import { anyAddress, datagramReceiver } from "../common/net.ts";
 import { plural } from "../common/words.ts";
 import { MAX_DATAGRAM_BYTES } from "../../protocol.ts";
 import { formatSeconds, roundMs } from "./events.ts";
@@ -40,7 +41,9 @@ const encoder = new TextEncoder();
 export function openUdp(context: ChatContext): Session {
   let conn: Deno.DatagramConn;
   try {
-    conn = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
+    // An IPv4 socket cannot send to an IPv6 server: open the family of its address.
+    const hostname = anyAddress(familyOf(context.address) ?? "ipv4");
+    conn = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
   } catch (error) {
     throw new StartupError(`Cannot open a UDP socket: ${describeError(error)}`);
   }
@@ -87,7 +90,7 @@ async function receiveReplies(
       continue;
     }
     context.counters.ignored++;
-    const key = `${remote.hostname}:${remote.port}`;
+    const key = joinHostPort(remote.hostname, remote.port);
     // Say it once per stranger (and for a few strangers only), so a flood is not echoed.
     if (options.json || (!strangers.has(key) && strangers.size < 8)) {
       strangers.add(key);

@@ -31,7 +31,7 @@
  * });
  * const values = parseFlags(["-p", "0", "--to", "127.0.0.1:5006"], [port, to]);
  * assert.equal(values.get(port), 0);
- * assert.deepEqual(values.get(to), [{ host: "127.0.0.1", port: 5006 }]);
+ * assert.deepEqual(values.get(to), [{ host: "127.0.0.1", port: 5006, family: "ipv4" }]);
  * ```
  *
  * @module
@@ -39,15 +39,14 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseIpv4 } from "../../protocol.ts";
+import { type Endpoint, parseEndpoint, parseLocalAddress } from "./endpoint.ts";
 import { UsageError } from "./errors.ts";
 
-/** A `HOST:PORT` from the command line; `host` is a name or a dotted-quad IPv4 address. */
-export interface HostPort {
-  /** Name or IPv4 address, as given. */
-  host: string;
-  /** UDP or TCP port, 1..65535. */
-  port: number;
-}
+/**
+ * A `HOST:PORT` from the command line: an {@linkcode Endpoint}, its host an IPv4 address, an
+ * IPv6 address (written in brackets) or a name.
+ */
+export type HostPort = Endpoint;
 
 /** Flags common to every subcommand. */
 export interface CommonOptions {
@@ -211,12 +210,22 @@ export const JSON_FLAG: SwitchFlag = defineFlag({
   help: ["one JSON object per line on stdout instead of text"],
 });
 
+/** `-6`, `--ipv6` of the peer and chat: a name resolves to IPv6 first. */
+export const IPV6_FLAG: SwitchFlag = defineFlag({
+  long: "ipv6",
+  short: "6",
+  help: ["resolve names to IPv6 first (default: IPv4 first)"],
+});
+
 /** `--bind ADDR` of the peer and serve: the local address to listen on. */
 export const BIND_FLAG: DefaultedFlag<string> = defineFlag({
   long: "bind",
   short: "b",
   value: "ADDR",
-  help: ["local IPv4 address to listen on (default 0.0.0.0: all)"],
+  help: [
+    "local IPv4 or IPv6 address to listen on (default",
+    "0.0.0.0: all; :: takes IPv6, and IPv4 where dual-stack)",
+  ],
   default: "0.0.0.0",
   parse: parseBindAddress,
 });
@@ -350,44 +359,18 @@ export function parsePort(flag: string, value: string, min: 0 | 1): number {
 }
 
 /**
- * Reads a `HOST:PORT` destination.
+ * Reads a `HOST:PORT` destination, through {@linkcode parseEndpoint}.
  *
  * @param flag The flag name, for the message.
- * @param value The text given, such as `127.0.0.1:5005` or `peer.example:5005`.
- * @returns The host and port.
+ * @param value The text given, such as `127.0.0.1:5005`, `[2001:db8::1]:5005` or
+ * `peer.example:5005`.
+ * @returns The endpoint.
  * @throws {UsageError} If the port is missing or out of 1..65535, the host is empty, looks like
- * an IPv4 address but is not one, or is 0.0.0.0.
+ * an IPv4 address but is not one, is an IPv6 address outside brackets, or is the unspecified
+ * address (0.0.0.0 or ::).
  */
 export function parseHostPort(flag: string, value: string): HostPort {
-  const colon = value.lastIndexOf(":");
-  if (colon < 0) {
-    throw new UsageError(`Cannot parse ${flag}: "${value}" has no port (write HOST:PORT)`);
-  }
-  const host = value.slice(0, colon);
-  if (host === "" || host.includes(":") || /\s/.test(host)) {
-    throw new UsageError(
-      `Cannot parse ${flag}: "${value}" needs an IPv4 address or a name before the port`,
-    );
-  }
-  // Digits and dots are never a name: "999.1.1.1" or "10.1" would otherwise go to the
-  // resolver, which fails with a lookup error (or reads "10.1" as 10.0.0.1).
-  if (/^[0-9.]+$/.test(host) && parseIpv4(host) === undefined) {
-    throw new UsageError(
-      `Cannot parse ${flag}: "${host}" is not an IPv4 address (four numbers 0..255, like 192.0.2.1)`,
-    );
-  }
-  if (host === "0.0.0.0") {
-    // Linux delivers a datagram sent to 0.0.0.0 to this host, from 127.0.0.1, and Windows
-    // refuses it: say what is meant instead.
-    throw new UsageError(
-      `Cannot parse ${flag}: 0.0.0.0 means "any address" and is no destination; use 127.0.0.1 for this host`,
-    );
-  }
-  const portText = value.slice(colon + 1);
-  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw new UsageError(`Cannot parse ${flag}: "${portText}" is not a port in 1..65535`);
-  }
-  return { host, port: Number(portText) };
+  return parseEndpoint(value, flag);
 }
 
 /**
@@ -439,15 +422,15 @@ export function parseIpv4Flag(flag: string, value: string): string {
 
 /**
  * Reads the local address of `--bind`: where a subcommand listens. The one place its text
- * becomes an address (IPv4 only, for now).
+ * becomes an address: IPv4, or IPv6 with or without brackets (`::`, `[::1]`).
  *
  * @param flag The flag name, for the message.
- * @param value The text given, such as `127.0.0.1`.
- * @returns The address, unchanged.
- * @throws {UsageError} If it is not an address this parser knows.
+ * @param value The text given, such as `127.0.0.1` or `::`.
+ * @returns The address; IPv6 in canonical form.
+ * @throws {UsageError} If it is neither an IPv4 nor an IPv6 address.
  */
 export function parseBindAddress(flag: string, value: string): string {
-  return parseIpv4Flag(flag, value);
+  return parseLocalAddress(value, flag);
 }
 
 /**

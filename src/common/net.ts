@@ -1,5 +1,6 @@
 /**
- * Socket plumbing shared by the peer, `serve` and `chat`: one wording for a socket that
+ * Socket plumbing shared by the peer, `serve` and `chat`: address families (which address
+ * means "every address", which family a name resolves to), one wording for a socket that
  * cannot be opened or a name that does not resolve, one list of the socket errors that only
  * mean the other side went away, and one receiver that rides out the errors a UDP socket
  * reports about earlier sends, with one receive in flight (serve, chat) or several (the
@@ -21,7 +22,57 @@
 
 import { lookup } from "node:dns/promises";
 import { parseIpv4 } from "../../protocol.ts";
+import { canonicalIpv6, type Family, joinHostPort, unmapAddress } from "./endpoint.ts";
 import { describeError, StartupError } from "./errors.ts";
+
+/**
+ * The address a socket listens on for "every address" of a family: `0.0.0.0` for IPv4, `::`
+ * for IPv6 (on Linux `::` takes IPv4 too, as IPv4-mapped addresses, unless
+ * `net.ipv6.bindv6only` is set).
+ *
+ * @param family The family.
+ * @returns The unspecified address.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { anyAddress } from "./net.ts";
+ * assert.ok(anyAddress("ipv4") === "0.0.0.0" && anyAddress("ipv6") === "::");
+ * ```
+ */
+export function anyAddress(family: Family): string {
+  return family === "ipv6" ? "::" : "0.0.0.0";
+}
+
+/**
+ * Resolves a host to an address: an IPv4 address as it is, an IPv6 address in canonical
+ * form, a name through the system resolver (so /etc/hosts counts), taking an address of the
+ * preferred family first and one of the other family only when the name has none. The
+ * default prefers IPv4, as ping does; `-6` prefers IPv6.
+ *
+ * @param host Name or address.
+ * @param prefer The family to take first.
+ * @returns The address; an IPv4-mapped IPv6 address as plain IPv4.
+ * @throws {Error} If the name does not resolve.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveAddress } from "./net.ts";
+ * assert.equal(await resolveAddress("0:0::1"), "::1");
+ * assert.equal(await resolveAddress("localhost"), "127.0.0.1");
+ * ```
+ */
+export async function resolveAddress(host: string, prefer: Family = "ipv4"): Promise<string> {
+  if (parseIpv4(host) !== undefined) return host;
+  const literal = canonicalIpv6(host);
+  if (literal !== undefined) return literal;
+  const found = await lookup(host, { all: true });
+  const want = prefer === "ipv6" ? 6 : 4;
+  const chosen = found.find((entry) => entry.family === want) ?? found[0];
+  if (chosen === undefined) throw new Error(`no address for "${host}"`);
+  return chosen.family === 6 ? canonicalIpv6(chosen.address) ?? chosen.address : chosen.address;
+}
 
 /**
  * Resolves a host to an IPv4 address: a dotted quad as it is, a name through the system
@@ -41,13 +92,15 @@ export async function resolveIpv4(host: string): Promise<string> {
  * Resolves the host of a `--to` flag, or fails with the one start-up wording for it.
  *
  * @param host Name or address, as given to `--to`.
- * @returns The IPv4 address.
- * @throws {StartupError} If the name does not resolve, or resolves to 0.0.0.0 (exit code 1).
+ * @param prefer The family to take first for a name (the default IPv4; `-6`: IPv6).
+ * @returns The address, IPv4 or IPv6 (canonical form).
+ * @throws {StartupError} If the name does not resolve, or resolves to the unspecified
+ * address 0.0.0.0 or :: (exit code 1).
  */
-export async function resolveTo(host: string): Promise<string> {
+export async function resolveTo(host: string, prefer: Family = "ipv4"): Promise<string> {
   let address: string;
   try {
-    address = await resolveIpv4(host);
+    address = await resolveAddress(host, prefer);
   } catch (error) {
     throw new StartupError(
       `Cannot resolve --to "${host}": ${
@@ -55,10 +108,10 @@ export async function resolveTo(host: string): Promise<string> {
       }; check the name or give an IPv4 address`,
     );
   }
-  // A hosts file that blocks a name maps it to 0.0.0.0, which is no destination.
-  if (address === "0.0.0.0") {
+  // A hosts file that blocks a name maps it to 0.0.0.0 (or ::), which is no destination.
+  if (address === "0.0.0.0" || address === "::") {
     throw new StartupError(
-      `Cannot resolve --to "${host}": it resolves to 0.0.0.0, which is no destination; check the name or give an IPv4 address`,
+      `Cannot resolve --to "${host}": it resolves to ${address}, which is no destination; check the name or give an IPv4 address`,
     );
   }
   return address;
@@ -113,7 +166,7 @@ export function listenError(
   port: number,
   error: unknown,
 ): StartupError {
-  const where = `${transport} ${bind}:${port}`;
+  const where = `${transport} ${joinHostPort(bind, port)}`;
   if (error instanceof Deno.errors.AddrInUse) {
     return new StartupError(
       `Cannot listen on ${where}: the port is in use; choose another --port, or 0 for any free port`,
@@ -194,6 +247,18 @@ interface Slot {
 const timeOrigin = performance.timeOrigin;
 
 /**
+ * The source as udpeer shows and counts it: on a socket listening on `::`, an IPv4 sender
+ * arrives as `::ffff:a.b.c.d`, and is made the plain IPv4 address. A reply sent to the plain
+ * address from that socket reaches the sender all the same.
+ */
+function shownAddr(addr: Deno.NetAddr): Deno.NetAddr {
+  // 58 is ":": an IPv4 source costs one character test.
+  if (addr.hostname.charCodeAt(0) !== 58) return addr;
+  const hostname = unmapAddress(addr.hostname);
+  return hostname === addr.hostname ? addr : { ...addr, hostname };
+}
+
+/**
  * A receiver that keeps `depth` `receive()` calls in flight on `conn`. Each `receive()`
  * waits on a round trip through Deno's runtime (the op is polled on the event loop, then
  * its promise resolves on a later turn); with one call in flight nobody reads the socket
@@ -208,10 +273,11 @@ const timeOrigin = performance.timeOrigin;
  * ({@linkcode isHarmlessSocketError}: ICMP errors reported on receive) are skipped; any
  * other is reported through `onError` and the receive tried again after 100 ms. A receive
  * in flight when the socket closes settles with `Interrupted`, and the next one with
- * `BadResource`, which ends it.
+ * `BadResource`, which ends it. An IPv4-mapped source (`::ffff:a.b.c.d`, on a socket
+ * listening on `::`) comes out as the plain IPv4 address.
  *
- * Per datagram it allocates nothing of its own: the pair handed out is the one the runtime
- * resolved with, and the callbacks are made once per slot.
+ * Per datagram it allocates nothing of its own (but for an IPv4-mapped source): the pair
+ * handed out is the one the runtime resolved with, and the callbacks are made once per slot.
  *
  * @param conn The socket.
  * @param options Depth, the closing test and the error callback.
@@ -270,7 +336,12 @@ export function datagramReceiver(
       // The arrival time, as close to the socket as JavaScript gets: nothing has run for
       // this datagram yet.
       slot.atMs = timeOrigin + performance.now();
-      slot.received = received as [Uint8Array, Deno.NetAddr];
+      const addr = received[1] as Deno.NetAddr;
+      const shown = shownAddr(addr);
+      // The pair the runtime resolved with, unless the source had to be unmapped.
+      slot.received = shown === addr
+        ? received as [Uint8Array, Deno.NetAddr]
+        : [received[0], shown];
       settled(slot);
     };
     const onError = (error: unknown): void => {

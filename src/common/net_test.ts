@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { StartupError } from "./errors.ts";
-import { datagramReceiver, listenError, RECEIVE_BUFFER_BYTES } from "./net.ts";
+import { ipv6Unavailable } from "../../tests/_helpers/ipv6.ts";
+import {
+  anyAddress,
+  datagramReceiver,
+  listenError,
+  RECEIVE_BUFFER_BYTES,
+  resolveAddress,
+  resolveTo,
+} from "./net.ts";
 
 Deno.test("datagramReceiver() with one receive returns a datagram and its source, then undefined once closed", async () => {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -173,4 +181,56 @@ Deno.test("datagramReceiver() rejects a depth below 1 with a message naming the 
   } finally {
     conn.close();
   }
+});
+
+const noIpv6 = await ipv6Unavailable();
+const ipv6Tests = [
+  "datagramReceiver() on :: shows an IPv4 sender as plain IPv4, an IPv6 one as it is",
+];
+if (noIpv6 !== undefined) {
+  for (const name of ipv6Tests) console.log(`skipped: net_test.ts: ${name}: ${noIpv6}`);
+}
+
+Deno.test({ name: ipv6Tests[0]!, ignore: noIpv6 !== undefined }, async () => {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "::", port: 0 });
+  const v4 = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const v6 = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
+  const port = (conn.addr as Deno.NetAddr).port;
+  try {
+    const receiver = datagramReceiver(conn, { isClosed: () => false, onError: () => {} });
+    await v4.send(new Uint8Array([4]), { transport: "udp", hostname: "127.0.0.1", port });
+    const [, from4] = (await receiver.next())!;
+    assert.equal(from4.hostname, "127.0.0.1", "not ::ffff:127.0.0.1");
+    assert.equal(from4.port, (v4.addr as Deno.NetAddr).port);
+    // A reply to the plain address leaves the :: socket and reaches the IPv4 sender.
+    await conn.send(new Uint8Array([44]), from4);
+    assert.deepEqual((await v4.receive())[0], new Uint8Array([44]));
+    await v6.send(new Uint8Array([6]), { transport: "udp", hostname: "::1", port });
+    const [, from6] = (await receiver.next())!;
+    assert.equal(from6.hostname, "::1");
+  } finally {
+    conn.close();
+    v4.close();
+    v6.close();
+  }
+});
+
+Deno.test("resolveAddress() and resolveTo(): literals as they are, a name by the preferred family first", async () => {
+  assert.equal(await resolveAddress("127.0.0.1"), "127.0.0.1");
+  assert.equal(await resolveAddress("0:0:0:0:0:0:0:1", "ipv4"), "::1");
+  assert.equal(await resolveAddress("::ffff:127.0.0.1"), "127.0.0.1");
+  // localhost has an IPv4 address in every hosts file: the default takes it; -6 takes an
+  // IPv6 one if the system has one, else falls back to the IPv4 one.
+  assert.equal(await resolveAddress("localhost"), "127.0.0.1");
+  assert.match(await resolveAddress("localhost", "ipv6"), /^(::1|127\.0\.0\.1)$/);
+  assert.equal(await resolveTo("::1", "ipv6"), "::1");
+  await assert.rejects(() => resolveTo("::"), {
+    message:
+      'Cannot resolve --to "::": it resolves to ::, which is no destination; check the name or give an IPv4 address',
+  });
+  assert.equal(anyAddress("ipv6"), "::");
+  assert.match(
+    listenError("UDP", "::1", 5005, new Deno.errors.AddrInUse("x")).message,
+    /^Cannot listen on UDP \[::1\]:5005: the port is in use/,
+  );
 });

@@ -75,3 +75,27 @@ Deno.test("isLoopback() covers all of 127.0.0.0/8 and nothing else", () => {
   assert.ok(!isLoopback("10.127.0.1"));
   assert.ok(!isLoopback("not an address"));
 });
+
+Deno.test("chooseAdvertisedAddress() writes 0.0.0.0 for a heartbeat sent over IPv6, and reads no interfaces for it", () => {
+  const cases: [Parameters<typeof chooseAdvertisedAddress>[0], string][] = [
+    // An IPv6 target: the header cannot hold the sender's address.
+    [{ bind: "::", target: "::1", interfaces }, "0.0.0.0"],
+    [{ bind: "::", target: "fd00:75:64::2", interfaces }, "0.0.0.0"],
+    [{ bind: "fd00:75:64::1", target: "fd00:75:64::2", interfaces }, "0.0.0.0"],
+    // A socket bound to one IPv6 address sends nothing over IPv4.
+    [{ bind: "::1", interfaces }, "0.0.0.0"],
+    // A dual-stack socket (::) sends to an IPv4 target over IPv4: chosen as from 0.0.0.0.
+    [{ bind: "::", target: "127.0.0.1", interfaces }, "127.0.0.1"],
+    [{ bind: "::", target: "192.168.7.1", interfaces }, "192.168.7.2"],
+    [{ bind: "::", interfaces }, "10.0.0.5"],
+    // --advertise is what the user asked to write: it wins, over IPv6 too.
+    [{ advertise: "203.0.113.9", bind: "::", target: "::1" }, "203.0.113.9"],
+  ];
+  for (const [input, expected] of cases) {
+    assert.equal(chooseAdvertisedAddress(input), expected, JSON.stringify(input));
+  }
+  assert.equal(needsInterfaces({ bind: "::", target: "::1" }), false);
+  assert.equal(needsInterfaces({ bind: "::", target: "2001:db8::1" }), false);
+  assert.equal(needsInterfaces({ bind: "::", target: "192.0.2.1" }), true);
+  assert.equal(needsInterfaces({ bind: "::1", target: "::1" }), false);
+});

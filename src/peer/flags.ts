@@ -26,6 +26,7 @@ import {
   type Flag,
   HELP_FLAG,
   type HostPort,
+  IPV6_FLAG,
   JSON_FLAG,
   parseCount,
   parseFlags,
@@ -53,8 +54,10 @@ export const DEFAULT_DOWN_AFTER = 3;
 export interface PeerOptions extends CommonOptions {
   /** Port to listen on, 0 for any free port. */
   port: number;
-  /** Local IPv4 address to bind. */
+  /** Local address to bind, IPv4 or IPv6 (`::`: IPv6, and IPv4 where dual-stack). */
   bind: string;
+  /** `-6`: names resolve to IPv6 first. */
+  ipv6: boolean;
   /** Targets to send heartbeats to. */
   targets: PeerTarget[];
   /** Address to write into the header, if forced with `--advertise`. */
@@ -100,7 +103,8 @@ const to = defineFlag({
   value: "HOST:PORT",
   help: [
     "send a heartbeat there every interval; repeatable.",
-    "HOST is an IPv4 address or a name (resolved to IPv4)",
+    "HOST is an IPv4 address, an IPv6 address in brackets",
+    "([2001:db8::1]:5005) or a name (IPv4 first; -6: IPv6)",
   ],
   repeatable: true,
   // The one place a --to text becomes a destination.
@@ -113,7 +117,8 @@ const advertise = defineFlag({
   help: [
     "address written into the header (default: chosen per",
     "target: the bound address, 127.0.0.1 for loopback",
-    "targets, else the interface on the target's network)",
+    "targets, else the interface on the target's network;",
+    "0.0.0.0 over IPv6: the receiver takes the UDP source)",
   ],
   parse: parseIpv4Flag,
 });
@@ -265,6 +270,7 @@ export const PEER_FLAGS: readonly Flag[] = [
   port,
   to,
   BIND_FLAG,
+  IPV6_FLAG,
   advertise,
   interval,
   count,
@@ -328,7 +334,7 @@ export function parsePeerArgs(
   const values = parseFlags(args, PEER_FLAGS);
   const targets: PeerTarget[] = [...values.get(to)];
   if (args.length === 0 && demoIfEmpty) {
-    targets.push({ host: "127.0.0.1", port: DEFAULT_PEER_PORT });
+    targets.push({ host: "127.0.0.1", port: DEFAULT_PEER_PORT, family: "ipv4" });
   }
   const peersFile = values.get(peers);
   if (values.get(count) !== undefined && targets.length === 0 && peersFile === undefined) {
@@ -370,6 +376,7 @@ export function parsePeerArgs(
     quiet: values.get(quiet),
     port: values.get(port),
     bind: values.get(BIND_FLAG),
+    ipv6: values.get(IPV6_FLAG),
     targets,
     advertise: values.get(advertise),
     intervalSeconds: values.get(interval),

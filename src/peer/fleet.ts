@@ -34,20 +34,21 @@
  */
 
 import { parseIpv4 } from "../../protocol.ts";
+import { canonicalIpv6, familyOf, joinHostPort } from "../common/endpoint.ts";
 import { UsageError } from "../common/errors.ts";
 import { escapeForTerminal } from "../common/escape.ts";
-import { resolveIpv4 } from "../common/net.ts";
+import { resolveAddress } from "../common/net.ts";
 import { MAX_NAME_LENGTH } from "./peers_file.ts";
 
 /** A line of a peers file, as far as finding oneself goes. */
 export interface FleetEntry {
-  /** HOST as written: an IPv4 address or a name. */
+  /** HOST as written: an IPv4 address, an IPv6 address (canonical form) or a name. */
   host: string;
   /** PORT. */
   port: number;
   /** NAME, if the line has one. */
   name?: string | undefined;
-  /** The resolved IPv4 address of a HOST that is a name, when it is known. */
+  /** The resolved address of a HOST that is a name, when it is known. */
   address?: string | undefined;
 }
 
@@ -55,9 +56,9 @@ export interface FleetEntry {
 export interface OwnAddress {
   /** The port it listens on (as asked: `--port 0` matches no line). */
   port: number;
-  /** The address it is bound to; `0.0.0.0` for all. */
+  /** The address it is bound to; `0.0.0.0` or `::` for all. */
   bind: string;
-  /** The IPv4 addresses listed on its interfaces (looked at only when bound to all). */
+  /** The addresses listed on its interfaces, IPv4 and IPv6 (looked at only when bound to all). */
   interfaceAddresses: readonly string[];
 }
 
@@ -69,12 +70,15 @@ export interface FleetSplit<E> {
   targets: E[];
 }
 
-const ALL_ADDRESSES = "0.0.0.0";
+/** Whether a bind takes every address: 0.0.0.0, or :: (IPv6, and IPv4 where dual-stack). */
+function isAllAddresses(bind: string): boolean {
+  return bind === "0.0.0.0" || bind === "::";
+}
 
-/** Whether an IPv4 address is in 127.0.0.0/8. */
+/** Whether an address is in 127.0.0.0/8, or is ::1. */
 function isLoopback(address: string): boolean {
   const value = parseIpv4(address);
-  return value !== undefined && value >>> 24 === 127;
+  return value === undefined ? address === "::1" : value >>> 24 === 127;
 }
 
 /**
@@ -88,9 +92,9 @@ function isLoopback(address: string): boolean {
  */
 export function isSelf(entry: FleetEntry, own: OwnAddress): boolean {
   if (entry.port !== own.port || own.port === 0) return false;
-  const address = parseIpv4(entry.host) !== undefined ? entry.host : entry.address;
+  const address = familyOf(entry.host) !== undefined ? entry.host : entry.address;
   if (address === undefined) return false;
-  if (own.bind !== ALL_ADDRESSES) return address === own.bind;
+  if (!isAllAddresses(own.bind)) return address === own.bind;
   return isLoopback(address) || own.interfaceAddresses.includes(address);
 }
 
@@ -113,7 +117,8 @@ export function findSelf<E extends FleetEntry>(
 }
 
 /**
- * The IPv4 addresses on this host's interfaces, if Deno may list them
+ * The IPv4 and IPv6 addresses on this host's interfaces (IPv6 in canonical form), if Deno
+ * may list them
  * (`--allow-sys=networkInterfaces`, asked without a prompt); none otherwise.
  *
  * @returns The addresses.
@@ -122,9 +127,9 @@ export function readInterfaceAddresses(): string[] {
   const permission = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
   if (permission.state !== "granted") return [];
   try {
-    return Deno.networkInterfaces()
-      .filter((iface) => iface.family === "IPv4")
-      .map((iface) => iface.address);
+    return Deno.networkInterfaces().map((iface) =>
+      iface.family === "IPv6" ? canonicalIpv6(iface.address) ?? iface.address : iface.address
+    );
   } catch {
     return [];
   }
@@ -152,22 +157,22 @@ export function readHostname(): string | undefined {
  * usual way.
  *
  * @param entries The peers file's lines.
- * @param options The peer's `port` and `bind`.
- * @param interfaces Lists the interfaces' IPv4 addresses (for tests).
+ * @param options The peer's `port`, `bind`, and `ipv6` (`-6`: names resolve to IPv6 first).
+ * @param interfaces Lists the interfaces' addresses (for tests).
  * @returns Its own line (with `address`, the resolved HOST), if any, and the targets.
  */
 export async function splitFleet<E extends FleetEntry>(
   entries: readonly E[],
-  options: { port: number; bind: string },
+  options: { port: number; bind: string; ipv6?: boolean },
   interfaces: () => string[] = readInterfaceAddresses,
 ): Promise<FleetSplit<E & { address?: string | undefined }>> {
   const candidates = entries.filter((entry) => entry.port === options.port && options.port !== 0);
   if (candidates.length === 0) return { targets: [...entries] };
   const resolved = new Map<E, string>();
   await Promise.all(candidates.map(async (entry) => {
-    if (parseIpv4(entry.host) !== undefined) return;
+    if (familyOf(entry.host) !== undefined) return;
     try {
-      resolved.set(entry, await resolveIpv4(entry.host));
+      resolved.set(entry, await resolveAddress(entry.host, options.ipv6 ? "ipv6" : "ipv4"));
     } catch {
       // Not resolvable now: not this peer.
     }
@@ -175,7 +180,7 @@ export async function splitFleet<E extends FleetEntry>(
   const own: OwnAddress = {
     port: options.port,
     bind: options.bind,
-    interfaceAddresses: options.bind === ALL_ADDRESSES ? interfaces() : [],
+    interfaceAddresses: isAllAddresses(options.bind) ? interfaces() : [],
   };
   const index = entries.findIndex((entry) =>
     isSelf({ host: entry.host, port: entry.port, address: resolved.get(entry) }, own)
@@ -228,9 +233,10 @@ export function peerIdentity(input: {
   port: number;
 }): PeerIdentity {
   const { self } = input;
-  const address = self === undefined
-    ? `${input.advertise}:${input.port}`
-    : `${parseIpv4(self.host) !== undefined ? self.host : self.address ?? self.host}:${self.port}`;
+  const address = self === undefined ? joinHostPort(input.advertise, input.port) : joinHostPort(
+    familyOf(self.host) !== undefined ? self.host : self.address ?? self.host,
+    self.port,
+  );
   return { name: input.name ?? self?.name ?? input.hostname ?? address, address };
 }
 

@@ -128,3 +128,30 @@ Deno.test("parseNameFlag takes what a peers file NAME may be", () => {
   assert.throws(() => parseNameFlag("x".repeat(65)), /longer than 64 characters/);
   assert.throws(() => parseNameFlag("bad\x1b[2J"), /"bad\\x1b\[2J"/);
 });
+
+Deno.test("findSelf and peerIdentity know IPv6 lines: ::1, an interface's address, a :: bind", () => {
+  const file = parsePeersFile(
+    "[::1]:5005 loop\n[fd00:75:64::1]:5005 ula\n[fd00:75:64::2]:5005 b\n",
+    "f",
+  );
+  // Bound to every address (:: or 0.0.0.0): ::1 is this host.
+  for (const bind of ["::", "0.0.0.0"]) {
+    const { self } = findSelf(file, { port: 5005, bind, interfaceAddresses: [] });
+    assert.equal(self?.name, "loop", bind);
+  }
+  // An interface's IPv6 address is this host too.
+  const ula = findSelf(file.slice(1), {
+    port: 5005,
+    bind: "::",
+    interfaceAddresses: ["fd00:75:64::1"],
+  });
+  assert.equal(ula.self?.name, "ula");
+  assert.deepEqual(names(ula.targets), ["b"]);
+  // Bound to one address: only a line with that address.
+  const bound = findSelf(file, { port: 5005, bind: "fd00:75:64::2", interfaceAddresses: [] });
+  assert.equal(bound.self?.name, "b");
+  assert.deepEqual(
+    peerIdentity({ self: { host: "fd00:75:64::2", port: 5005 }, advertise: "0.0.0.0", port: 5005 }),
+    { name: "[fd00:75:64::2]:5005", address: "[fd00:75:64::2]:5005" },
+  );
+});

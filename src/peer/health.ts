@@ -57,6 +57,8 @@
  * @module
  */
 
+import { advertisedEndpoint } from "./advertise.ts";
+
 /** Whether a stream is heard (`up`) or has gone quiet for `--down-after` intervals. */
 export type StreamState = "up" | "silent";
 
@@ -107,7 +109,10 @@ export interface StreamStats {
   readonly delays: number;
   /** The newest send time seen (Unix ms), NaN before the first heartbeat. */
   readonly newestSentAtMs: number;
-  /** Header address of the last heartbeat, `a.b.c.d:port`, "" before the first. */
+  /**
+   * Header address of the last heartbeat, `a.b.c.d:port` (0.0.0.0 in the header: the source
+   * address, `[IPV6]:port` for an IPv6 sender), "" before the first.
+   */
   readonly advertised: string;
 }
 
@@ -340,9 +345,13 @@ export class StreamHealth implements StreamStats {
     this.#newSpan();
   }
 
-  /** Header address of the last heartbeat, `a.b.c.d:port`. */
+  /**
+   * Header address of the last heartbeat, `a.b.c.d:port`; a header that gives 0.0.0.0 (a
+   * sender on IPv6) stands for the UDP source address, with the header's port.
+   */
   get advertised(): string {
-    return this.#advertisedIpv4 === "" ? "" : `${this.#advertisedIpv4}:${this.#advertisedPort}`;
+    if (this.#advertisedIpv4 === "") return "";
+    return advertisedEndpoint(this.#advertisedIpv4, this.#advertisedPort, this.address);
   }
 
   /** Inferred interval in ms, null until two distinct timestamps arrived. */

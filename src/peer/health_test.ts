@@ -376,3 +376,12 @@ Deno.test("StreamHealth remembers the advertised address of the last heartbeat",
   stream.record(T0, 1, T0 + 1, "127.0.0.1", 5006);
   assert.equal(stream.advertised, "127.0.0.1:5006");
 });
+
+Deno.test("StreamHealth reads a header address of 0.0.0.0 (a sender on IPv6) as the UDP source", () => {
+  const six = new StreamHealth("fd00:75:64::1", 40000);
+  six.record(T0, 1, T0 + 1, "0.0.0.0", 5006);
+  assert.equal(six.advertised, "[fd00:75:64::1]:5006");
+  const four = new StreamHealth("10.0.0.1", 40000);
+  four.record(T0, 1, T0 + 1, "0.0.0.0", 5006);
+  assert.equal(four.advertised, "10.0.0.1:5006");
+});

@@ -30,6 +30,7 @@
  * @module
  */
 
+import { joinHostPort } from "../common/endpoint.ts";
 import type { StreamStats } from "./health.ts";
 import {
   boundStreams,
@@ -126,8 +127,8 @@ export function createMetricsRecorder(
       const targetStreams = monitor.targets.map((target): StreamMetrics => {
         if (target.stream !== undefined) answering.add(target.stream);
         const source = target.stream === undefined
-          ? `${target.address}:${target.port}`
-          : `${target.stream.address}:${target.stream.port}`;
+          ? joinHostPort(target.address, target.port)
+          : joinHostPort(target.stream.address, target.stream.port);
         return metricsOf(target.stream, source, target.to, target.name);
       });
       // Targets first, then the newest others; the rest summed under source="other".
@@ -135,7 +136,8 @@ export function createMetricsRecorder(
         targetStreams,
         monitor.table.streamsNewestFirst(),
         maxSources,
-        (stream) => metricsOf(stream, `${stream.address}:${stream.port}`, undefined, undefined),
+        (stream) =>
+          metricsOf(stream, joinHostPort(stream.address, stream.port), undefined, undefined),
         (stream) => ({
           received: stream.messages,
           missed: stream.missed,

@@ -37,7 +37,8 @@
  */
 
 import { describeError, StartupError, UsageError } from "../common/errors.ts";
-import { parseIpv4Flag, parsePort } from "../common/flags.ts";
+import { joinHostPort, parseLocalAddress, splitHostPort } from "../common/endpoint.ts";
+import { parsePort } from "../common/flags.ts";
 import { METRICS_CONTENT_TYPE } from "./metrics.ts";
 
 /** The port to give `--metrics` when nothing else uses it: see docs/many-hosts.md. */
@@ -102,22 +103,28 @@ export interface MetricsServer {
  * peer talks to, so exposing them is a choice (`0.0.0.0:PORT`), never a default.
  *
  * @param flag The flag name, for messages.
- * @param value The text given, such as `15005`, `0.0.0.0:15005` or `192.0.2.7:15005`.
+ * @param value The text given, such as `15005`, `0.0.0.0:15005`, `192.0.2.7:15005` or
+ * `[::1]:15005`.
  * @returns The address and port.
- * @throws {UsageError} If the port is not in 0..65535 or the address is not IPv4.
+ * @throws {UsageError} If the port is not in 0..65535 or the address is neither IPv4 nor IPv6
+ * in brackets.
  */
 export function parseListenAddress(flag: string, value: string): ListenAddress {
-  const colon = value.lastIndexOf(":");
-  if (colon < 0) return { hostname: "127.0.0.1", port: parsePort(flag, value, 0) };
-  const hostname = value.slice(0, colon);
-  if (hostname === "") {
+  if (!value.includes(":")) return { hostname: "127.0.0.1", port: parsePort(flag, value, 0) };
+  const split = splitHostPort(value);
+  if (split === undefined) {
+    throw new UsageError(
+      `Cannot parse ${flag}: "${value}" is not ADDR:PORT (an IPv6 address goes in brackets: [::1]:PORT)`,
+    );
+  }
+  if (split.host === "") {
     throw new UsageError(
       `Cannot parse ${flag}: "${value}" has no address before the colon (write PORT or ADDR:PORT)`,
     );
   }
   return {
-    hostname: parseIpv4Flag(flag, hostname),
-    port: parsePort(flag, value.slice(colon + 1), 0),
+    hostname: parseLocalAddress(split.host, flag),
+    port: parsePort(flag, split.port, 0),
   };
 }
 
@@ -235,7 +242,7 @@ export function serveMetrics(
   try {
     listener = Deno.listen({ hostname: address.hostname, port: address.port });
   } catch (error) {
-    const where = `TCP ${address.hostname}:${address.port}`;
+    const where = `TCP ${joinHostPort(address.hostname, address.port)}`;
     const why = error instanceof Deno.errors.AddrInUse
       ? `the port is in use; give ${flag} another port`
       : error instanceof Deno.errors.AddrNotAvailable

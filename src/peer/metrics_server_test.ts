@@ -14,6 +14,11 @@ Deno.test("parseListenAddress() reads PORT as loopback only and ADDR:PORT as giv
     hostname: "192.0.2.7",
     port: 15005,
   });
+  assert.deepEqual(parseListenAddress("--metrics", "[::1]:15005"), {
+    hostname: "::1",
+    port: 15005,
+  });
+  assert.deepEqual(parseListenAddress("--metrics", "[::]:9"), { hostname: "::", port: 9 });
 });
 
 Deno.test("parseListenAddress() names the flag and the problem of a bad value", () => {
@@ -24,6 +29,9 @@ Deno.test("parseListenAddress() names the flag and the problem of a bad value", 
     [":15005", 'Cannot parse --metrics: ":15005" has no address before the colon'],
     ["localhost:15005", 'Cannot parse --metrics: "localhost" is not an IPv4 address'],
     ["0.0.0.0:", 'Cannot parse --metrics: "" is not a port in 0..65535'],
+    ["::1:9", 'Cannot parse --metrics: "::1:9" is not ADDR:PORT (an IPv6 address goes in brackets'],
+    ["[::1]", 'Cannot parse --metrics: "[::1]" is not ADDR:PORT'],
+    ["[fd00::zz]:9", 'Cannot parse --metrics: "fd00::zz" is not an IPv4 address'],
   ];
   for (const [value, message] of cases) {
     assert.throws(() => parseListenAddress("--metrics", value), (error: unknown) => {

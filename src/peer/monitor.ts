@@ -48,6 +48,8 @@ import {
   type StreamStats,
 } from "./health.ts";
 import { DEFAULT_CAPACITY, SourceTable } from "./sources.ts";
+import { joinHostPort } from "../common/endpoint.ts";
+import { advertisedEndpoint } from "./advertise.ts";
 import {
   registryOf,
   type Target,
@@ -177,7 +179,7 @@ export class PeerMonitor {
         this.#attach(target, bySource, true, NaN);
         continue;
       }
-      const key = `${target.address}:${target.port}`;
+      const key = joinHostPort(target.address, target.port);
       let byHeader: StreamHealth | undefined;
       this.table.forEachStream((stream) => {
         if (stream.messages > 0 && stream.advertised === key) byHeader = stream;
@@ -431,16 +433,17 @@ export class PeerMonitor {
   #indexTargets(): void {
     this.#bySource.clear();
     for (const target of this.#registry.all) {
-      const key = `${target.address}:${target.port}`;
+      const key = joinHostPort(target.address, target.port);
       if (!this.#bySource.has(key)) this.#bySource.set(key, target);
     }
   }
 
   /** A new stream answers a target if it comes from it, or else if its header names it. */
   #match(stream: StreamHealth, ipv4: string, port: number, atMs: number): void {
-    const bySource = this.#bySource.get(`${stream.address}:${stream.port}`);
+    const bySource = this.#bySource.get(joinHostPort(stream.address, stream.port));
     if (bySource !== undefined) return this.#attach(bySource, stream, true, atMs);
-    const byHeader = this.#bySource.get(`${ipv4}:${port}`);
+    // A header of 0.0.0.0 (a sender on IPv6) names the UDP source address.
+    const byHeader = this.#bySource.get(advertisedEndpoint(ipv4, port, stream.address));
     if (byHeader !== undefined && !byHeader.bySource) this.#attach(byHeader, stream, false, atMs);
   }
 

@@ -7,13 +7,13 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { diffPeers, parsePeersFile } from "./peers_file.ts";
+ * import { diffPeers, parsePeersFile, peerKey } from "./peers_file.ts";
  * const before = parsePeersFile("10.0.0.1:5005 web-1\n10.0.0.2:5005\n", "hosts.txt");
  * const after = parsePeersFile("# rack 3\n10.0.0.2:5005\n10.0.0.3:5005 db-1\n", "hosts.txt");
  * assert.deepEqual(before[0], { host: "10.0.0.1", port: 5005, name: "web-1", line: 1 });
  * const diff = diffPeers(before, after);
  * assert.deepEqual(diff.added.map((p) => p.name), ["db-1"]);
- * assert.deepEqual(diff.removed.map((p) => `${p.host}:${p.port}`), ["10.0.0.1:5005"]);
+ * assert.deepEqual(diff.removed.map(peerKey), ["10.0.0.1:5005"]);
  * ```
  *
  * @module
@@ -21,7 +21,7 @@
 
 import { describeError, StartupError, UsageError } from "../common/errors.ts";
 import { escapeForTerminal } from "../common/escape.ts";
-import { type HostPort, parseHostPort } from "../common/flags.ts";
+import { formatEndpoint, type HostAndPort as HostPort, parseEndpoint } from "../common/endpoint.ts";
 
 /** One target of a peers file. */
 export interface PeerEntry extends HostPort {
@@ -54,13 +54,14 @@ export const MAX_NAME_LENGTH = 64;
 const NAME = /^[\p{L}\p{N}._@\/+-]+$/u;
 
 /**
- * The key that identifies a target across reloads: `HOST:PORT` as written.
+ * The key that identifies a target across reloads: `HOST:PORT` as written (an IPv6 address
+ * in its canonical form, in brackets).
  *
  * @param peer A target.
- * @returns `HOST:PORT`.
+ * @returns `HOST:PORT` or `[IPV6]:PORT`.
  */
 export function peerKey(peer: HostPort): string {
-  return `${peer.host}:${peer.port}`;
+  return formatEndpoint(peer);
 }
 
 /** Largest peers file read, in bytes: 10 MB. A larger file is refused unread. */
@@ -79,9 +80,9 @@ export const QUOTED_CHARACTERS = 80;
  */
 export const STEP_MS = 5;
 
-// What a HOST:PORT of the peers file may hold: an IPv4 address or a DNS name (at most 253
-// characters), a colon, a port.
-const TARGET_CHARACTERS = /^[A-Za-z0-9._:-]+$/;
+// What a HOST:PORT of the peers file may hold: an IPv4 address, an IPv6 address in
+// brackets or a DNS name (at most 253 characters), a colon, a port.
+const TARGET_CHARACTERS = /^[A-Za-z0-9._:\[\]-]+$/;
 const MAX_TARGET_LENGTH = 253 + 6;
 
 /**
@@ -172,9 +173,10 @@ function* parseSteps(
     if (!TARGET_CHARACTERS.test(target) || target.length > MAX_TARGET_LENGTH) badTarget();
     let hostPort: HostPort;
     try {
-      hostPort = parseHostPort("target", target);
+      const { host, port } = parseEndpoint(target, "target");
+      hostPort = { host, port };
     } catch (error) {
-      // parseHostPort quotes the whole target: only a short one.
+      // parseEndpoint quotes the whole target: only a short one.
       return target.length > QUOTED_CHARACTERS ? badTarget() : fail((error as Error).message);
     }
     const peer: PeerEntry = { ...hostPort, line };

@@ -320,3 +320,42 @@ Deno.test("parsePeersFile() quotes a line escaped and shortened, never raw or wh
     });
   }
 });
+
+Deno.test("parsePeersFile() reads IPv6 targets in brackets, one key per address however written", () => {
+  const text = "[::1]:5005 six\n[2001:DB8:0:0::1]:5006\n10.0.0.1:5005 four # dual\n";
+  assert.deepEqual(parsePeersFile(text, "hosts.txt"), [
+    { host: "::1", port: 5005, name: "six", line: 1 },
+    { host: "2001:db8::1", port: 5006, line: 2 },
+    { host: "10.0.0.1", port: 5005, name: "four", line: 3 },
+  ]);
+  const cases: { text: string; message: string }[] = [
+    {
+      text: "[::1]:5005\n[0:0::1]:5005\n",
+      message: "hosts.txt:2: target [::1]:5005 is already listed on line 1",
+    },
+    {
+      text: "::1:5005\n",
+      message:
+        'hosts.txt:1: Cannot parse target: "::1:5005" holds an IPv6 address: write an IPv6 address in brackets, as in [2001:db8::1]:5005',
+    },
+    {
+      text: "[::1]\n",
+      message: 'hosts.txt:1: Cannot parse target: "[::1]" has no port (write [IPV6]:PORT)',
+    },
+    {
+      text: "[fd00::zz]:5005\n",
+      message:
+        'hosts.txt:1: Cannot parse target: "fd00::zz" is not an IPv6 address (like 2001:db8::1)',
+    },
+  ];
+  for (const { text, message } of cases) {
+    assert.throws(() => parsePeersFile(text, "hosts.txt"), { message }, JSON.stringify(text));
+  }
+  const diff = diffPeers(
+    parsePeersFile("[::1]:5005 a\n[::2]:5005\n", "f"),
+    parsePeersFile("[0::2]:5005\n[::3]:5005\n", "f"),
+  );
+  assert.deepEqual(diff.added.map((p) => p.host), ["::3"]);
+  assert.deepEqual(diff.removed.map((p) => p.host), ["::1"]);
+  assert.deepEqual(diff.kept.map((p) => p.host), ["::2"]);
+});

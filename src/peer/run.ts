@@ -19,10 +19,11 @@
 import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from "./advertise.ts";
 import { describeError, UsageError } from "../common/errors.ts";
 import type { PeerOptions } from "./flags.ts";
-import { datagramReceiver, listenError, resolveIpv4, resolveTo } from "../common/net.ts";
+import { type Family, familyOf, joinHostPort } from "../common/endpoint.ts";
+import { datagramReceiver, listenError, resolveAddress, resolveTo } from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
-import { encodeHeartbeat, parseIpv4, timestampFromMs } from "../../protocol.ts";
+import { encodeHeartbeat, NO_IPV4_ADDRESS, timestampFromMs } from "../../protocol.ts";
 import { formatListening, type ListeningEvent, waitingEvent } from "./events.ts";
 import { createReporter, type Reporter } from "./reporter.ts";
 import { type Schedule, scheduleSends, sendRound } from "./sender.ts";
@@ -45,6 +46,24 @@ const WATCH_EVERY_MS = 1000;
 /** Current wall-clock time in Unix ms with sub-millisecond resolution. */
 export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/**
+ * The family a name is resolved to first: IPv4, as ping does, unless `-6` asks for IPv6.
+ */
+function preferredFamily(options: PeerOptions): Family {
+  return options.ipv6 ? "ipv6" : "ipv4";
+}
+
+/**
+ * The address the socket listens on: `--bind`; but the default 0.0.0.0 becomes `::` (IPv6,
+ * and IPv4 too where the system allows) when a target is IPv6 or `-6` is given, since a
+ * socket on 0.0.0.0 cannot send to an IPv6 address.
+ */
+function listenAddress(options: PeerOptions, targets: readonly Target[]): string {
+  if (options.bind !== "0.0.0.0") return options.bind;
+  const ipv6 = options.ipv6 || targets.some((target) => familyOf(target.address) === "ipv6");
+  return ipv6 ? "::" : options.bind;
 }
 
 function listen(bind: string, port: number): Deno.DatagramConn {
@@ -91,6 +110,8 @@ function terminalSize(): { columns: number; rows: number } {
 interface Peer {
   options: PeerOptions;
   conn: Deno.DatagramConn;
+  /** The address the socket listens on (`--bind`, or `::` for IPv6 targets). */
+  bind: string;
   /** The bound port (the real one with `--port 0`). */
   port: number;
   registry: TargetRegistry;
@@ -114,7 +135,7 @@ function createSendStep(peer: Peer): (target: Target) => Promise<void> {
   return async (target) => {
     if (target.needsResolve) {
       try {
-        monitor.setAddress(target, await resolveIpv4(target.host));
+        monitor.setAddress(target, await resolveAddress(target.host, preferredFamily(options)));
         target.needsResolve = false;
       } catch (error) {
         if (peer.stopping) return;
@@ -137,10 +158,25 @@ function createSendStep(peer: Peer): (target: Target) => Promise<void> {
       if (peer.stopping) return;
       monitor.recordSendError(target);
       // A name is looked up again before the next send, in case its address changed.
-      if (parseIpv4(target.host) === undefined) target.needsResolve = true;
-      emit({ event: "error", op: "send", to: target.to, message: describeError(error) });
+      if (familyOf(target.host) === undefined) target.needsResolve = true;
+      emit({
+        event: "error",
+        op: "send",
+        to: target.to,
+        message: sendErrorText(peer, target, error),
+      });
     }
   };
+}
+
+/**
+ * What a failed send says: the socket's error, and the fix when an IPv6 target was given to a
+ * socket listening on an IPv4 address, which cannot reach it.
+ */
+function sendErrorText(peer: Peer, target: Target, error: unknown): string {
+  const message = describeError(error);
+  if (familyOf(target.address) !== "ipv6" || familyOf(peer.bind) !== "ipv4") return message;
+  return `${message}: a socket on ${peer.bind} sends no IPv6; listen on :: (--bind ::) to reach ${target.address}`;
 }
 
 /** Starts `--metrics`; its errors are events, and it never ends the peer. */
@@ -155,7 +191,7 @@ function startMetrics(
     // Whatever its sockets do (EMFILE included), the metrics server never ends the peer.
     onError: (message) => {
       if (peer.stopping) return;
-      const address = `${server.hostname}:${server.port}`;
+      const address = joinHostPort(server.hostname, server.port);
       peer.reporter.emit({ event: "error", op: "metrics", address, message });
     },
   });
@@ -242,8 +278,13 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const file = options.peersFile === undefined ? [] : await loadPeersFile(options.peersFile);
   let fleet = await splitFleet(file, options);
   const advertiseFor = createAdvertiser(options);
-  const registry = await resolveTargets(mergeTargets(options.targets, fleet.targets), advertiseFor);
-  const conn = listen(options.bind, options.port);
+  const registry = await resolveTargets(
+    mergeTargets(options.targets, fleet.targets),
+    advertiseFor,
+    preferredFamily(options),
+  );
+  const bind = listenAddress(options, registry.all);
+  const conn = listen(bind, options.port);
   const port = (conn.addr as Deno.NetAddr).port;
   const startedAt = performance.now();
   let finished!: () => void;
@@ -251,7 +292,10 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   // Nobody reads stdout any more (`udpeer | head`): end quietly.
   const out = new LineWriter(Deno.stdout, { onClosed: () => (peer.stopping = true, finished()) });
   const reporter = createReporter(options, (text) => out.line(text), (text) => console.error(text));
-  const advertised = () => registry.all[0]?.advertise ?? options.advertise ?? options.bind;
+  // Listening only, the header's field says the bound address; an IPv6 one does not fit.
+  const advertised = () =>
+    registry.all[0]?.advertise ?? options.advertise ??
+      (familyOf(bind) === "ipv6" ? NO_IPV4_ADDRESS : bind);
   const hostname = readHostname();
   const identity = () =>
     peerIdentity({ name: options.name, self: fleet.self, hostname, advertise: advertised(), port });
@@ -264,6 +308,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const peer: Peer = {
     options,
     conn,
+    bind,
     port,
     registry,
     monitor,
@@ -279,7 +324,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const reloader = createReloader({
     options,
     registry,
-    resolve: resolveTo,
+    resolve: (host) => resolveTo(host, preferredFamily(options)),
     advertiseFor,
     emit: reporter.emit,
     idle: () => schedule?.idle() ?? Promise.resolve(),
@@ -349,10 +394,11 @@ function createMonitor(
 async function resolveTargets(
   specs: readonly NamedHostPort[],
   advertiseFor: (address: string) => string,
+  prefer: Family,
 ): Promise<TargetRegistry> {
   return new TargetRegistry(
     await Promise.all(specs.map(async (spec) => {
-      const target = newTarget(spec, await resolveTo(spec.host));
+      const target = newTarget(spec, await resolveTo(spec.host, prefer));
       target.advertise = advertiseFor(target.address);
       return target;
     })),
@@ -361,12 +407,12 @@ async function resolveTargets(
 
 /** The receive step of the run, its unexpected errors reported as `error` events. */
 function startReceiving(peer: Peer): Promise<void> {
-  const { options, port, reporter, out } = peer;
+  const { port, reporter, out } = peer;
   const onError = (error: unknown): void =>
     reporter.emit({
       event: "error",
       op: "receive",
-      address: `${options.bind}:${port}`,
+      address: joinHostPort(peer.bind, port),
       message: describeError(error),
     });
   return receiveAll(
@@ -400,7 +446,7 @@ function listeningEvent(
 ): ListeningEvent {
   return {
     event: "listening",
-    address: peer.options.bind,
+    address: peer.bind,
     port: peer.port,
     // Listening only, nothing is advertised: no interface is read for it.
     advertise,
@@ -412,7 +458,7 @@ function listeningEvent(
     })),
     intervalS: peer.options.intervalSeconds,
     name,
-    ...(metrics === undefined ? {} : { metrics: `${metrics.hostname}:${metrics.port}` }),
+    ...(metrics === undefined ? {} : { metrics: joinHostPort(metrics.hostname, metrics.port) }),
   };
 }
 

@@ -10,10 +10,10 @@
  * import assert from "node:assert/strict";
  * import { SourceTable } from "./sources.ts";
  * const table = new SourceTable(2);
- * table.recordMessage("127.0.0.2", 0.4);
- * table.recordMessage("127.0.0.2", 0.6);
+ * table.recordMessage("127.0.0.2");
+ * table.recordMessage("127.0.0.2");
  * table.recordInvalid("127.0.0.3");
- * table.recordMessage("127.0.0.4", 0.1); // drops 127.0.0.2, the least recently seen
+ * table.recordMessage("127.0.0.4"); // drops 127.0.0.2, the least recently seen
  * assert.ok(table.dropped === 1 && table.get("127.0.0.2") === undefined);
  * ```
  *
@@ -22,7 +22,10 @@
 
 /** What the table knows about one source IP. */
 export interface SourceStats {
-  /** The source IPv4 address as the socket reports it. */
+  /**
+   * The source address as the socket reports it: IPv4, or IPv6 (an IPv4-mapped one is
+   * already plain IPv4).
+   */
   address: string;
   /** Valid heartbeats received. */
   messages: number;
@@ -106,7 +109,11 @@ interface StreamEntry extends Linked<StreamEntry> {
  * table (~3.5 MB at 65,536 entries) every time as many deletions have piled up: under a
  * flood of forged sources, one new table per 65,536 datagrams, garbage that made the heap
  * grow to several times its live size. This index allocates nothing after its creation.
- * Addresses that are not dotted quads (only tests use them) go to a `Map`.
+ *
+ * IPv4 addresses, the common case the receive loop is measured on, are keyed by their 32
+ * bits. Every other address (IPv6, as the socket reports it; names in tests) goes to a
+ * second index of the same design keyed by the address text, made on the first such
+ * address: an IPv4-only peer never pays for it, and an IPv6 flood is bounded the same way.
  */
 class AddressIndex<T> {
   #bits: number;
@@ -114,11 +121,11 @@ class AddressIndex<T> {
   #ips: Int32Array;
   #ports: Int32Array;
   #values: (T | undefined)[];
-  #other = new Map<string, T>();
+  #other: TextIndex<T> | undefined;
 
   constructor(capacity: number) {
     // At most half the buckets used, so probe runs stay short.
-    this.#bits = Math.max(4, Math.ceil(Math.log2(capacity * 2)));
+    this.#bits = bucketBits(capacity);
     const buckets = 2 ** this.#bits;
     this.#mask = buckets - 1;
     this.#ips = new Int32Array(buckets);
@@ -132,7 +139,7 @@ class AddressIndex<T> {
 
   get(address: string, port: number): T | undefined {
     const ip = parseIpv4(address) ?? -1;
-    if (ip < 0) return this.#other.get(`${address} ${port}`);
+    if (ip < 0) return this.#other?.get(address, port);
     const ip32 = ip | 0;
     const values = this.#values;
     for (let i = this.#home(ip32, port);; i = (i + 1) & this.#mask) {
@@ -146,7 +153,8 @@ class AddressIndex<T> {
   add(address: string, port: number, value: T): void {
     const ip = parseIpv4(address) ?? -1;
     if (ip < 0) {
-      this.#other.set(`${address} ${port}`, value);
+      this.#other ??= new TextIndex(this.#bits);
+      this.#other.add(address, port, value);
       return;
     }
     const ip32 = ip | 0;
@@ -160,7 +168,7 @@ class AddressIndex<T> {
   delete(address: string, port: number): void {
     const ip = parseIpv4(address) ?? -1;
     if (ip < 0) {
-      this.#other.delete(`${address} ${port}`);
+      this.#other?.delete(address, port);
       return;
     }
     const ip32 = ip | 0;
@@ -183,6 +191,82 @@ class AddressIndex<T> {
       i = j;
     }
     values[i] = undefined;
+  }
+}
+
+/** Bits of bucket index for a capacity: at least twice as many buckets as entries. */
+function bucketBits(capacity: number): number {
+  return Math.max(4, Math.ceil(Math.log2(capacity * 2)));
+}
+
+/**
+ * The index of {@linkcode AddressIndex} for addresses that are not IPv4: open addressing
+ * keyed by the address text and the port, with backward-shift deletion, so it too allocates
+ * nothing after its creation. The text is hashed with FNV-1a from a seed drawn per index, so
+ * a sender cannot pick forged addresses that all land in one bucket run ahead of time.
+ */
+class TextIndex<T> {
+  #bits: number;
+  #mask: number;
+  #seed = (Math.random() * 0x1_0000_0000) | 0;
+  #keys: (string | undefined)[];
+  #ports: Int32Array;
+  #values: (T | undefined)[];
+
+  constructor(bits: number) {
+    this.#bits = bits;
+    const buckets = 2 ** bits;
+    this.#mask = buckets - 1;
+    this.#keys = new Array<string | undefined>(buckets).fill(undefined);
+    this.#ports = new Int32Array(buckets);
+    this.#values = new Array<T | undefined>(buckets).fill(undefined);
+  }
+
+  #home(address: string, port: number): number {
+    // An IPv6 address is at most 45 characters: the loop is short and bounded.
+    let hash = this.#seed ^ Math.imul(port, 0x85ebca6b);
+    for (let i = 0; i < address.length; i++) {
+      hash = Math.imul(hash ^ address.charCodeAt(i), 0x01000193);
+    }
+    return Math.imul(hash ^ (hash >>> 15), 0x9e3779b1) >>> (32 - this.#bits);
+  }
+
+  get(address: string, port: number): T | undefined {
+    const values = this.#values;
+    for (let i = this.#home(address, port);; i = (i + 1) & this.#mask) {
+      const value = values[i];
+      if (value === undefined) return undefined;
+      if (this.#ports[i] === port && this.#keys[i] === address) return value;
+    }
+  }
+
+  add(address: string, port: number, value: T): void {
+    let i = this.#home(address, port);
+    while (this.#values[i] !== undefined) i = (i + 1) & this.#mask;
+    this.#keys[i] = address;
+    this.#ports[i] = port;
+    this.#values[i] = value;
+  }
+
+  delete(address: string, port: number): void {
+    const values = this.#values;
+    const keys = this.#keys;
+    const mask = this.#mask;
+    let i = this.#home(address, port);
+    for (;; i = (i + 1) & mask) {
+      if (values[i] === undefined) return;
+      if (this.#ports[i] === port && keys[i] === address) break;
+    }
+    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
+      if (values[j] === undefined) break;
+      const home = this.#home(keys[j]!, this.#ports[j]!);
+      if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
+      keys[i] = keys[j];
+      this.#ports[i] = this.#ports[j]!;
+      values[i] = values[j];
+      i = j;
+    }
+    keys[i] = values[i] = undefined;
   }
 }
 
@@ -280,7 +364,7 @@ export class SourceTable {
   /**
    * Looks up a source without changing its recency.
    *
-   * @param address Source IPv4.
+   * @param address Source address, IPv4 or IPv6.
    * @returns Its statistics, or undefined if unknown or dropped.
    */
   get(address: string): SourceStats | undefined {
@@ -290,7 +374,7 @@ export class SourceTable {
   /**
    * Counts a valid message and its elapsed time.
    *
-   * @param address Source address.
+   * @param address Source address, IPv4 or IPv6.
    * @returns The source's statistics after the update.
    */
   recordMessage(address: string): SourceStats {
@@ -302,7 +386,7 @@ export class SourceTable {
   /**
    * Counts an invalid datagram.
    *
-   * @param address Source IPv4.
+   * @param address Source address, IPv4 or IPv6.
    * @returns The source's statistics after the update.
    */
   recordInvalid(address: string): SourceStats {
@@ -314,7 +398,7 @@ export class SourceTable {
   /**
    * Counts a repeated heartbeat, which is not a message.
    *
-   * @param address Source IPv4.
+   * @param address Source address, IPv4 or IPv6.
    * @returns The source's statistics after the update.
    */
   recordDuplicate(address: string): SourceStats {
@@ -357,7 +441,7 @@ export class SourceTable {
    * The health of a stream, created if new, and marked as the most recently seen. The
    * receive path calls it once per datagram, then records into the result.
    *
-   * @param address Source IPv4.
+   * @param address Source address, IPv4 or IPv6.
    * @param port Source UDP port.
    * @returns The stream's mutable health.
    */
@@ -404,7 +488,7 @@ export class SourceTable {
   /**
    * Looks up a stream without creating it or changing its recency.
    *
-   * @param address Source IPv4.
+   * @param address Source address, IPv4 or IPv6.
    * @param port Source UDP port.
    * @returns Its statistics, or undefined if unknown or dropped.
    */
@@ -451,7 +535,7 @@ export class SourceTable {
   /**
    * The streams of one source IP, in the order they first appeared, read-only.
    *
-   * @param address Source IPv4.
+   * @param address Source address, IPv4 or IPv6.
    * @returns Its streams' statistics.
    */
   streamsOf(address: string): StreamStats[] {

@@ -208,3 +208,65 @@ Deno.test("SourceTable finds every stream among many addresses and ports as they
   }
   assert.deepEqual(table.streams().map((s) => `${s.address}:${s.port}`), order);
 });
+
+Deno.test("SourceTable counts IPv6 sources beside IPv4 ones, each address and stream once", () => {
+  const table = new SourceTable(3);
+  table.recordMessage("::1");
+  table.recordMessage("127.0.0.1");
+  table.recordMessage("::1");
+  table.recordInvalid("fd00:75:64::2");
+  assert.equal(table.get("::1")?.messages, 2);
+  assert.equal(table.get("127.0.0.1")?.messages, 1);
+  assert.equal(table.get("fd00:75:64::2")?.invalid, 1);
+  assert.equal(table.size, 3);
+  // The least recently seen goes first, whatever its family.
+  table.recordMessage("2001:db8::9");
+  assert.equal(table.get("127.0.0.1"), undefined);
+  assert.equal(table.dropped, 1);
+  assert.deepEqual(table.all().map((s) => s.address), ["::1", "fd00:75:64::2", "2001:db8::9"]);
+
+  const streams = new SourceTable(4);
+  const a = streams.stream("::1", 5005);
+  const b = streams.stream("::1", 5006);
+  const c = streams.stream("127.0.0.1", 5005);
+  assert.ok(a !== b && a !== c);
+  assert.equal(streams.stream("::1", 5005), a);
+  assert.equal(streams.getStream("::1", 5006), b);
+  assert.equal(streams.getStream("::2", 5006), undefined);
+  assert.deepEqual(streams.streamsOf("::1").map((s) => s.port), [5005, 5006]);
+});
+
+Deno.test("SourceTable finds every IPv6 stream as forged sources of both families come and go", () => {
+  // The IPv6 index is open addressing with deletion by shifting, like the IPv4 one: churn a
+  // mix of both families through a small table and compare with a Map.
+  const capacity = 300;
+  const table = new SourceTable(capacity);
+  const model = new Map<string, StreamHealth>();
+  const order: string[] = [];
+  let seed = 11;
+  const random = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  for (let i = 0; i < 20_000; i++) {
+    const address = random(3) === 0
+      ? `10.1.${random(2)}.${random(256)}`
+      : `2001:db8::${random(600).toString(16)}`;
+    const port = 5000 + random(2);
+    const key = `${address} ${port}`;
+    const stream = table.stream(address, port);
+    table.recordMessage(address);
+    if (!model.has(key)) {
+      if (model.size === capacity) model.delete(order.shift()!);
+      model.set(key, stream);
+    } else {
+      order.splice(order.indexOf(key), 1);
+      assert.equal(stream, model.get(key), key);
+    }
+    order.push(key);
+  }
+  assert.equal(table.streamCount, capacity);
+  assert.ok(table.size <= capacity);
+  for (const [key, stream] of model) {
+    assert.equal(table.getStream(stream.address, stream.port), stream, key);
+  }
+  assert.deepEqual(table.streams().map((s) => `${s.address} ${s.port}`), order);
+  for (const stats of table.all()) assert.equal(table.get(stats.address), stats);
+});

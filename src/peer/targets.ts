@@ -24,6 +24,7 @@
  * @module
  */
 
+import { splitHostPort } from "../common/endpoint.ts";
 import type { StreamHealth, StreamStats } from "./health.ts";
 import { diffPeers, type NamedHostPort, peerKey } from "./peers_file.ts";
 
@@ -41,7 +42,7 @@ export interface Target {
   address: string;
   /** True when the name must be looked up before the next send. */
   needsResolve: boolean;
-  /** The IPv4 address written into the heartbeats' header for it. */
+  /** The IPv4 address written into the heartbeats' header for it (0.0.0.0 over IPv6). */
   advertise: string;
   /** Heartbeats sent. */
   sent: number;
@@ -114,7 +115,7 @@ export interface TargetSpec {
  */
 export function registryOf(specs: readonly TargetSpec[]): TargetRegistry {
   return new TargetRegistry(specs.map((spec) => {
-    const host = spec.to.slice(0, spec.to.lastIndexOf(":"));
+    const host = splitHostPort(spec.to)?.host ?? spec.to;
     return { ...newTarget({ host, port: spec.port, name: spec.name }, spec.address), to: spec.to };
   }));
 }

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { joinHostPort } from "../common/endpoint.ts";
 import { escapeForTerminal } from "../common/escape.ts";
 import { plural } from "../common/words.ts";
 import type { StreamStats } from "./health.ts";
@@ -69,7 +70,7 @@ export interface WatchTarget {
 function streamRow(stream: StreamStats, peer: string, nowMs: number): WatchRow {
   const heard = stream.messages > 0;
   return {
-    source: `${stream.address}:${stream.port}`,
+    source: joinHostPort(stream.address, stream.port),
     peer,
     state: stream.state,
     count: stream.messages,
@@ -126,6 +127,13 @@ export function watchRows(
   return rows;
 }
 
+/**
+ * Widest SOURCE column: an IPv6 address (at most 39 characters) in brackets and a port. The
+ * column is 21 wide, room for any IPv4 `a.b.c.d:port`, and widens to the longest source
+ * shown, up to this, so an IPv6 source is never cut.
+ */
+const MAX_SOURCE_WIDTH = 47;
+
 const COLUMNS: [title: string, width: number, align: "left" | "right"][] = [
   ["SOURCE", 21, "left"],
   ["PEER", 10, "left"],
@@ -181,10 +189,17 @@ export function renderWatch(
 ): string {
   const fit = (line: string): string =>
     line.length > size.columns ? line.slice(0, Math.max(0, size.columns - 1)) + "…" : line;
+  let sourceWidth = COLUMNS[0]![1];
+  for (const row of rows) {
+    if (row.source.length > sourceWidth) {
+      sourceWidth = Math.min(MAX_SOURCE_WIDTH, row.source.length);
+    }
+  }
+  const widths = COLUMNS.map(([, width], i) => i === 0 ? sourceWidth : width);
   const lines = [
     fit(header),
     fit("elapsed (LAST MIN AVG MAX) and JITTER in ms, HEARD: time since the last heartbeat"),
-    fit(COLUMNS.map(([title, width, align]) => cell(title, width, align)).join(" ")),
+    fit(COLUMNS.map(([title, , align], i) => cell(title, widths[i]!, align)).join(" ")),
   ];
   const noteLines = notes.length === 0 ? [] : ["", ...notes.map((note) => fit(note))];
   // Keep the last screen line free: the writer ends the frame with a newline, which must
@@ -193,7 +208,7 @@ export function renderWatch(
   const shown = rows.length > room ? rows.slice(0, room - 1) : rows;
   for (const row of shown) {
     lines.push(
-      fit(rowCells(row).map((text, i) => cell(text, COLUMNS[i]![1], COLUMNS[i]![2])).join(" ")),
+      fit(rowCells(row).map((text, i) => cell(text, widths[i]!, COLUMNS[i]![2])).join(" ")),
     );
   }
   if (shown.length < rows.length) {

@@ -74,3 +74,29 @@ Deno.test("renderWatch() escapes a hostile peer name and cuts lines to the width
   assert.ok(!plain(screen).includes("\x1b"), "no escape sequence but the redraw's own");
   for (const line of screen.split("\n")) assert.ok(plain(line).length <= 40);
 });
+
+Deno.test("--watch shows an IPv6 source whole, in brackets, and widens SOURCE only then", () => {
+  const six = streamOf("fd00:75:64::2", 5005, 2);
+  const rows = watchRows(
+    [{ to: "[::1]:5005", name: "loop", stream: undefined, silentBeforeHeard: true }],
+    [six, streamOf("127.0.0.1", 5006, 1)],
+    T0 + 1500,
+  );
+  assert.deepEqual(rows.map((r) => r.source), [
+    "[::1]:5005",
+    "127.0.0.1:5006",
+    "[fd00:75:64::2]:5005",
+  ]);
+  const plain = (text: string) =>
+    ["\x1b[H", "\x1b[K", "\x1b[J"].reduce((rest, code) => rest.replaceAll(code, ""), text);
+  const size = { columns: 200, rows: 20 };
+  // IPv4 only: SOURCE is 21 wide, as it always was.
+  const four = plain(renderWatch("h", [row("255.255.255.255:65535")], [], size)).split("\n");
+  assert.equal(four[2]!.indexOf("PEER"), 22);
+  // The longest IPv6 source fits whole; the other columns move right to make room.
+  const long = "[2001:db8:1234:5678:9abc:def0:1234:5678]:65535";
+  const screen = plain(renderWatch("h", [row(long), row("127.0.0.1:1")], [], size)).split("\n");
+  assert.equal(screen[2]!.indexOf("PEER"), long.length + 1);
+  assert.ok(screen[3]!.startsWith(`${long} `), screen[3]);
+  assert.ok(screen[4]!.startsWith(`${"127.0.0.1:1".padEnd(long.length)} `), screen[4]);
+});

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { joinHostPort } from "../common/endpoint.ts";
 import { NOTHING, type Printed, toStderr, toStdout } from "../common/output.ts";
 import { escapeForTerminal } from "../common/escape.ts";
 import { plural } from "../common/words.ts";
@@ -102,27 +103,33 @@ export function formatServeEvent(event: ServeEvent): Printed {
   switch (event.event) {
     case "listening":
       return toStdout(
-        `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${event.address}:${event.port}; Ctrl-C for the summary`,
+        `udpeer serve: ${event.mode} on ${event.transport.toUpperCase()} ${
+          joinHostPort(event.address, event.port)
+        }; Ctrl-C for the summary`,
       );
     case "request":
       return toStdout(
-        `${event.from}:${event.fromPort} ${quoteText(event.text)} -> ${quoteText(event.reply)}`,
+        `${joinHostPort(event.from, event.fromPort)} ${quoteText(event.text)} -> ${
+          quoteText(event.reply)
+        }`,
       );
     case "connected":
-      return toStdout(`${event.from}:${event.fromPort} connected`);
+      return toStdout(`${joinHostPort(event.from, event.fromPort)} connected`);
     case "closed":
       return toStdout(
-        `${event.from}:${event.fromPort} closed after ${plural(event.requests, "request")}`,
+        `${joinHostPort(event.from, event.fromPort)} closed after ${
+          plural(event.requests, "request")
+        }`,
       );
     case "capped":
       return toStdout(
-        `${event.from}:${event.fromPort} refused: ${
+        `${joinHostPort(event.from, event.fromPort)} refused: ${
           plural(event.connections, "connection")
         } open (--max-connections)`,
       );
     case "idle-closed":
       return toStdout(
-        `${event.from}:${event.fromPort} closed after ${
+        `${joinHostPort(event.from, event.fromPort)} closed after ${
           Number((event.idleMs / 1000).toFixed(3))
         } s idle (--idle-timeout), ${plural(event.requests, "request")}`,
       );
@@ -131,7 +138,7 @@ export function formatServeEvent(event: ServeEvent): Printed {
     case "empty":
       return NOTHING;
     case "error": {
-      const who = event.from === undefined ? "" : ` (${event.from}:${event.fromPort})`;
+      const who = event.from === undefined ? "" : ` (${joinHostPort(event.from, event.fromPort!)})`;
       return toStderr(`udpeer: ${event.message}${who}`);
     }
     case "summary":
@@ -194,7 +201,7 @@ export class Tally {
    */
   request(host: string, port: number): void {
     this.requests++;
-    const key = `${host}:${port}`;
+    const key = joinHostPort(host, port);
     if (this.#clients.has(key)) return;
     if (this.#clients.size >= MAX_TRACKED_CLIENTS) this.clientsCapped = true;
     else this.#clients.add(key);

@@ -36,7 +36,7 @@ export const DEFAULT_SERVE_PORT = 12000;
 export interface ServeOptions extends CommonOptions {
   /** Port to listen on, 0 for any free port. */
   port: number;
-  /** Local IPv4 address to bind. */
+  /** Local address to bind, IPv4 or IPv6. */
   bind: string;
   /** What to reply. */
   mode: Mode;

@@ -18,6 +18,7 @@
  */
 
 import { describeError } from "../common/errors.ts";
+import { unmapAddress } from "../common/endpoint.ts";
 import { decodeText, LineSplitter, MAX_LINE_BYTES, stripCr } from "../common/lines.ts";
 import { isHarmlessSocketError } from "../common/net.ts";
 import { writeAll } from "../common/write.ts";
@@ -80,7 +81,8 @@ async function acceptConnections(
   try {
     await acceptEach(context, listener, (conn) => {
       const remote = conn.remoteAddr as Deno.NetAddr;
-      const from = { from: remote.hostname, fromPort: remote.port };
+      // A :: listener sees an IPv4 client as ::ffff:a.b.c.d: shown as the plain address.
+      const from = { from: unmapAddress(remote.hostname), fromPort: remote.port };
       if (connections.size >= options.maxConnections) {
         closeQuietly(conn);
         tally.capped++;

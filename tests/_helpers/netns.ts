@@ -312,6 +312,9 @@ export class Netns implements AsyncDisposable {
  * one Ethernet segment. The interfaces are made inside the namespaces, so nothing appears
  * on the host.
  *
+ * An IPv6 address (a ULA such as `fd00:75:64::1/64`) is added with `nodad`: usable at once,
+ * with no duplicate address detection to wait for.
+ *
  * @param a One namespace.
  * @param addressA Its address on the link, with prefix length: `10.200.1.1/24`.
  * @param b The other.
@@ -327,8 +330,9 @@ export async function connect(
   const nameA = `v${++counter}`;
   const nameB = `v${++counter}`;
   await a.ip("link", "add", nameA, "type", "veth", "peer", "name", nameB, "netns", b.name);
-  await a.ip("addr", "add", addressA, "dev", nameA);
-  await b.ip("addr", "add", addressB, "dev", nameB);
+  const nodad = (address: string) => address.includes(":") ? ["nodad"] : [];
+  await a.ip("addr", "add", addressA, "dev", nameA, ...nodad(addressA));
+  await b.ip("addr", "add", addressB, "dev", nameB, ...nodad(addressB));
   await a.ip("link", "set", nameA, "up");
   await b.ip("link", "set", nameB, "up");
 }

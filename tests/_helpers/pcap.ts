@@ -1,9 +1,10 @@
 /**
- * A small writer for classic pcap files holding IPv4/UDP datagrams, so tests can hand real
- * packets to `tshark` without capturing (no root, no network, byte-for-byte repeatable).
+ * A small writer for classic pcap files holding UDP datagrams over IPv4 or IPv6, so tests
+ * can hand real packets to `tshark` without capturing (no root, no network, byte-for-byte
+ * repeatable).
  *
- * Each record is a raw IPv4 packet (link type `LINKTYPE_RAW`, 101): a 20-byte IPv4 header
- * and an 8-byte UDP header, both with correct checksums, then the payload.
+ * Each record is a raw IP packet (link type `LINKTYPE_RAW`, 101): a 20-byte IPv4 header or a
+ * 40-byte IPv6 header, and an 8-byte UDP header with a correct checksum, then the payload.
  *
  * @example Write two datagrams to a pcap file
  * ```ts
@@ -23,6 +24,7 @@
  */
 
 import { parseIpv4 } from "../../protocol.ts";
+import { parseIpv6 } from "../../src/common/endpoint.ts";
 
 /** Link type of a record that starts with the IP header (no link-layer header). */
 export const LINKTYPE_RAW = 101;
@@ -39,15 +41,18 @@ export const RECORD_HEADER_BYTES = 16;
 /** Length of the IPv4 header (no options) plus the UDP header in bytes. */
 export const IPV4_UDP_HEADER_BYTES = 28;
 
+/** Length of the IPv6 header (no extension headers) plus the UDP header in bytes. */
+export const IPV6_UDP_HEADER_BYTES = 48;
+
 /** One UDP datagram as it was seen on the wire. */
 export interface UdpDatagram {
   /** Capture time in Unix milliseconds; microseconds are kept, anything finer is dropped. */
   timeMs: number;
-  /** Source IPv4 address, dotted quad. */
+  /** Source address: dotted-quad IPv4, or IPv6 (then `dst` is IPv6 too). */
   src: string;
   /** Source UDP port. */
   srcPort: number;
-  /** Destination IPv4 address, dotted quad. */
+  /** Destination address, of the family of `src`. */
   dst: string;
   /** Destination UDP port. */
   dstPort: number;
@@ -166,6 +171,76 @@ export function ipv4UdpPacket(datagram: UdpDatagram): Uint8Array {
   return packet;
 }
 
+function address6(value: string, what: string): Uint8Array {
+  const groups = parseIpv6(value);
+  if (groups === undefined) {
+    throw new RangeError(`Cannot build packet: ${what} "${value}" is not an IPv6 address`);
+  }
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  groups.forEach((group, i) => view.setUint16(2 * i, group));
+  return bytes;
+}
+
+/**
+ * Builds an IPv6 packet carrying one UDP datagram: IPv6 header (hop limit 64, no flow label,
+ * no extension headers) and UDP header with its checksum, which IPv6 makes mandatory.
+ *
+ * @param datagram Addresses, ports and payload (`timeMs` is not used here).
+ * @returns The packet, 48 bytes longer than the payload.
+ * @throws {RangeError} If an address is not IPv6, a port is not in 0..65535, or the payload
+ * is longer than 65,527 bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ipv6UdpPacket } from "./pcap.ts";
+ * const packet = ipv6UdpPacket({
+ *   timeMs: 0,
+ *   src: "fd00:75:64::1",
+ *   srcPort: 1,
+ *   dst: "fd00:75:64::2",
+ *   dstPort: 2,
+ *   payload: new Uint8Array(3),
+ * });
+ * assert.ok(packet.length === 51 && packet[0] === 0x60 && packet[6] === 17);
+ * ```
+ */
+export function ipv6UdpPacket(datagram: UdpDatagram): Uint8Array {
+  const src = address6(datagram.src, "source");
+  const dst = address6(datagram.dst, "destination");
+  checkPort(datagram.srcPort, "source port");
+  checkPort(datagram.dstPort, "destination port");
+  const { payload } = datagram;
+  const udpLength = 8 + payload.length;
+  if (udpLength > 65535) {
+    throw new RangeError(
+      `Cannot build packet: payload is ${payload.length} bytes, at most 65527 fit`,
+    );
+  }
+  const packet = new Uint8Array(40 + udpLength);
+  const view = new DataView(packet.buffer);
+  view.setUint32(0, 0x60000000); // version 6, traffic class 0, flow label 0
+  view.setUint16(4, udpLength); // payload length
+  view.setUint8(6, 17); // next header: UDP
+  view.setUint8(7, 64); // hop limit
+  packet.set(src, 8);
+  packet.set(dst, 24);
+  view.setUint16(40, datagram.srcPort);
+  view.setUint16(42, datagram.dstPort);
+  view.setUint16(44, udpLength);
+  packet.set(payload, 48);
+  // RFC 8200 8.1: source, destination, upper-layer length (32 bits), 3 zero bytes, 17.
+  const pseudo = new Uint8Array(40);
+  pseudo.set(src, 0);
+  pseudo.set(dst, 16);
+  const pseudoView = new DataView(pseudo.buffer);
+  pseudoView.setUint32(32, udpLength);
+  pseudoView.setUint8(39, 17);
+  view.setUint16(46, internetChecksum(pseudo, packet.subarray(40)) || 0xffff);
+  return packet;
+}
+
 /**
  * Builds a classic pcap file (little-endian, microsecond timestamps, snap length 65535).
  *
@@ -211,11 +286,12 @@ export function pcapFile(
 }
 
 /**
- * Builds a pcap file of IPv4/UDP datagrams (link type {@linkcode LINKTYPE_RAW}).
+ * Builds a pcap file of UDP datagrams (link type {@linkcode LINKTYPE_RAW}), each over IPv6
+ * when its source address is IPv6, else over IPv4.
  *
  * @param datagrams The datagrams in capture order.
  * @returns The whole file, ready for `Deno.writeFile` and `tshark -r`.
- * @throws {RangeError} As {@linkcode ipv4UdpPacket} does.
+ * @throws {RangeError} As {@linkcode ipv4UdpPacket} and {@linkcode ipv6UdpPacket} do.
  *
  * @example
  * ```ts
@@ -229,6 +305,9 @@ export function pcapFile(
  */
 export function udpPcap(datagrams: readonly UdpDatagram[]): Uint8Array {
   return pcapFile(
-    datagrams.map((datagram) => ({ timeMs: datagram.timeMs, data: ipv4UdpPacket(datagram) })),
+    datagrams.map((datagram) => ({
+      timeMs: datagram.timeMs,
+      data: datagram.src.includes(":") ? ipv6UdpPacket(datagram) : ipv4UdpPacket(datagram),
+    })),
   );
 }

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import {
   internetChecksum,
   ipv4UdpPacket,
+  ipv6UdpPacket,
   LINKTYPE_RAW,
   PCAP_MAGIC,
   pcapFile,
@@ -105,4 +106,26 @@ Deno.test("udpPcap() is byte-for-byte repeatable", () => {
   const second = udpPcap([sample, { ...sample, timeMs: sample.timeMs + 1 }]);
   assert.deepEqual(first, second);
   assert.equal(first.length, 24 + 2 * (16 + 28 + 5));
+});
+
+Deno.test("ipv6UdpPacket() writes an IPv6 header and a UDP checksum over its pseudo-header that verifies", () => {
+  const datagram = { ...sample, src: "fd00:75:64::1", dst: "fd00:75:64::2" };
+  const packet = ipv6UdpPacket(datagram);
+  const view = new DataView(packet.buffer);
+  assert.equal(packet.length, 40 + 8 + 5);
+  assert.equal(packet[0]! >> 4, 6);
+  assert.equal(view.getUint16(4), 8 + 5, "payload length");
+  assert.equal(packet[6], 17);
+  assert.deepEqual([...packet.subarray(8, 10)], [0xfd, 0x00]);
+  assert.equal(packet[23], 1);
+  assert.equal(packet[39], 2);
+  // Summing the pseudo-header and the UDP segment with its checksum gives 0 (RFC 1071).
+  const pseudo = new Uint8Array(40);
+  pseudo.set(packet.subarray(8, 40), 0);
+  new DataView(pseudo.buffer).setUint32(32, 8 + 5);
+  pseudo[39] = 17;
+  assert.equal(internetChecksum(pseudo, packet.subarray(40)), 0);
+  assert.throws(() => ipv6UdpPacket({ ...datagram, dst: "10.0.0.1" }), /is not an IPv6 address/);
+  // udpPcap() takes IPv6 by the source's family.
+  assert.deepEqual(udpPcap([datagram]).subarray(24 + 16), packet);
 });

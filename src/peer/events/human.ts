@@ -20,6 +20,7 @@
  * @module
  */
 
+import { formatHost, joinHostPort } from "../../common/endpoint.ts";
 import { escapeForTerminal } from "../../common/escape.ts";
 import { NOTHING, type Printed, toStderr, toStdout } from "../../common/output.ts";
 import { plural } from "../../common/words.ts";
@@ -49,7 +50,7 @@ import type {
  * @returns One line, for example `127.0.0.1:5006 count=3 time=0.4 ms | hello`.
  */
 export function formatMessage(event: MessageEvent): string {
-  const source = `${event.from}:${event.fromPort}`;
+  const source = joinHostPort(event.from, event.fromPort);
   let line = `${event.peer === undefined ? source : streamName(event)} count=${event.count} time=${
     event.elapsedMs.toFixed(1)
   } ms`;
@@ -72,9 +73,9 @@ const reasonText: Record<InvalidReason, string> = {
  * @returns One line naming source, size and reason.
  */
 export function formatInvalid(event: InvalidEvent): string {
-  return `${event.from}:${event.fromPort} invalid datagram: ${plural(event.bytes, "byte")}, ${
-    reasonText[event.reason]
-  }`;
+  return `${joinHostPort(event.from, event.fromPort)} invalid datagram: ${
+    plural(event.bytes, "byte")
+  }, ${reasonText[event.reason]}`;
 }
 
 /**
@@ -85,13 +86,15 @@ export function formatInvalid(event: InvalidEvent): string {
  */
 export function formatListening(event: ListeningEvent): string {
   const metrics = event.metrics === undefined ? "" : `, metrics on http://${event.metrics}/metrics`;
-  const listen = `udpeer listening on ${event.address}:${event.port}${metrics}`;
+  const listen = `udpeer listening on ${joinHostPort(event.address, event.port)}${metrics}`;
   if (event.targets.length === 0) return `${listen}, not sending (no --to); Ctrl-C to stop`;
   const targets = event.targets.map((target) => {
     const named = target.peer === undefined
       ? target.to
       : `${target.to} (${escapeForTerminal(target.peer)})`;
-    return target.to.startsWith(`${target.address}:`) ? named : `${named} (${target.address})`;
+    return target.to.startsWith(`${formatHost(target.address)}:`)
+      ? named
+      : `${named} (${target.address})`;
   });
   const advertised = [...new Set(event.targets.map((target) => target.advertise))].join(", ");
   return `${listen}, advertising ${advertised}; sending to ${
@@ -149,12 +152,14 @@ export function formatWaiting(event: WaitingEvent): string {
  * @returns One line naming the source and the repeated send time.
  */
 export function formatDuplicate(event: DuplicateEvent): string {
-  return `${event.from}:${event.fromPort} duplicate of the heartbeat sent at ${event.sentAt}, not counted`;
+  return `${
+    joinHostPort(event.from, event.fromPort)
+  } duplicate of the heartbeat sent at ${event.sentAt}, not counted`;
 }
 
 /** A stream as people name it: `127.0.0.1:5006`, or `127.0.0.1:5006 (b)` for a named peer. */
 function streamName(event: { from: string; fromPort: number; peer?: string }): string {
-  const source = `${event.from}:${event.fromPort}`;
+  const source = joinHostPort(event.from, event.fromPort);
   return event.peer === undefined ? source : `${source} (${escapeForTerminal(event.peer)})`;
 }
 
@@ -249,7 +254,9 @@ export function formatError(event: ErrorEvent): string {
  * @returns One line naming the source and the absurd send time.
  */
 export function formatOutlier(event: OutlierEvent): string {
-  return `${event.from}:${event.fromPort} heartbeat with an absurd send time (${event.sentAt}), not counted`;
+  return `${
+    joinHostPort(event.from, event.fromPort)
+  } heartbeat with an absurd send time (${event.sentAt}), not counted`;
 }
 
 /**

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { joinHostPort } from "../../common/endpoint.ts";
 import { escapeForTerminal } from "../../common/escape.ts";
 import { plural } from "../../common/words.ts";
 import type { StreamStats } from "../health.ts";
@@ -166,7 +167,7 @@ export function formatSummary(summary: SummaryEvent): string[] {
   const lines: string[] = [""];
   const answering = new Set<string>();
   for (const target of summary.targets) {
-    if (target.fromPort !== null) answering.add(`${target.address}:${target.fromPort}`);
+    if (target.fromPort !== null) answering.add(joinHostPort(target.address, target.fromPort));
     const name = target.peer === undefined
       ? target.to
       : `${escapeForTerminal(target.peer)} ${target.to}`;
@@ -189,7 +190,7 @@ export function formatSummary(summary: SummaryEvent): string[] {
   let others = 0;
   for (const source of summary.sources) {
     const streams = source.streams.filter((stream) =>
-      !answering.has(`${source.from}:${stream.fromPort}`)
+      !answering.has(joinHostPort(source.from, stream.fromPort))
     );
     if (streams.length === 0 && source.streams.length > 0) continue;
     others++;

@@ -17,6 +17,7 @@
 import type { Heartbeat, InvalidReason, TimestampUnit } from "../../../protocol.ts";
 import type { StreamState, StreamStats } from "../health.ts";
 import type { ElapsedSummary } from "../sources.ts";
+import { advertisedEndpoint } from "../advertise.ts";
 
 /** Where a datagram came from, as the socket reports it. */
 export interface Remote {
@@ -390,7 +391,7 @@ export function messageEvent(
     sentAt: isoString(heartbeat.sentAtMs),
     elapsedMs: round3(receivedAtMs - heartbeat.sentAtMs),
     unit: heartbeat.unit,
-    advertised: `${heartbeat.ipv4}:${heartbeat.port}`,
+    advertised: advertisedEndpoint(heartbeat.ipv4, heartbeat.port, remote.hostname),
     bytes: heartbeat.bytes,
   };
 }
