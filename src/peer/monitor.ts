@@ -29,7 +29,12 @@
  * @module
  */
 
-import { decodeHeartbeat, type DecodeOptions, type InvalidReason } from "../../protocol.ts";
+import {
+  decodeHeartbeatInto,
+  type DecodeOptions,
+  emptyHeartbeat,
+  type InvalidReason,
+} from "../../protocol.ts";
 import {
   type BackEvent,
   messageEvent,
@@ -120,6 +125,8 @@ export class PeerMonitor {
   #onHeartbeat: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
   /** Invalid datagrams received, by reason, from every source (evicted ones included). */
   readonly invalidByReason: Record<InvalidReason, number> = { short: 0, checksum: 0 };
+  /** The heartbeat being accounted, decoded into this one object each time. */
+  #heartbeat = emptyHeartbeat();
   /** The monitor's own pauses: how many, and how long in all. */
   readonly pauses = { count: 0, totalMs: 0 };
   /** A gap this long between two calls into the monitor is a pause; Infinity: never. */
@@ -272,12 +279,14 @@ export class PeerMonitor {
   receive(datagram: Uint8Array, remote: Remote, receivedAtMs: number): void {
     if (receivedAtMs - this.#aliveAtMs >= this.#pauseGapMs) this.#paused(receivedAtMs);
     this.#aliveAtMs = receivedAtMs;
-    // Nothing shows the text when no line is printed per datagram: skip its decoding.
-    const result = decodeHeartbeat(datagram, this.#verbose ? undefined : SKIP_TEXT);
+    // Nothing shows the text when no line is printed per datagram: skip its decoding. Decoded
+    // into one reused object: every event made of it copies what it needs at once.
+    const heartbeat = this.#heartbeat;
+    const reason = decodeHeartbeatInto(datagram, heartbeat, this.#verbose ? undefined : SKIP_TEXT);
     const { hostname, port } = remote;
     const stream = this.table.stream(hostname, port);
-    if (!result.ok) {
-      this.invalidByReason[result.reason]++;
+    if (reason !== undefined) {
+      this.invalidByReason[reason]++;
       this.table.recordInvalid(hostname);
       stream.invalid++;
       if (this.#verbose) {
@@ -285,13 +294,12 @@ export class PeerMonitor {
           event: "invalid",
           from: hostname,
           fromPort: port,
-          reason: result.reason,
-          bytes: result.bytes,
+          reason,
+          bytes: heartbeat.bytes,
         });
       }
       return;
     }
-    const heartbeat = result.heartbeat;
     if (stream.messages === 0) this.#match(stream, heartbeat.ipv4, heartbeat.port, receivedAtMs);
     // The header's address is a new string per datagram; keeping the one already held when
     // it repeats (nearly always) spares a flood of new streams one surviving string each.
