@@ -28,7 +28,7 @@ import {
   HEADER_BYTES,
   type HeartbeatFields,
 } from "../protocol.ts";
-import { type FloodMethod, type FloodResult, numberFlag } from "./lib.ts";
+import { type FloodResult, numberFlag } from "./lib.ts";
 
 export type { FloodMethod, FloodResult } from "./lib.ts";
 
