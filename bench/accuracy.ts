@@ -75,8 +75,16 @@ export async function measureAccuracy(count: number, intervalS: number): Promise
   const arrivals: number[] = [];
   const sentAt: number[] = [];
   const buffer = new Uint8Array(65_536);
-  // Bounded: the run itself plus time to start.
+  // Bounded: the run itself plus time to start. A late tick skips its slot (it is never sent
+  // in a burst), so fewer than `count` may come: the sender's exit ends the wait too.
   const deadline = setTimeout(() => conn.close(), count * intervalS * 1000 + 15_000);
+  const closeSoon = () =>
+    setTimeout(() => {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }, 500);
+  child.status.then(closeSoon, () => {});
   try {
     while (arrivals.length < count) {
       const [datagram] = await conn.receive(buffer);
@@ -87,7 +95,10 @@ export async function measureAccuracy(count: number, intervalS: number): Promise
       sentAt.push(timestampToMs(result.heartbeat.timestamp));
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
+    // Closed while a receive was in flight (Interrupted) or between two (BadResource).
+    const closed = error instanceof Deno.errors.BadResource ||
+      error instanceof Deno.errors.Interrupted;
+    if (!closed) throw error;
   } finally {
     clearTimeout(deadline);
     try {
