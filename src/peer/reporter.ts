@@ -23,6 +23,7 @@ import type { PeerOptions } from "./flags.ts";
 import { print } from "../common/output.ts";
 import {
   formatEvent,
+  formatMessage,
   jsonEventLine,
   localTimestamp,
   type PeerEvent,
@@ -69,6 +70,9 @@ export function createReporter(
       if (STAMPED_EVENTS.has(event.event)) note(formatEvent(event)!);
       return;
     }
+    // The per-datagram line goes out as it is: no Printed is made for each (measured, human
+    // output to a file under a flood).
+    if (event.event === "message") return line(formatMessage(event));
     const printed = printEvent(event);
     if (!STAMPED_EVENTS.has(event.event)) return print(printed, { line }, errorLine);
     const stamp = `${localTimestamp(now())} `;
