@@ -17,21 +17,16 @@ import assert from "node:assert/strict";
 import { dashboardQueries, loadDashboard } from "./_helpers/dashboard.ts";
 import { repoDir } from "./_helpers/testing.ts";
 import { promtoolMissing } from "./_helpers/promtool.ts";
+import { runToEnd } from "./_helpers/process.ts";
 
 const rulesPath = `${repoDir}deploy/prometheus/udpeer_rules.yml`;
 
 if (promtoolMissing) console.log(`skipped: dashboard_test.ts promtool checks: ${promtoolMissing}`);
 
+/** promtool with `args` in `cwd`. */
 async function promtool(args: string[], cwd: string): Promise<{ ok: boolean; output: string }> {
-  const { success, stdout, stderr } = await new Deno.Command("promtool", {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const decoder = new TextDecoder();
-  return { ok: success, output: decoder.decode(stdout) + decoder.decode(stderr) };
+  const result = await runToEnd("promtool", args, cwd);
+  return { ok: result?.success ?? false, output: result?.output ?? "promtool is not installed" };
 }
 
 type Json = Record<string, unknown>;

@@ -16,33 +16,11 @@ import assert from "node:assert/strict";
 import { parsePeerArgs } from "../src/peer/flags.ts";
 import { PERMISSIONS } from "../scripts/permissions.ts";
 import { freePort, repoDir } from "./_helpers/testing.ts";
+import { runToEnd as run } from "./_helpers/process.ts";
 
 const prometheusDir = `${repoDir}deploy/prometheus/`;
 const alertmanagerConfig = `${repoDir}deploy/alertmanager/alertmanager.yml`;
 const unitPath = `${repoDir}deploy/systemd/udpeer.service`;
-
-/** Runs a command to completion; `undefined` if it is not installed. */
-async function run(
-  command: string,
-  args: string[],
-  cwd: string = Deno.cwd(),
-): Promise<{ success: boolean; output: string; stderr: string } | undefined> {
-  try {
-    const { success, stdout, stderr } = await new Deno.Command(command, {
-      args,
-      cwd,
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const decoder = new TextDecoder();
-    const err = decoder.decode(stderr);
-    return { success, output: decoder.decode(stdout) + err, stderr: err };
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
 
 async function skipReason(
   command: string,

@@ -16,7 +16,7 @@
 
 import assert from "node:assert/strict";
 import { encodeHeartbeat } from "../protocol.ts";
-import { promtoolCheck } from "./_helpers/promtool.ts";
+import { promtoolCheck, querySamples } from "./_helpers/promtool.ts";
 import { freePort, type JsonEvent, startUdpeer, type UdpeerProcess } from "./_helpers/testing.ts";
 
 async function works(command: string, args: string[]): Promise<string | undefined> {
@@ -191,14 +191,7 @@ async function startPrometheus(targets: string[]): Promise<Prometheus> {
     log: () => stderr,
     async query(promql) {
       const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
-      const body = await response.json();
-      if (body.status !== "success") throw new Error(`${promql}: ${JSON.stringify(body)}`);
-      return body.data.result.map((
-        r: { metric: Record<string, string>; value: [number, string] },
-      ) => ({
-        metric: r.metric,
-        value: Number(r.value[1]),
-      }));
+      return querySamples(promql, await response.json());
     },
     async [Symbol.asyncDispose]() {
       try {

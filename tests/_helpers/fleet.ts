@@ -26,6 +26,7 @@
 import { attach, FLEET_PREFIX, makeBridge, Netns, netnsUnavailable, run } from "./netns.ts";
 import { killAfter, signalChild } from "./process.ts";
 import { type JsonEvent, repoDir, startUdpeer, type UdpeerProcess } from "./testing.ts";
+import { querySamples } from "./promtool.ts";
 
 /** The fleet's heartbeat interval, ms (the default is 2,000). */
 export const INTERVAL_MS = 100;
@@ -720,16 +721,12 @@ export class Fleet implements AsyncDisposable {
    * @returns Each series' labels and value.
    */
   async query(promql: string): Promise<{ metric: Record<string, string>; value: number }[]> {
-    const body = JSON.parse(
-      await this.get(`http://${PROMETHEUS}/api/v1/query?query=${encodeURIComponent(promql)}`),
+    return querySamples(
+      promql,
+      JSON.parse(
+        await this.get(`http://${PROMETHEUS}/api/v1/query?query=${encodeURIComponent(promql)}`),
+      ),
     );
-    if (body.status !== "success") throw new Error(`${promql}: ${JSON.stringify(body)}`);
-    return body.data.result.map((
-      r: { metric: Record<string, string>; value: [number, string] },
-    ) => ({
-      metric: r.metric,
-      value: Number(r.value[1]),
-    }));
   }
 
   /** @returns Prometheus's alerts now, pending and firing. */

@@ -37,3 +37,34 @@ export function killAfter(child: Deno.ChildProcess, timeoutMs: number): () => vo
   const timer = setTimeout(() => signalChild(child, "SIGKILL"), timeoutMs);
   return () => clearTimeout(timer);
 }
+
+/**
+ * Runs a command to completion, within 60 s.
+ *
+ * @param command The program.
+ * @param args Its arguments.
+ * @param cwd Where it runs.
+ * @returns Whether it succeeded, stdout and stderr together, and stderr alone; undefined if the
+ * program is not installed.
+ */
+export async function runToEnd(
+  command: string,
+  args: string[],
+  cwd: string = Deno.cwd(),
+): Promise<{ success: boolean; output: string; stderr: string } | undefined> {
+  try {
+    const { success, stdout, stderr } = await new Deno.Command(command, {
+      args,
+      cwd,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const decoder = new TextDecoder();
+    const err = decoder.decode(stderr);
+    return { success, output: decoder.decode(stdout) + err, stderr: err };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}

@@ -48,3 +48,28 @@ export const promtoolMissing: string | undefined = await (async () => {
     return "promtool is not installed (apt-get install prometheus; .ci/run installs it)";
   }
 })();
+
+/** One series of a Prometheus instant query's answer. */
+export interface QuerySample {
+  /** Its labels. */
+  metric: Record<string, string>;
+  /** Its value. */
+  value: number;
+}
+
+/**
+ * The series of a Prometheus `GET /api/v1/query` answer.
+ *
+ * @param promql The query (for the error).
+ * @param body The answer's JSON.
+ * @returns Each series with its labels and value.
+ * @throws {Error} If Prometheus answered with an error.
+ */
+export function querySamples(promql: string, body: unknown): QuerySample[] {
+  const answer = body as {
+    status: string;
+    data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+  };
+  if (answer.status !== "success") throw new Error(`${promql}: ${JSON.stringify(body)}`);
+  return answer.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+}
