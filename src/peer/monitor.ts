@@ -121,7 +121,6 @@ export class PeerMonitor {
   // another stream, since a target keeps reading its own (and a name is keyed by it).
   #answering = new WeakSet<StreamStats>();
   #onEvict: ((stream: StreamStats) => void) | undefined;
-  #lastIpv4 = "";
   #onHeartbeat: ((stream: StreamStats, elapsedMs: number) => void) | undefined;
   /** Invalid datagrams received, by reason, from every source (evicted ones included). */
   readonly invalidByReason: Record<InvalidReason, number> = { short: 0, checksum: 0 };
@@ -301,11 +300,6 @@ export class PeerMonitor {
       return;
     }
     if (stream.messages === 0) this.#match(stream, heartbeat.ipv4, heartbeat.port, receivedAtMs);
-    // The header's address is a new string per datagram; keeping the one already held when
-    // it repeats (nearly always) spares a flood of new streams one surviving string each.
-    let ipv4 = heartbeat.ipv4;
-    if (ipv4 === this.#lastIpv4) ipv4 = this.#lastIpv4;
-    else this.#lastIpv4 = ipv4;
     // A heartbeat that reached the socket while this peer was paused waited there: its
     // delay is the pause's, not the link's. Its earliest arrival is its send time plus the
     // stream's smallest transit (which holds the two clocks' offset).
@@ -316,7 +310,9 @@ export class PeerMonitor {
       heartbeat.sentAtMs,
       heartbeat.checksum,
       receivedAtMs,
-      ipv4,
+      // The decoder hands out the same string while the header's address repeats (nearly
+      // always), so a flood of new streams keeps no string each.
+      heartbeat.ipv4,
       heartbeat.port,
       !waited,
     );
