@@ -48,7 +48,8 @@ const runStarted = Date.now();
 function theFleet(): Promise<Fleet> {
   return fleetPromise ??= Fleet.create({
     peers: PEERS.map((name) => ({ name, clockAhead: name === "s" })),
-    lossy: { observer: "a", dropEvery: 10 },
+    // 10% dropped, and a forged heartbeat with an absurd timestamp after every 25th.
+    lossy: { observer: "a", dropEvery: 10, forgeEvery: 25 },
     burst: BURST,
     alertmanager: true,
   });
@@ -543,7 +544,7 @@ fault(
 );
 
 fault(
-  "10% loss through a relay: missed within one heartbeat of what the relay dropped",
+  "10% loss through a relay, with forged absurd stamps in the stream: missed within one heartbeat of what the relay dropped, the forged ones outliers that move nothing",
   async (fleet) => {
     const observer = "a";
     allow("the relay drops 10%", "UdpeerPacketLoss", { observer, peer: "lossy" });
@@ -592,6 +593,24 @@ fault(
         "udpeer_loss_ratio",
       );
       noOutage(outageEvents(fleet.events(observer), address(fleet, "relay"), 0));
+      // The forged heartbeats (1970, the year 2255, ten years ahead, two hours back) are
+      // outliers: counted, and none moved missed (above), the interval, the state or the
+      // delays (no negative delay for the clock alert: the whole run's alerts are checked).
+      const forged = fleet.relay!.lines.filter((l) => typeof l.forged === "number").length;
+      soft.ok(forged >= 4, `the relay forged ${forged}`);
+      near(target.outliers as number, forged, 1, `${observer}: outliers of lossy`);
+      near(
+        scrape.value("udpeer_outliers_total", { peer: "lossy" }),
+        forged,
+        1,
+        "udpeer_outliers_total",
+      );
+      near(target.intervalMs, I, 1, "intervalMs");
+      soft.equal(
+        scrape.value("udpeer_one_way_delay_seconds_bucket", { peer: "lossy", le: "0" }),
+        0,
+        "no negative delay from a forged stamp",
+      );
     });
     await group(
       "the lossy sender, which hears the observer through the relay untouched",

@@ -324,7 +324,7 @@ export interface FleetSpec {
    * which forwards to `observer` dropping one in `dropEvery`; `observer`'s peers file has
    * the relay as one more line, named `lossy`, so the lossy stream is a named target.
    */
-  lossy?: { observer: string; dropEvery: number };
+  lossy?: { observer: string; dropEvery: number; forgeEvery?: number };
   /** A foreign sender (host `burst`, not udpeer) sending to `to`; see fleet_agent.ts. */
   burst?: {
     to: string;
@@ -524,6 +524,7 @@ export class Fleet implements AsyncDisposable {
         target: { hostname: observer.address, port: PEER_PORT },
         returnTo: { hostname: lossy.address, port: PEER_PORT },
         dropEvery: spec.lossy.dropEvery,
+        ...(spec.lossy.forgeEvery === undefined ? {} : { forgeEvery: spec.lossy.forgeEvery }),
       });
       const peer: PeerHost = {
         ...lossy,

@@ -37,6 +37,8 @@ export interface RelayRole {
   returnTo: Address;
   /** Drop one datagram in this many. */
   dropEvery: number;
+  /** After one forwarded datagram in this many, a forged one with an absurd timestamp. */
+  forgeEvery?: number;
 }
 
 /** Arguments of the `burst` role. */
@@ -66,11 +68,15 @@ function say(line: Record<string, unknown>): void {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 async function relay(role: RelayRole): Promise<void> {
-  const relay = startRelay(role.target, { dropEvery: role.dropEvery }, {
+  const relay = startRelay(role.target, {
+    dropEvery: role.dropEvery,
+    ...(role.forgeEvery === undefined ? {} : { forgeEvery: role.forgeEvery }),
+  }, {
     hostname: role.listen.hostname,
     port: role.listen.port,
     returnTo: role.returnTo,
     onDatagram: (index, dropped) => say({ index, dropped, at: Date.now() }),
+    onForged: (timestamp) => say({ forged: timestamp, at: Date.now() }),
   });
   say({ ready: true });
   await new Promise<void>((resolve) => Deno.addSignalListener("SIGTERM", resolve));

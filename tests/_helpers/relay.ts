@@ -15,6 +15,8 @@
  * @module
  */
 
+import { decodeHeartbeat, encodeHeartbeat } from "../../protocol.ts";
+
 /** What to do to which datagram, by arrival index (0-based). */
 export interface RelayPlan {
   /** Not forwarded. */
@@ -27,6 +29,23 @@ export interface RelayPlan {
   delayMs?: Readonly<Record<number, number>>;
   /** Not forwarded either: every n-th (indexes n−1, 2n−1, …), a known 1/n of the stream. */
   dropEvery?: number;
+  /**
+   * After every n-th datagram forwarded (indexes n−1, 2n−1, …), one forged heartbeat more in
+   * the same stream: the same header address and text, an absurd timestamp (1970, the year
+   * 2255, ten years ahead, two hours back, in turn) and its own valid checksum.
+   */
+  forgeEvery?: number;
+}
+
+/** The absurd send times a forging relay writes, in turn (µs, as udpeer stamps). */
+export function forgedTimestamp(n: number, nowMs: number): number {
+  const stamps = [
+    0, // 1970: a clock never set
+    Number.MAX_SAFE_INTEGER, // µs: the year 2255
+    Math.trunc(nowMs + 10 * 365 * 86_400_000) * 1000, // ten years ahead
+    Math.trunc(nowMs - 2 * 3_600_000) * 1000, // two hours back
+  ];
+  return stamps[n % stamps.length]!;
 }
 
 /** Where a relay listens, and what it does with the datagrams that come back. */
@@ -42,6 +61,8 @@ export interface RelayOptions {
   returnTo?: { hostname: string; port: number };
   /** Told of each planned datagram, by index, as it arrives: whether it is dropped. */
   onDatagram?: (index: number, dropped: boolean) => void;
+  /** Told of each forged heartbeat sent, with its timestamp. */
+  onForged?: (timestamp: number) => void;
 }
 
 /** A running relay. */
@@ -82,6 +103,7 @@ export function startRelay(
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let received = 0;
   let forwarded = 0;
+  let forged = 0;
   let held: Uint8Array | undefined;
   let closed = false;
 
@@ -127,6 +149,20 @@ export function startRelay(
       }
       await forward(datagram);
       if (duplicate.has(index)) await forward(datagram);
+      if (plan.forgeEvery !== undefined && (index + 1) % plan.forgeEvery === 0) {
+        const original = decodeHeartbeat(datagram);
+        if (original.ok) {
+          const timestamp = forgedTimestamp(forged++, Date.now());
+          const { ipv4, port, text } = original.heartbeat;
+          // A forgery that cannot be built must not end the relay (and so the stream).
+          try {
+            await forward(encodeHeartbeat({ timestamp, ipv4, port, text }));
+            options.onForged?.(timestamp);
+          } catch (error) {
+            console.error(`relay: cannot forge ${timestamp}: ${error}`);
+          }
+        }
+      }
       if (held !== undefined) {
         const late = held;
         held = undefined;
