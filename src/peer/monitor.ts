@@ -37,6 +37,7 @@ import {
 } from "../../protocol.ts";
 import {
   type BackEvent,
+  isoString,
   messageEvent,
   type PeerEvent,
   type Remote,
@@ -126,8 +127,6 @@ export class PeerMonitor {
   readonly invalidByReason: Record<InvalidReason, number> = { short: 0, checksum: 0 };
   /** The heartbeat being accounted, decoded into this one object each time. */
   #heartbeat = emptyHeartbeat();
-  /** The monitor's own pauses: how many, and how long in all. */
-  readonly pauses = { count: 0, totalMs: 0 };
   /** A gap this long between two calls into the monitor is a pause; Infinity: never. */
   #pauseGapMs: number;
   #pauseCheckEveryMs: number;
@@ -276,8 +275,7 @@ export class PeerMonitor {
    * @param receivedAtMs Arrival time, Unix ms with sub-ms resolution.
    */
   receive(datagram: Uint8Array, remote: Remote, receivedAtMs: number): void {
-    if (receivedAtMs - this.#aliveAtMs >= this.#pauseGapMs) this.#paused(receivedAtMs);
-    this.#aliveAtMs = receivedAtMs;
+    this.noticeTime(receivedAtMs);
     // Nothing shows the text when no line is printed per datagram: skip its decoding. Decoded
     // into one reused object: every event made of it copies what it needs at once.
     const heartbeat = this.#heartbeat;
@@ -323,7 +321,7 @@ export class PeerMonitor {
           event: "outlier",
           from: hostname,
           fromPort: port,
-          sentAt: messageEvent(heartbeat, remote, 0, receivedAtMs).sentAt,
+          sentAt: isoString(heartbeat.sentAtMs),
           bytes: heartbeat.bytes,
         });
       }
@@ -332,12 +330,11 @@ export class PeerMonitor {
     if (recorded & RECORD_DUPLICATE) {
       this.table.recordDuplicate(hostname);
       if (this.#verbose) {
-        const event = messageEvent(heartbeat, remote, 0, receivedAtMs);
         this.#emit({
           event: "duplicate",
           from: hostname,
           fromPort: port,
-          sentAt: event.sentAt,
+          sentAt: isoString(heartbeat.sentAtMs),
           bytes: heartbeat.bytes,
         });
       }
@@ -426,8 +423,6 @@ export class PeerMonitor {
   /** The peer itself was paused until `nowMs`: nobody's link is to blame for it. */
   #paused(nowMs: number): void {
     const pausedMs = nowMs - this.#aliveAtMs - this.#pauseCheckEveryMs;
-    this.pauses.count++;
-    this.pauses.totalMs += pausedMs;
     this.#pauseEndMs = nowMs;
     this.table.forEachStream((stream) => stream.forgivePause(pausedMs));
     for (const target of this.#registry.all) target.firstSentAtMs += pausedMs;

@@ -356,8 +356,14 @@ export const round3 = (value: number): number => Math.round(value * 1000) / 1000
 let lastIsoMs = NaN;
 let lastIso = "";
 
-/** The send time as ISO 8601; a Date keeps whole milliseconds, so the key is truncated. */
-function isoString(sentAtMs: number): string {
+/**
+ * A send time as the events give it, ISO 8601 (`invalid date` out of range); a Date keeps
+ * whole milliseconds, so the cache's key is truncated.
+ *
+ * @param sentAtMs Unix ms.
+ * @returns The ISO 8601 text.
+ */
+export function isoString(sentAtMs: number): string {
   const ms = Math.trunc(sentAtMs);
   if (ms !== lastIsoMs) {
     const date = new Date(ms);
