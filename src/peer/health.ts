@@ -227,6 +227,28 @@ export function typicalGap(ring: ArrayLike<number>, count: number): number {
   return n === 0 ? median : sum / n;
 }
 
+/**
+ * {@linkcode typicalGap} of a window kept with its sorted copy: `gaps` holds the window in
+ * arrival order, then the same gaps sorted (from index {@linkcode GAP_WINDOW}). The median
+ * is read, not sorted for: the receive path reads the interval once per datagram, and the
+ * sort was the largest share of udpeer's own work there (docs/performance.md). The sum runs
+ * in arrival order, as typicalGap's does, so both give the same number to the last bit.
+ */
+function typicalGapSorted(gaps: Float64Array, count: number): number {
+  if (count === 0) return NaN;
+  const median = gaps[GAP_WINDOW + ((count - 1) >> 1)]!;
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < count; i++) {
+    const gap = gaps[i]!;
+    if (Math.abs(gap - median) <= median / 10) {
+      sum += gap;
+      n++;
+    }
+  }
+  return n === 0 ? median : sum / n;
+}
+
 /** Health of one stream; see the module documentation for the definitions. */
 export class StreamHealth implements StreamStats {
   /** Source address. */
@@ -371,7 +393,7 @@ export class StreamHealth implements StreamStats {
   /** Inferred interval in ms, null until two distinct timestamps arrived. */
   get intervalMs(): number | null {
     if (this.#intervalDirty) {
-      this.#intervalCache = typicalGap(this.#gaps!, this.#gapCount);
+      this.#intervalCache = typicalGapSorted(this.#gaps!, this.#gapCount);
       this.#intervalDirty = false;
     }
     return this.#intervalCache;
@@ -710,10 +732,27 @@ export class StreamHealth implements StreamStats {
   }
 
   #pushGap(gapMs: number): void {
-    this.#gaps ??= new Float64Array(GAP_WINDOW);
-    this.#gaps[this.#gapNext] = gapMs;
+    // One array: the window in arrival order, then the same gaps sorted.
+    const gaps = this.#gaps ??= new Float64Array(2 * GAP_WINDOW);
+    let count = this.#gapCount;
+    if (count === GAP_WINDOW) {
+      // The gap this one replaces leaves the sorted copy (it is there: the same value).
+      const evicted = gaps[this.#gapNext]!;
+      let i = GAP_WINDOW;
+      const end = GAP_WINDOW + count;
+      while (i < end - 1 && gaps[i] !== evicted) i++;
+      for (; i < end - 1; i++) gaps[i] = gaps[i + 1]!;
+      count--;
+    }
+    let j = GAP_WINDOW + count - 1;
+    while (j >= GAP_WINDOW && gaps[j]! > gapMs) {
+      gaps[j + 1] = gaps[j]!;
+      j--;
+    }
+    gaps[j + 1] = gapMs;
+    gaps[this.#gapNext] = gapMs;
     this.#gapNext = (this.#gapNext + 1) % GAP_WINDOW;
-    if (this.#gapCount < GAP_WINDOW) this.#gapCount++;
+    this.#gapCount = count + 1;
     this.#intervalDirty = true;
   }
 

@@ -9,6 +9,7 @@ import {
   RECORD_REORDERED,
   roundHalfDown,
   StreamHealth,
+  typicalGap,
 } from "./health.ts";
 
 const T0 = 1_763_700_000_000;
@@ -42,6 +43,25 @@ Deno.test("lowerMedian() takes the middle value, the smaller of two middles", ()
     assert.equal(lowerMedian(values, values.length), expected, `${values}`);
   }
   assert.ok(Number.isNaN(lowerMedian([], 0)));
+});
+
+Deno.test("StreamHealth's interval is typicalGap() of its last 16 gaps, to the last bit", () => {
+  // Seeded gaps of 90–200 ms (never half the interval: no burst), with repeats, so the
+  // window's sorted copy is shifted, evicted from and inserted into at every position.
+  let seed = 7;
+  const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  const stream = new StreamHealth("127.0.0.1", 5006);
+  const ring: number[] = [];
+  let sentAt = T0;
+  stream.record(sentAt, 0, sentAt + 0.5);
+  for (let k = 1; k <= 300; k++) {
+    const next = sentAt + (random() < 0.2 ? 100 : 90 + Math.round(random() * 1100) / 10);
+    // The ring's order: gap k sits at (k - 1) % 16, as the stream keeps it.
+    ring[(k - 1) % 16] = next - sentAt;
+    sentAt = next;
+    stream.record(sentAt, k, sentAt + 0.5);
+    assert.equal(stream.intervalMs, typicalGap(ring, ring.length), `after gap ${k}`);
+  }
 });
 
 Deno.test("StreamHealth counts missed, loss, duplicates and reordering exactly", () => {
