@@ -36,8 +36,14 @@ const WATCH_NOTES = 6;
 
 /** Where a run's events go: human lines, JSON lines, or notes under the `--watch` table. */
 export interface Reporter {
-  /** Reports one event. */
-  emit(event: PeerEvent): void;
+  /**
+   * Reports one event.
+   *
+   * @param event The event.
+   * @param atMs When it happened, Unix ms: a received datagram's events pass its arrival
+   * time; left out, the clock is read.
+   */
+  emit(event: PeerEvent, atMs?: number): void;
   /** The notable lines kept for `--watch`, newest last. */
   readonly notes: readonly string[];
 }
@@ -63,8 +69,8 @@ export function createReporter(
       notes.shift();
     }
   };
-  const emit = (event: PeerEvent): void => {
-    if (options.json) return line(jsonEventLine(event, now()));
+  const emit = (event: PeerEvent, atMs?: number): void => {
+    if (options.json) return line(jsonEventLine(event, atMs ?? now()));
     if (options.watch && event.event !== "summary") {
       // Only what changes the table's meaning is kept beside it.
       if (STAMPED_EVENTS.has(event.event)) note(formatEvent(event)!);
@@ -75,7 +81,7 @@ export function createReporter(
     if (event.event === "message") return line(formatMessage(event));
     const printed = printEvent(event);
     if (!STAMPED_EVENTS.has(event.event)) return print(printed, { line }, errorLine);
-    const stamp = `${localTimestamp(now())} `;
+    const stamp = `${localTimestamp(atMs ?? now())} `;
     print(
       {
         stdout: printed.stdout.map((l) => stamp + l),
