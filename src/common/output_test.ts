@@ -119,3 +119,19 @@ Deno.test("LineWriter writes synchronously, batched and complete, when the sink 
   assert.equal(new TextDecoder().decode(all), "line 0\nline 1\nline 2\né at the end\n");
   assert.ok(sink.writes.every((chunk) => chunk.length <= 5));
 });
+
+Deno.test("LineWriter writes batches below and above its reused buffer's size byte for byte", async () => {
+  // 10,000 lines of 7 UTF-16 units (70,000, at most 210,000 bytes of UTF-8) fit the reused
+  // buffer of 256 KiB; 60,000 lines do not, and are encoded into an array of their own.
+  for (const lines of [10_000, 60_000]) {
+    const sink = syncSink();
+    const out = new LineWriter(sink);
+    for (let i = 0; i < lines; i++) out.line(i % 2 === 0 ? "é-€-𝄞" : "abcdef");
+    await out.flush();
+    const text = new TextDecoder().decode(
+      new Uint8Array(sink.writes.flatMap((chunk) => [...chunk])),
+    );
+    const expected = Array.from({ length: lines }, (_, i) => i % 2 === 0 ? "é-€-𝄞\n" : "abcdef\n");
+    assert.equal(text, expected.join(""), `${lines} lines`);
+  }
+});

@@ -20,7 +20,10 @@
 export interface ByteSink {
   /** Writes some or all of `bytes`, resolving to how many were written. */
   write(bytes: Uint8Array): Promise<number>;
-  /** Writes some or all of `bytes` at once, returning how many were written, if it can. */
+  /**
+   * Writes some or all of `bytes` at once, returning how many were written, if it can. The
+   * caller may reuse `bytes` once it returns: a sink that keeps them must copy them.
+   */
   writeSync?(bytes: Uint8Array): number;
 }
 
