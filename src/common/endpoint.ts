@@ -238,6 +238,36 @@ export function joinHostPort(host: string, port: number): string {
 }
 
 /**
+ * {@linkcode joinHostPort} that remembers its last answer: a receive path that names the
+ * same endpoint datagram after datagram gets the same string back, which also makes the
+ * next comparison of it a pointer test instead of a walk through two new strings.
+ *
+ * @returns A function with joinHostPort's parameters and result.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { joinHostPortMemo } from "./endpoint.ts";
+ * const join = joinHostPortMemo();
+ * assert.equal(join("::1", 5006), "[::1]:5006");
+ * assert.equal(join("127.0.0.1", 5006), "127.0.0.1:5006");
+ * ```
+ */
+export function joinHostPortMemo(): (host: string, port: number) => string {
+  let lastHost = "";
+  let lastPort = -1;
+  let last = "";
+  return (host, port) => {
+    if (port !== lastPort || host !== lastHost) {
+      last = joinHostPort(host, port);
+      lastHost = host;
+      lastPort = port;
+    }
+    return last;
+  };
+}
+
+/**
  * Writes an endpoint as text, as Go's `UDPAddr.String()`: `a.b.c.d:PORT`, `[IPV6]:PORT` or
  * `NAME:PORT`; what {@linkcode parseEndpoint} reads back.
  *

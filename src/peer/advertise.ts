@@ -22,7 +22,7 @@
  */
 
 import { NO_IPV4_ADDRESS, parseIpv4 } from "../../protocol.ts";
-import { joinHostPort } from "../common/endpoint.ts";
+import { joinHostPortMemo } from "../common/endpoint.ts";
 
 /** The part of `Deno.NetworkInterfaceInfo` the choice needs. */
 export interface InterfaceAddress {
@@ -132,6 +132,9 @@ export function chooseAdvertisedAddress(input: AdvertiseInput): string {
   return candidates[0]?.address ?? "127.0.0.1";
 }
 
+// Called for every heartbeat printed: a stream repeats its header address.
+const joinAdvertised = joinHostPortMemo();
+
 /**
  * What a received header advertises, as `ADDR:PORT`: its IPv4 address and port, or, when
  * the address is 0.0.0.0 (what a sender on IPv6 writes), the UDP source address with the
@@ -151,5 +154,5 @@ export function chooseAdvertisedAddress(input: AdvertiseInput): string {
  * ```
  */
 export function advertisedEndpoint(ipv4: string, port: number, source: string): string {
-  return joinHostPort(ipv4 === NO_IPV4_ADDRESS ? source : ipv4, port);
+  return joinAdvertised(ipv4 === NO_IPV4_ADDRESS ? source : ipv4, port);
 }

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { formatHost, joinHostPort } from "../../common/endpoint.ts";
+import { formatHost, joinHostPort, joinHostPortMemo } from "../../common/endpoint.ts";
 import { escapeForTerminal } from "../../common/escape.ts";
 import { NOTHING, type Printed, toStderr, toStdout } from "../../common/output.ts";
 import { plural } from "../../common/words.ts";
@@ -50,7 +50,7 @@ import type {
  * @returns One line, for example `127.0.0.1:5006 count=3 time=0.4 ms | hello`.
  */
 export function formatMessage(event: MessageEvent): string {
-  const source = joinHostPort(event.from, event.fromPort);
+  const source = joinSource(event.from, event.fromPort);
   let line = `${event.peer === undefined ? source : streamName(event)} count=${event.count} time=${
     event.elapsedMs.toFixed(1)
   } ms`;
@@ -60,6 +60,9 @@ export function formatMessage(event: MessageEvent): string {
   if (event.advertised !== source) line += ` advertised=${event.advertised}`;
   return `${line} | ${escapeForTerminal(event.text)}`;
 }
+
+// Called for every heartbeat printed: a flood comes from one source.
+const joinSource = joinHostPortMemo();
 
 const reasonText: Record<InvalidReason, string> = {
   short: `shorter than the ${HEADER_BYTES}-byte header`,
