@@ -646,7 +646,9 @@ export class StreamHealth implements StreamStats {
     if (!(newest === newest)) {
       return sentAtMs - receivedAtMs > OUTLIER_AHEAD_MS || sentAtMs < OUTLIER_BEFORE_MS;
     }
-    return Math.abs(sentAtMs - newest) > this.#outlierJumpMs();
+    // Within an hour is never a jump: the interval is not computed for it.
+    const jump = Math.abs(sentAtMs - newest);
+    return jump > OUTLIER_MIN_JUMP_MS && jump > this.#outlierJumpMs();
   }
 
   #outlierJumpMs(): number {
@@ -691,8 +693,14 @@ export class StreamHealth implements StreamStats {
    * burst's gap, or the new interval in ms when short gaps were sustained.
    */
   #addGap(gapMs: number): "slot" | "extra" | number {
-    const interval = this.intervalMs;
-    if (interval !== null && this.#gapCount >= BURST_MIN_GAPS && gapMs < interval * BURST_GAP) {
+    // The interval is within a tenth of the window's lower median (typicalGap), so a gap of
+    // 0.6 of that median or more (over (1 + 1/10) × BURST_GAP = 0.55, with room for
+    // rounding) is no burst's whatever the interval: the interval is computed only for a gap
+    // that may be short, not once per datagram.
+    const mayBeShort = this.#gapCount >= BURST_MIN_GAPS &&
+      gapMs < this.#gaps![GAP_WINDOW + ((this.#gapCount - 1) >> 1)]! * 0.6;
+    const interval = mayBeShort ? this.intervalMs : null;
+    if (interval !== null && gapMs < interval * BURST_GAP) {
       this.#shortGaps++;
       this.#shortSpanMs += gapMs;
       if (this.#shortGaps < SUSTAIN_GAPS || this.#shortSpanMs < SUSTAIN_INTERVALS * interval) {
