@@ -10,7 +10,8 @@
  * ```
  *
  * In order: receive throughput at saturation (`throughput.ts`, on a machine otherwise
- * quiet), Adler-32 against zlib (`adler.ts`), sender accuracy (`accuracy.ts`), one-way delay
+ * quiet), the per-datagram work of each output mode without the socket
+ * (`pipeline_bench.ts`), Adler-32 against zlib (`adler.ts`), sender accuracy (`accuracy.ts`), one-way delay
  * against a blocking Python receiver (`delay.ts`, ~1 minute) and against IRTT (`irtt.ts`,
  * left out with a note where Debian's `irtt` is missing), the idle peer
  * (`idle.ts`) while the codec benchmarks (`deno bench --json bench/protocol_bench.ts`) and
@@ -55,6 +56,7 @@ const heartbeats = numberFlag(args, "--count", quick ? 200 : 1000);
 // The speed V8 gives adler32() varies from one process to the next (~1.9 to ~2.8 GB/s here,
 // on a quiet machine too), so the median of several fresh pairs is taken.
 const adlerRounds = quick ? 3 : 7;
+const pipelineCount = quick ? 200_000 : 2_000_000;
 const senderRounds = numberFlag(args, "--sender-rounds", quick ? 5 : 60);
 const forgedDatagrams = numberFlag(args, "--forged", quick ? 300_000 : 1_000_000);
 const settleSeconds = numberFlag(args, "--settle", quick ? 0 : 45);
@@ -295,6 +297,16 @@ try {
   log(`throughput: ${rounds} rounds of a ${floodSeconds} s flood into each of 5 receivers`);
   const throughput = await measureThroughput({ rounds, seconds: floodSeconds, dir, log });
 
+  log(`per-datagram work without the socket: ${formatNumber(pipelineCount)} datagrams per mode`);
+  const pipeline = (await run([
+    "run",
+    `--config=${repoDir}deno.json`,
+    "-A",
+    `${repoDir}bench/pipeline_bench.ts`,
+    "--count",
+    String(pipelineCount),
+  ])).trim().split("\n");
+
   log(`Adler-32 against zlib: ${adlerRounds} rounds`);
   const adler = await measureAdler(adlerRounds);
 
@@ -365,6 +377,12 @@ try {
     `### Receive throughput (${rounds} rounds × ${floodSeconds} s flood of 79-byte heartbeats, medians over saturated rounds)`,
     "",
     ...throughputTable(throughput),
+    "",
+    `### Per-datagram work without the socket (bench/pipeline_bench.ts, ${
+      formatNumber(pipelineCount)
+    } datagrams per mode)`,
+    "",
+    ...pipeline,
     "",
     `### Adler-32 over 64 KiB against zlib (${adlerRounds} rounds, each in fresh processes)`,
     "",
