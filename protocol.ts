@@ -127,8 +127,8 @@ const block = 8;
  * > the sum of all s1 values. Both sums are done modulo 65521. s1 is initialized to 1, s2 to
  * > zero. The Adler-32 checksum is stored as s2*65536 + s1.
  *
- * The sums are taken 8 bytes at a time and reduced once every 5,552 bytes, as zlib and Go's
- * hash/adler32 do.
+ * The sums are reduced once every 5,552 bytes, as zlib and Go's hash/adler32 do, and taken
+ * 8 bytes at a time, or from 256 bytes on a 32-bit word at a time in 16-bit lanes.
  *
  * @param data The bytes to checksum.
  * @returns The checksum as an unsigned 32-bit integer.
@@ -147,6 +147,79 @@ export function adler32(data: Uint8Array): number {
 // Adler-32 of data[start..end): decoding checks bytes 4..end in place, since a subarray
 // for the range would cost a third as much as the checksum of a 79-byte heartbeat.
 function adler32Range(data: Uint8Array, start: number, end: number): number {
+  return end - start >= WORDS_MIN_BYTES && littleEndian
+    ? adler32Words(data, start, end)
+    : adler32Bytes(data, start, end);
+}
+
+/** Below this many bytes the word loop's view and alignment cost more than they save. */
+const WORDS_MIN_BYTES = 256;
+/** Whether a Uint32Array reads byte 0 of a word as its low byte (every platform Deno runs on). */
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Words summed in 16-bit lanes before the lanes are moved out: 255 × 16 × 17 / 2 < 2^16. */
+const LANE_WORDS = 16;
+
+/**
+ * Adler-32 of data[start..end) read 4 bytes at a time, two bytes per 32-bit add (SIMD within
+ * a register): 1.6× the byte loop over 64 KiB (bench/adler.ts). For m words whose bytes
+ * b(t,k) sit at 4t + k, s1 gains Σ A_k and s2 gains 4m·s1 + Σ_k (4·B_k − k·A_k), where
+ * A_k = Σ_t b(t,k) and B_k = Σ_t (m − t)·b(t,k), the sum of A_k's running values. The words'
+ * even bytes (k = 0, 2) are summed in the two 16-bit halves of one int, the odd bytes in
+ * another, and the running sums likewise; after LANE_WORDS words the halves are moved into
+ * full-width sums, before a half could carry into the next. Bytes before the first 4-byte
+ * boundary of the buffer and after the last go one at a time.
+ */
+function adler32Words(data: Uint8Array, start: number, end: number): number {
+  let s1 = 1;
+  let s2 = 0;
+  let i = start;
+  while (((data.byteOffset + i) & 3) !== 0) {
+    s1 += data[i++]!;
+    s2 += s1;
+  }
+  let word = (data.byteOffset + i) >> 2;
+  const wordsEnd = (data.byteOffset + end) >> 2;
+  const words = new Uint32Array(data.buffer, 0, wordsEnd);
+  while (word < wordsEnd) {
+    // nmax bytes at most between two reductions, as in the byte loop (5552 = 4 × 1388).
+    const chunkEnd = Math.min(word + nmax / 4, wordsEnd);
+    const chunkBytes = 4 * (chunkEnd - word);
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    while (word < chunkEnd) {
+      const laneEnd = Math.min(word + LANE_WORDS, chunkEnd);
+      const lanes = laneEnd - word;
+      let evenA = 0, oddA = 0, evenB = 0, oddB = 0;
+      while (word < laneEnd) {
+        const w = words[word++]!;
+        evenA = (evenA + (w & 0x00ff00ff)) | 0;
+        oddA = (oddA + ((w >>> 8) & 0x00ff00ff)) | 0;
+        evenB = (evenB + evenA) | 0;
+        oddB = (oddB + oddA) | 0;
+      }
+      // The running sums of these words start from the sums of the words before them.
+      b0 += (evenB & 0xffff) + lanes * a0;
+      b1 += (oddB & 0xffff) + lanes * a1;
+      b2 += (evenB >>> 16) + lanes * a2;
+      b3 += (oddB >>> 16) + lanes * a3;
+      a0 += evenA & 0xffff;
+      a1 += oddA & 0xffff;
+      a2 += evenA >>> 16;
+      a3 += oddA >>> 16;
+    }
+    // Whole numbers below 2^53: exact as doubles, reduced at once.
+    s2 = (s2 + chunkBytes * s1 + 4 * (b0 + b1 + b2 + b3) - a1 - 2 * a2 - 3 * a3) % mod;
+    s1 = (s1 + a0 + a1 + a2 + a3) % mod;
+  }
+  i = wordsEnd * 4 - data.byteOffset;
+  while (i < end) {
+    s1 += data[i++]!;
+    s2 += s1;
+  }
+  return (((s2 % mod) << 16) | (s1 % mod)) >>> 0;
+}
+
+/** Adler-32 of data[start..end) a byte at a time, in blocks of 8 (a heartbeat's 61 bytes). */
+function adler32Bytes(data: Uint8Array, start: number, end: number): number {
   let s1 = 1;
   let s2 = 0;
   let i = start;

@@ -90,6 +90,26 @@ Deno.test("adler32() matches the RFC 1950 reference around the deferred-modulo b
   assert.deepEqual(adler32(pattern), referenceAdler32(pattern));
 });
 
+Deno.test("adler32() gives the reference at every alignment and around the word loop's edges", () => {
+  // From 256 bytes up the checksum reads 4-byte words from the buffer's first 4-byte
+  // boundary, in lanes moved out every 16 words: every start offset modulo 4 (and 8), and
+  // lengths around 256, a lane (64 bytes), nmax and twice nmax, with all bytes 0xff (the
+  // largest lane and chunk sums) and a pattern.
+  const buffer = new Uint8Array(2 * 5552 + 64);
+  const pattern = Uint8Array.from(buffer, (_, i) => (i * 131 + 17) & 255);
+  for (const source of [buffer.fill(0xff), pattern]) {
+    for (let offset = 0; offset < 8; offset++) {
+      for (const around of [256, 320, 5552, 2 * 5552]) {
+        for (let length = around - 5; length <= around + 5; length++) {
+          if (offset + length > source.length) continue;
+          const data = source.subarray(offset, offset + length);
+          assert.equal(adler32(data), referenceAdler32(data), `offset ${offset}, ${length} bytes`);
+        }
+      }
+    }
+  }
+});
+
 Deno.test("adler32() checksums a subarray, not its whole buffer", () => {
   const whole = new TextEncoder().encode("xxWikipediayy");
   assert.deepEqual(adler32(whole.subarray(2, 11)), 300286872);
