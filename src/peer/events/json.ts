@@ -1,7 +1,7 @@
 /**
  * The heartbeat peer's `--json` lines: one object per event, `event` first and `time` (when
- * it was emitted) second, with no raw control character (DEL, C1 and the line separators
- * are escaped too).
+ * it was emitted; for a datagram's events, when the datagram arrived) second, with no raw
+ * control character (DEL, C1 and the line separators are escaped too).
  *
  * @example
  * ```ts
