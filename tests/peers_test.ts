@@ -284,11 +284,14 @@ Deno.test("a storm of SIGHUPs with 5,000 targets is merged into few reloads and 
     assert.ok(performance.now() - started < 10_000, "SIGTERM ends the peer promptly");
     const reloads = a.events.filter((e) => e.event === "reload");
     // Merged: one reload at a time and at most one more queued. So after the last SIGHUP at
-    // most two reloads end (the one running and the one it queued), however fast a reload
-    // is; and fewer than the signals in all (unmerged, 100 SIGHUPs gave 73 reloads, each
-    // after its own signal).
+    // most three reloads end, however fast a reload is: the one running, the one it queued,
+    // and one more that the signals' last notification may queue once the queued one has
+    // started (the runtime hands signals sent before `lastSighup` to the program when its
+    // busy loop next polls, after that clock read; however many arrived in between, they
+    // come as one notification). And fewer than the signals in all (unmerged, 100 SIGHUPs
+    // gave 73 reloads, each after its own signal).
     const afterLast = reloads.filter((e) => Date.parse(e.time as string) > lastSighup);
-    assert.ok(afterLast.length <= 2, `${afterLast.length} reloads ended after the last SIGHUP`);
+    assert.ok(afterLast.length <= 3, `${afterLast.length} reloads ended after the last SIGHUP`);
     assert.ok(reloads.length >= 1 && reloads.length < 100, `${reloads.length} reloads`);
     for (const reload of reloads) assert.equal(reload.targets, 5000);
     // The 5,000 targets never answer: each is reported silent once. The 0.1 s stream is not.
