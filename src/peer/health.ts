@@ -214,17 +214,7 @@ export function lowerMedian(ring: ArrayLike<number>, count: number): number {
  * ```
  */
 export function typicalGap(ring: ArrayLike<number>, count: number): number {
-  const median = lowerMedian(ring, count);
-  let sum = 0;
-  let n = 0;
-  for (let i = 0; i < count; i++) {
-    const gap = ring[i]!;
-    if (Math.abs(gap - median) <= median / 10) {
-      sum += gap;
-      n++;
-    }
-  }
-  return n === 0 ? median : sum / n;
+  return meanAroundMedian(ring, count, lowerMedian(ring, count));
 }
 
 /**
@@ -235,12 +225,15 @@ export function typicalGap(ring: ArrayLike<number>, count: number): number {
  * in arrival order, as typicalGap's does, so both give the same number to the last bit.
  */
 function typicalGapSorted(gaps: Float64Array, count: number): number {
-  if (count === 0) return NaN;
-  const median = gaps[GAP_WINDOW + ((count - 1) >> 1)]!;
+  return meanAroundMedian(gaps, count, count === 0 ? NaN : gaps[GAP_WINDOW + ((count - 1) >> 1)]!);
+}
+
+/** The mean of the first `count` gaps within a tenth of `median`; the median when none is. */
+function meanAroundMedian(ring: ArrayLike<number>, count: number, median: number): number {
   let sum = 0;
   let n = 0;
   for (let i = 0; i < count; i++) {
-    const gap = gaps[i]!;
+    const gap = ring[i]!;
     if (Math.abs(gap - median) <= median / 10) {
       sum += gap;
       n++;
