@@ -14,8 +14,10 @@
  * - **missed**: the slots of the sender's grid, from the oldest timestamp to the newest,
  *   that no heartbeat filled: `round((newest − oldest) / interval) + 1 − slots received`,
  *   halves rounded down (a whole-second sender's truncated timestamps can stretch a span by
- *   just under one second, half of a 2 s interval). A burst fills the slots the span still
- *   lacks (a sender catching up), no more.
+ *   just under one second, half of a 2 s interval), the interval here being the span's own
+ *   once it holds 16 slots (its gaps summed over the slots they span; see #spanIntervalMs),
+ *   so that a sender's jitter does not add up over thousands of slots. A burst fills the
+ *   slots the span still lacks (a sender catching up), no more.
  *   A slot counts as missed once a heartbeat more than {@linkcode HOLD_INTERVALS} intervals
  *   past it has arrived (until then a reordered heartbeat may still fill it), when the
  *   stream goes silent, or at the end of the run; one that arrives later still is reordered
@@ -35,8 +37,9 @@
  *
  * The receive path calls {@linkcode StreamHealth.record} once per datagram: it is O(1)
  * amortised and allocates nothing after the stream's second heartbeat (fixed rings of 16
- * gaps and 64 recent heartbeats). The median and the missed count are computed when someone
- * reads them (a check, a report, a scrape), not per datagram.
+ * gaps, kept with a sorted copy, and 64 recent heartbeats). The interval is computed only for
+ * a gap that may be a burst's, and the missed count when someone reads it (a check, a
+ * report, a scrape), not per datagram.
  *
  * Readers outside the receive path (the summary, `--watch`, a metrics renderer) use the
  * read-only {@linkcode StreamStats} view.
