@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PeerMonitor } from "./monitor.ts";
 import { createReporter } from "./reporter.ts";
+import { encodeHeartbeat } from "../../protocol.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 1, 2, 3, 456);
 
@@ -92,4 +93,40 @@ Deno.test("createReporter() starts human state-change lines with the local date 
     new RegExp(stamp + "udpeer: Cannot receive on 0\\.0\\.0\\.0:5005: Bad file descriptor$"),
     "a receive error is worded as one, never as a send",
   );
+});
+
+Deno.test("a received datagram's events carry its arrival as their time, not a later clock read", () => {
+  const lines: string[] = [];
+  // The reporter's clock is an hour later: a datagram's lines must not read it.
+  const reporter = createReporter(
+    { json: true, watch: false },
+    (l) => lines.push(l),
+    () => {},
+    () => NOW + 3_600_000,
+  );
+  const monitor = new PeerMonitor({
+    targets: [],
+    ownIntervalMs: 1000,
+    downAfter: 3,
+    emit: reporter.emit,
+  });
+  const arrival = NOW + 0.7;
+  const datagram = encodeHeartbeat({
+    timestamp: NOW * 1000,
+    ipv4: "127.0.0.1",
+    port: 5006,
+    text: "hi",
+  });
+  monitor.receive(datagram, { hostname: "127.0.0.1", port: 5006 }, arrival);
+  monitor.receive(datagram, { hostname: "127.0.0.1", port: 5006 }, arrival + 2);
+  monitor.receive(new Uint8Array(3), { hostname: "127.0.0.1", port: 5006 }, arrival + 4);
+  const events = lines.map((line) => JSON.parse(line));
+  assert.deepEqual(events.map((e) => [e.event, e.time]), [
+    ["message", "2026-12-02T01:02:03.456Z"],
+    ["duplicate", "2026-12-02T01:02:03.458Z"],
+    ["invalid", "2026-12-02T01:02:03.460Z"],
+  ]);
+  // A timer's event (no datagram) reads the clock.
+  reporter.emit({ event: "paused", pausedMs: 1500 });
+  assert.equal(JSON.parse(lines.at(-1)!).time, "2026-12-02T02:02:03.456Z");
 });
