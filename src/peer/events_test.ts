@@ -238,6 +238,22 @@ Deno.test("formatMessage() marks a reordered heartbeat and messageJsonLine() car
   assert.equal(JSON.parse(messageJsonLine(event, TIME)).reordered, true);
 });
 
+Deno.test("messageJsonLine() equals the generic JSON line as the source, address and send time change", () => {
+  const events = [
+    messageEvent(heartbeat(1763700000123), remote, 1, 1763700000123.44),
+    messageEvent(
+      heartbeat(1763700000124, "hi", "0.0.0.0", 5007),
+      { hostname: "::1", port: 5007 },
+      1,
+      1763700000124.5,
+    ),
+    messageEvent(heartbeat(1763700000124), remote, 2, 1763700000125),
+    messageEvent(heartbeat(1763700000125), { hostname: 'a"b\\c', port: 1 }, 1, 1763700000125),
+    { ...messageEvent(heartbeat(1763700000126), remote, 3, 1763700000126), elapsedMs: NaN },
+  ];
+  for (const event of events) assert.equal(messageJsonLine(event, TIME), jsonWithTime(event));
+});
+
 Deno.test("formatMessage() names a peers-file target and messageJsonLine() carries it as peer", () => {
   const event = messageEvent(heartbeat(1763700000123), remote, 3, 1763700000123.44);
   event.reordered = true;
