@@ -37,8 +37,10 @@ import {
 } from "../../protocol.ts";
 import {
   type BackEvent,
+  type DuplicateEvent,
   isoString,
   messageEvent,
+  type OutlierEvent,
   type PeerEvent,
   type Remote,
   type SilentEvent,
@@ -317,29 +319,20 @@ export class PeerMonitor {
       heartbeat.port,
       !waited,
     );
-    if (recorded & RECORD_OUTLIER) {
-      this.table.recordOutlier(hostname);
+    if (recorded & (RECORD_OUTLIER | RECORD_DUPLICATE)) {
+      // Counted for its source and shown, and nothing more: neither moves a figure.
+      const outlier = (recorded & RECORD_OUTLIER) !== 0;
+      if (outlier) this.table.recordOutlier(hostname);
+      else this.table.recordDuplicate(hostname);
       if (this.#verbose) {
-        this.#emit({
-          event: "outlier",
+        const event: DuplicateEvent | OutlierEvent = {
+          event: outlier ? "outlier" : "duplicate",
           from: hostname,
           fromPort: port,
           sentAt: isoString(heartbeat.sentAtMs),
           bytes: heartbeat.bytes,
-        }, receivedAtMs);
-      }
-      return;
-    }
-    if (recorded & RECORD_DUPLICATE) {
-      this.table.recordDuplicate(hostname);
-      if (this.#verbose) {
-        this.#emit({
-          event: "duplicate",
-          from: hostname,
-          fromPort: port,
-          sentAt: isoString(heartbeat.sentAtMs),
-          bytes: heartbeat.bytes,
-        }, receivedAtMs);
+        };
+        this.#emit(event, receivedAtMs);
       }
       return;
     }
