@@ -173,32 +173,19 @@ export function roundHalfDown(value: number): number {
   return Math.ceil(value - 0.5);
 }
 
-// The interval is read on the receive path (the burst and outlier tests), so its median
-// sorts a scratch copy in place: ~60 ns for 16 gaps, where a new Float64Array and its sort
-// cost ~1 µs a datagram (measured, bench/throughput.ts: --quiet fell to 36% of the bare loop).
-const scratch = new Float64Array(64);
-
 /**
  * The lower median of the first `count` values of `ring` (the middle one, or the smaller of
- * the two middle ones), by an insertion sort of a scratch copy: nothing is allocated.
+ * the two middle ones). The definition the stream's sorted window is checked against
+ * (health_test.ts); the receive path reads that window's middle instead of sorting.
  *
- * @param ring The values (at most 64 are read).
+ * @param ring The values.
  * @param count How many are valid.
  * @returns The lower median, NaN for none.
  */
 export function lowerMedian(ring: ArrayLike<number>, count: number): number {
   if (count === 0) return NaN;
-  const n = Math.min(count, scratch.length);
-  for (let i = 0; i < n; i++) {
-    const value = ring[i]!;
-    let j = i - 1;
-    while (j >= 0 && scratch[j]! > value) {
-      scratch[j + 1] = scratch[j]!;
-      j--;
-    }
-    scratch[j + 1] = value;
-  }
-  return scratch[(n - 1) >> 1]!;
+  const sorted = Array.from(ring).slice(0, count).sort((a, b) => a - b);
+  return sorted[(count - 1) >> 1]!;
 }
 
 /**
@@ -225,9 +212,9 @@ export function typicalGap(ring: ArrayLike<number>, count: number): number {
 /**
  * {@linkcode typicalGap} of a window kept with its sorted copy: `gaps` holds the window in
  * arrival order, then the same gaps sorted (from index {@linkcode GAP_WINDOW}). The median
- * is read, not sorted for: the receive path reads the interval once per datagram, and the
- * sort was the largest share of udpeer's own work there (docs/performance.md). The sum runs
- * in arrival order, as typicalGap's does, so both give the same number to the last bit.
+ * is read, not sorted for: sorting for it once per datagram was the largest share of
+ * udpeer's own work under a flood (docs/performance.md). The sum runs in arrival order, as
+ * typicalGap's does, so both give the same number to the last bit.
  */
 function typicalGapSorted(gaps: Float64Array, count: number): number {
   return meanAroundMedian(gaps, count, count === 0 ? NaN : gaps[GAP_WINDOW + ((count - 1) >> 1)]!);
