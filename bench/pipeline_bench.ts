@@ -57,7 +57,7 @@ export async function runPipeline(
   });
   const reporter = createReporter(
     { json: mode === "json", watch: false },
-    (t) => out.line(t),
+    out,
     () => {},
   );
   const monitor = new PeerMonitor({

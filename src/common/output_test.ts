@@ -120,10 +120,10 @@ Deno.test("LineWriter writes synchronously, batched and complete, when the sink 
   assert.ok(sink.writes.every((chunk) => chunk.length <= 5));
 });
 
-Deno.test("LineWriter writes batches below and above its reused buffer's size byte for byte", async () => {
-  // 10,000 lines of 7 UTF-16 units (70,000, at most 210,000 bytes of UTF-8) fit the reused
-  // buffer of 256 KiB; 60,000 lines do not, and are encoded into an array of their own.
-  for (const lines of [10_000, 60_000]) {
+Deno.test("LineWriter writes batches smaller and larger than its first buffer byte for byte", async () => {
+  // 5,000 lines of 7 UTF-16 units (35,000, at most 105,000 bytes of UTF-8 reserved) fit the
+  // queue's first 64 KiB once encoded but not as reserved; 60,000 lines grow it several times.
+  for (const lines of [100, 5_000, 60_000]) {
     const sink = syncSink();
     const out = new LineWriter(sink);
     for (let i = 0; i < lines; i++) out.line(i % 2 === 0 ? "é-€-𝄞" : "abcdef");
@@ -134,4 +134,89 @@ Deno.test("LineWriter writes batches below and above its reused buffer's size by
     const expected = Array.from({ length: lines }, (_, i) => i % 2 === 0 ? "é-€-𝄞\n" : "abcdef\n");
     assert.equal(text, expected.join(""), `${lines} lines`);
   }
+});
+
+/** Puts line `i` as bytes: fixed bytes, a number, then UTF-8 text. */
+function byteLine(out: LineWriter, i: number): void {
+  const queue = out.beginLine();
+  queue.put(new Uint8Array([98, 58])); // "b:"
+  queue.putAscii(String(i));
+  queue.putText(" é");
+  out.endLine();
+}
+
+Deno.test("LineWriter keeps string lines and byte lines in the order they came", async () => {
+  for (const sync of [true, false]) {
+    // Writes of at most 1,000 bytes, whose ends fall inside characters.
+    const chunks: Uint8Array[] = [];
+    const take = (bytes: Uint8Array): number => {
+      chunks.push(bytes.slice(0, 1000));
+      return Math.min(bytes.length, 1000);
+    };
+    const out = new LineWriter(
+      sync
+        ? { write: () => Promise.reject(new Error("not used")), writeSync: take }
+        : { write: (bytes) => Promise.resolve(take(bytes)) },
+    );
+    const expected: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      // Runs of each kind, of changing lengths, across several writes.
+      if ((i >> (i % 3 + 1)) % 2 === 0) {
+        out.line(`s:${i} 𝄞`);
+        expected.push(`s:${i} 𝄞\n`);
+      } else {
+        byteLine(out, i);
+        expected.push(`b:${i} é\n`);
+      }
+      if (i % 700 === 0) await out.flush();
+    }
+    await out.flush();
+    const written = new TextDecoder().decode(new Uint8Array(chunks.flatMap((chunk) => [...chunk])));
+    assert.equal(written, expected.join(""), sync ? "synchronous sink" : "asynchronous sink");
+  }
+});
+
+Deno.test("LineWriter hands an asynchronous write a copy that later byte lines do not change", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const seen: string[] = [];
+  const out = new LineWriter({
+    async write(bytes) {
+      await gate;
+      seen.push(new TextDecoder().decode(bytes));
+      return bytes.length;
+    },
+  });
+  byteLine(out, 1);
+  await new Promise((resolve) => setTimeout(resolve, 5)); // the first write is under way
+  for (let i = 2; i < 5; i++) byteLine(out, i);
+  release();
+  await out.flush();
+  assert.deepEqual(seen, ["b:1 é\n", "b:2 é\nb:3 é\nb:4 é\n"]);
+});
+
+Deno.test("LineWriter counts byte lines toward full and drops them once the reader is gone", async () => {
+  // A reader that takes nothing yet: the lines stay queued.
+  const out = new LineWriter({ write: () => new Promise<number>(() => {}) }, {
+    highWaterMark: 20,
+  });
+  byteLine(out, 123456); // 12 bytes
+  assert.equal(out.full, false);
+  byteLine(out, 7654321); // 13 more
+  assert.equal(out.full, true);
+  let written = 0;
+  const closing = new LineWriter({
+    write: () => Promise.resolve(written++),
+    writeSync: () => {
+      written++;
+      throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    },
+  });
+  byteLine(closing, 1);
+  await closing.flush();
+  assert.equal(closing.closed, true);
+  byteLine(closing, 2);
+  closing.line("after");
+  await closing.flush();
+  assert.equal(written, 1);
 });

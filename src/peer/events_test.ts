@@ -12,12 +12,27 @@ import {
   formatSummary,
   type MessageEvent,
   messageEvent,
-  messageJsonLine,
   summaryEvent,
+  writeMessageHuman,
+  writeMessageJson,
 } from "./events.ts";
+import { ByteQueue } from "../common/output.ts";
+import { escapeForTerminal } from "../common/escape.ts";
+import { joinHostPort } from "../common/endpoint.ts";
 import { SourceTable } from "./sources.ts";
 
 const TIME = "2026-12-02T01:02:03.456Z";
+const TIME_MS = Date.parse(TIME);
+
+/**
+ * The `--json` line the receive path writes for a message event, read back. The queue starts
+ * small, so that a line also grows it; the emit time's sub-millisecond part is dropped.
+ */
+function writtenJson(event: MessageEvent): string {
+  const queue = new ByteQueue(8);
+  writeMessageJson(queue, event, TIME_MS + 0.7);
+  return new TextDecoder().decode(queue.bytes());
+}
 
 /** What jsonEventLine() writes for an event: `event`, then `time`, then its own fields. */
 function jsonWithTime(event: MessageEvent): string {
@@ -230,15 +245,15 @@ Deno.test("formatSilent() and formatBack() name the peer and use singular wordin
   );
 });
 
-Deno.test("formatMessage() marks a reordered heartbeat and messageJsonLine() carries it", () => {
+Deno.test("formatMessage() marks a reordered heartbeat and writeMessageJson() carries it", () => {
   const event = messageEvent(heartbeat(1763700000123), remote, 3, 1763700000123.44);
   event.reordered = true;
   assert.equal(formatMessage(event), "127.0.0.1:5006 count=3 time=0.4 ms (reordered) | hi");
-  assert.equal(messageJsonLine(event, TIME), jsonWithTime(event));
-  assert.equal(JSON.parse(messageJsonLine(event, TIME)).reordered, true);
+  assert.equal(writtenJson(event), jsonWithTime(event));
+  assert.equal(JSON.parse(writtenJson(event)).reordered, true);
 });
 
-Deno.test("messageJsonLine() equals the generic JSON line as the source, address and send time change", () => {
+Deno.test("writeMessageJson() writes the generic JSON line as the source, address, send time and peer change", () => {
   const events = [
     messageEvent(heartbeat(1763700000123), remote, 1, 1763700000123.44),
     messageEvent(
@@ -250,17 +265,61 @@ Deno.test("messageJsonLine() equals the generic JSON line as the source, address
     messageEvent(heartbeat(1763700000124), remote, 2, 1763700000125),
     messageEvent(heartbeat(1763700000125), { hostname: 'a"b\\c', port: 1 }, 1, 1763700000125),
     { ...messageEvent(heartbeat(1763700000126), remote, 3, 1763700000126), elapsedMs: NaN },
+    { ...messageEvent(heartbeat(1763700000126), remote, 4, 1763700000126), peer: "web\u0085" },
+    { ...messageEvent(heartbeat(1763700000126), remote, 5, 1763700000126), peer: "web-2" },
+    messageEvent(heartbeat(1763700000123), remote, 6, 1763700000123.44),
   ];
-  for (const event of events) assert.equal(messageJsonLine(event, TIME), jsonWithTime(event));
+  for (const event of events) assert.equal(writtenJson(event), jsonWithTime(event));
 });
 
-Deno.test("formatMessage() names a peers-file target and messageJsonLine() carries it as peer", () => {
+/** The human message line as plain templates build it: the reference for the written bytes. */
+function referenceMessageLine(event: MessageEvent): string {
+  const source = joinHostPort(event.from, event.fromPort);
+  const name = event.peer === undefined ? source : `${source} (${escapeForTerminal(event.peer)})`;
+  return `${name} count=${event.count} time=${event.elapsedMs.toFixed(1)} ms` +
+    (event.reordered ? " (reordered)" : "") +
+    (event.unit === "s" ? " (sender's clock in whole seconds)" : "") +
+    (event.elapsedMs < 0 ? " (negative: the clocks disagree)" : "") +
+    (event.advertised === source ? "" : ` advertised=${event.advertised}`) +
+    ` | ${escapeForTerminal(event.text)}`;
+}
+
+Deno.test("writeMessageHuman() writes the reference line as the source, text, address and peer change", () => {
+  const events: MessageEvent[] = [
+    messageEvent(heartbeat(1763700000123), remote, 1, 1763700000123.44),
+    messageEvent(heartbeat(1763700000124, "\x1b[2Jhé"), remote, 2, 1763700000124.5),
+    messageEvent(
+      heartbeat(1763700000124, "hi", "0.0.0.0", 5007),
+      { hostname: "::1", port: 5007 },
+      1,
+      1763700000125,
+    ),
+    { ...messageEvent(heartbeat(1763700000, "hi"), remote, 3, 1763699999000.25), reordered: true },
+    { ...messageEvent(heartbeat(1763700000126), remote, 4, 1763700000126), peer: "web\u0085" },
+    { ...messageEvent(heartbeat(1763700000126), remote, 5, 1763700000126), peer: "web-2" },
+    messageEvent(heartbeat(1763700000123, "\x1b[2Jhé"), remote, 6, 1763700000123.44),
+    messageEvent(
+      heartbeat(1763700000123),
+      { hostname: "127.0.0.2", port: 5006 },
+      1,
+      1763700000123.44,
+    ),
+  ];
+  for (const event of events) {
+    const queue = new ByteQueue(8);
+    writeMessageHuman(queue, event);
+    assert.equal(new TextDecoder().decode(queue.bytes()), referenceMessageLine(event));
+    assert.equal(formatMessage(event), referenceMessageLine(event));
+  }
+});
+
+Deno.test("formatMessage() names a peers-file target and writeMessageJson() carries it as peer", () => {
   const event = messageEvent(heartbeat(1763700000123), remote, 3, 1763700000123.44);
   event.reordered = true;
   event.peer = "web-1";
   assert.equal(formatMessage(event), "127.0.0.1:5006 (web-1) count=3 time=0.4 ms (reordered) | hi");
-  assert.equal(messageJsonLine(event, TIME), jsonWithTime(event));
-  assert.equal(JSON.parse(messageJsonLine(event, TIME)).peer, "web-1");
+  assert.equal(writtenJson(event), jsonWithTime(event));
+  assert.equal(JSON.parse(writtenJson(event)).peer, "web-1");
 });
 
 Deno.test("formatListening() names peers-file targets and says where the metrics are", () => {
@@ -329,7 +388,7 @@ Deno.test("formatSummary() says when sources were dropped from the table", () =>
   assert.match(lines.at(-1)!, /^1 source dropped from the table/);
 });
 
-Deno.test("messageJsonLine() gives the same text as jsonLine() of the event", () => {
+Deno.test("writeMessageJson() writes the same text as jsonLine() of the event", () => {
   const texts = [
     "",
     "hi",
@@ -349,7 +408,7 @@ Deno.test("messageJsonLine() gives the same text as jsonLine() of the event", ()
       ] as const
     ) {
       const event = messageEvent(heartbeat(timestamp, text), remote, 7, receivedAtMs);
-      assert.equal(messageJsonLine(event, TIME), jsonWithTime(event), JSON.stringify(text));
+      assert.equal(writtenJson(event), jsonWithTime(event), JSON.stringify(text));
     }
   }
 });

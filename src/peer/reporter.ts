@@ -20,7 +20,7 @@
  */
 
 import type { PeerOptions } from "./flags.ts";
-import { print } from "../common/output.ts";
+import { LineWriter, print } from "../common/output.ts";
 import {
   formatEvent,
   formatMessage,
@@ -29,6 +29,8 @@ import {
   type PeerEvent,
   printEvent,
   STAMPED_EVENTS,
+  writeMessageHuman,
+  writeMessageJson,
 } from "./events.ts";
 
 /** Lines (silent, back, errors) kept under the `--watch` table. */
@@ -52,17 +54,22 @@ export interface Reporter {
  * Creates the report step.
  *
  * @param options `json` and `watch`.
- * @param line Writes one line to stdout.
+ * @param output Where stdout's lines go: the run's line writer, into whose bytes each
+ * datagram's line is written directly, or any function that takes a line (a test's).
  * @param errorLine Writes one line to stderr.
  * @param now The wall clock, Unix ms (a test passes its own).
  * @returns The reporter.
  */
 export function createReporter(
   options: Pick<PeerOptions, "json" | "watch">,
-  line: (text: string) => void,
+  output: LineWriter | ((text: string) => void),
   errorLine: (text: string) => void,
   now: () => number = () => performance.timeOrigin + performance.now(),
 ): Reporter {
+  const out = output instanceof LineWriter ? output : undefined;
+  const line = out === undefined
+    ? output as (text: string) => void
+    : (text: string): void => out.line(text);
   const notes: string[] = [];
   const note = (text: string): void => {
     if (notes.push(`${localTimestamp(now()).slice(11, 19)} ${text}`) > WATCH_NOTES) {
@@ -70,15 +77,26 @@ export function createReporter(
     }
   };
   const emit = (event: PeerEvent, atMs?: number): void => {
-    if (options.json) return line(jsonEventLine(event, atMs ?? now()));
+    if (options.json) {
+      // A datagram's line goes into the writer's bytes as it is (docs/performance.md).
+      if (out === undefined || event.event !== "message") {
+        return line(jsonEventLine(event, atMs ?? now()));
+      }
+      writeMessageJson(out.beginLine(), event, atMs ?? now());
+      return out.endLine();
+    }
     if (options.watch && event.event !== "summary") {
       // Only what changes the table's meaning is kept beside it.
       if (STAMPED_EVENTS.has(event.event)) note(formatEvent(event)!);
       return;
     }
-    // The per-datagram line goes out as it is: no Printed is made for each (measured, human
-    // output to a file under a flood).
-    if (event.event === "message") return line(formatMessage(event));
+    // The per-datagram line goes out as it is: no Printed is made for each, and into the
+    // writer's bytes where there is one (measured, human output to a file under a flood).
+    if (event.event === "message") {
+      if (out === undefined) return line(formatMessage(event));
+      writeMessageHuman(out.beginLine(), event);
+      return out.endLine();
+    }
     const printed = printEvent(event);
     if (!STAMPED_EVENTS.has(event.event)) return print(printed, { line }, errorLine);
     const stamp = `${localTimestamp(atMs ?? now())} `;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PeerMonitor } from "./monitor.ts";
-import { createReporter } from "./reporter.ts";
+import { createReporter, type Reporter } from "./reporter.ts";
+import { LineWriter } from "../common/output.ts";
 import { encodeHeartbeat } from "../../protocol.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 1, 2, 3, 456);
@@ -129,4 +130,39 @@ Deno.test("a received datagram's events carry its arrival as their time, not a l
   // A timer's event (no datagram) reads the clock.
   reporter.emit({ event: "paused", pausedMs: 1500 });
   assert.equal(JSON.parse(lines.at(-1)!).time, "2026-12-02T02:02:03.456Z");
+});
+
+Deno.test("createReporter() given the line writer writes the lines, in order, that it gives a function", async () => {
+  for (const json of [true, false]) {
+    const viaFunction: string[] = [];
+    let written = "";
+    const out = new LineWriter({
+      write: () => Promise.reject(new Error("not used")),
+      writeSync: (bytes) => (written += new TextDecoder().decode(bytes), bytes.length),
+    });
+    const feed = (reporter: Reporter): void => {
+      const monitor = new PeerMonitor({
+        targets: [],
+        ownIntervalMs: 1000,
+        downAfter: 3,
+        emit: reporter.emit,
+      });
+      const heartbeat = (ms: number, text: string) =>
+        encodeHeartbeat({ timestamp: ms * 1000, ipv4: "127.0.0.1", port: 5006, text });
+      const a = { hostname: "127.0.0.1", port: 5006 };
+      const b = { hostname: "::1", port: 5007 };
+      monitor.receive(heartbeat(NOW, "hi"), a, NOW + 0.7);
+      monitor.receive(heartbeat(NOW + 1000, "hé\u0085"), b, NOW + 1001.2);
+      monitor.receive(heartbeat(NOW + 1000, "hé\u0085"), b, NOW + 1002);
+      reporter.emit({ event: "paused", pausedMs: 1500 }, NOW + 1003);
+      monitor.receive(new Uint8Array(3), a, NOW + 1004);
+      monitor.receive(heartbeat(NOW + 2000, "hi"), a, NOW + 1999.4);
+    };
+    const options = { json, watch: false };
+    feed(createReporter(options, (l) => viaFunction.push(l), () => {}, () => NOW));
+    feed(createReporter(options, out, () => {}, () => NOW));
+    await out.flush();
+    assert.equal(viaFunction.length, 6, `json: ${json}`);
+    assert.equal(written, viaFunction.map((l) => l + "\n").join(""), `json: ${json}`);
+  }
 });

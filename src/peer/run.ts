@@ -291,7 +291,7 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   const done = new Promise<void>((resolve) => finished = resolve);
   // Nobody reads stdout any more (`udpeer | head`): end quietly.
   const out = new LineWriter(Deno.stdout, { onClosed: () => (peer.stopping = true, finished()) });
-  const reporter = createReporter(options, (text) => out.line(text), (text) => console.error(text));
+  const reporter = createReporter(options, out, (text) => console.error(text));
   // Listening only, the header's field says the bound address; an IPv6 one does not fit.
   const advertised = () =>
     registry.all[0]?.advertise ?? options.advertise ??

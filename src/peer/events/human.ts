@@ -22,7 +22,8 @@
 
 import { formatHost, joinHostPort, joinHostPortMemo } from "../../common/endpoint.ts";
 import { escapeForTerminal } from "../../common/escape.ts";
-import { NOTHING, type Printed, toStderr, toStdout } from "../../common/output.ts";
+import { memoLast } from "../../common/memo.ts";
+import { ByteQueue, NOTHING, type Printed, toStderr, toStdout } from "../../common/output.ts";
 import { plural } from "../../common/words.ts";
 import { formatSummary } from "./summary.ts";
 import { HEADER_BYTES, type InvalidReason } from "../../../protocol.ts";
@@ -50,19 +51,56 @@ import type {
  * @returns One line, for example `127.0.0.1:5006 count=3 time=0.4 ms | hello`.
  */
 export function formatMessage(event: MessageEvent): string {
-  const source = joinSource(event.from, event.fromPort);
-  let line = `${event.peer === undefined ? source : streamName(event)} count=${event.count} time=${
-    event.elapsedMs.toFixed(1)
-  } ms`;
-  if (event.reordered) line += " (reordered)";
-  if (event.unit === "s") line += " (sender's clock in whole seconds)";
-  if (event.elapsedMs < 0) line += " (negative: the clocks disagree)";
-  if (event.advertised !== source) line += ` advertised=${event.advertised}`;
-  return `${line} | ${escapeForTerminal(event.text)}`;
+  // One rule for the line: the bytes the receive path writes, read back.
+  const queue = new ByteQueue(256);
+  writeMessageHuman(queue, event);
+  return decoder.decode(queue.bytes());
 }
 
-// Called for every heartbeat printed: a flood comes from one source.
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// Called for every heartbeat printed: a flood comes from one source, with one text.
 const joinSource = joinHostPortMemo();
+const nameBytes = memoLast((name: string) => encoder.encode(name));
+const advertisedBytes = memoLast((address: string) => encoder.encode(address));
+const textBytes = memoLast((text: string) => encoder.encode(escapeForTerminal(text)));
+
+const COUNT = encoder.encode(" count=");
+const TIME = encoder.encode(" time=");
+const MS = encoder.encode(" ms");
+const REORDERED = encoder.encode(" (reordered)");
+const WHOLE_SECONDS = encoder.encode(" (sender's clock in whole seconds)");
+const NEGATIVE = encoder.encode(" (negative: the clocks disagree)");
+const ADVERTISED = encoder.encode(" advertised=");
+const TEXT = encoder.encode(" | ");
+
+/**
+ * Writes the human line of a `message` event ({@linkcode formatMessage}) as bytes, with
+ * nothing joined, escaped or encoded that repeats from the line before (the source, the
+ * text), and no string built for the line: the receive path's form of it.
+ *
+ * @param queue Where the line goes (without its newline): `LineWriter.beginLine()`.
+ * @param event The `message` event.
+ */
+export function writeMessageHuman(queue: ByteQueue, event: MessageEvent): void {
+  const source = joinSource(event.from, event.fromPort);
+  queue.put(nameBytes(event.peer === undefined ? source : streamName(event)));
+  queue.put(COUNT);
+  queue.putAscii(String(event.count));
+  queue.put(TIME);
+  queue.putAscii(event.elapsedMs.toFixed(1));
+  queue.put(MS);
+  if (event.reordered) queue.put(REORDERED);
+  if (event.unit === "s") queue.put(WHOLE_SECONDS);
+  if (event.elapsedMs < 0) queue.put(NEGATIVE);
+  if (event.advertised !== source) {
+    queue.put(ADVERTISED);
+    queue.put(advertisedBytes(event.advertised));
+  }
+  queue.put(TEXT);
+  queue.put(textBytes(event.text));
+}
 
 const reasonText: Record<InvalidReason, string> = {
   short: `shorter than the ${HEADER_BYTES}-byte header`,
