@@ -7,10 +7,12 @@
  * - (u) `udpeer peer --json`, whose `elapsedMs` is its measured delay;
  *
  * and then (d) two udpeers with their defaults send each other heartbeats at the same
- * interval (both directions counted), the second half an interval after the first as two
- * peers started by hand would be; (d′) the same with both sending at the same instants, as
- * peers started with one `--start-at` do (each then receives during its own send round). The median delay of each is reported with its ratio to
- * (p); the issue's targets are (u) ≤ 1.5× (p) and (d) ≤ 1.5× (p). The phases rotate from
+ * interval (both directions counted; with `--json`, to read each delay, which also prints
+ * each send where the default human output prints none), the second half an interval after
+ * the first as two peers started by hand would be; (d′) the same with both sending at the
+ * same instants, as peers started with one `--start-at` do (each then receives during its
+ * own send round). The median delay of each is reported with its ratio to (p); the issue's
+ * targets are (u) ≤ 1.5× (p) and (d) ≤ 1.5× (p). The phases rotate from
  * round to round, so none always runs first on a machine whose load drifts.
  *
  * ```sh

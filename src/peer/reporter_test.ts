@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PeerMonitor } from "./monitor.ts";
-import { createReporter, type Reporter } from "./reporter.ts";
+import { createReporter, type Reporter, SOON_MS } from "./reporter.ts";
 import { LineWriter } from "../common/output.ts";
 import { encodeHeartbeat } from "../../protocol.ts";
 
@@ -165,4 +165,45 @@ Deno.test("createReporter() given the line writer writes the lines, in order, th
     assert.equal(viaFunction.length, 6, `json: ${json}`);
     assert.equal(written, viaFunction.map((l) => l + "\n").join(""), `json: ${json}`);
   }
+});
+
+Deno.test("emitSoon() holds a send's --json line briefly, keeps its time, and lets no later line pass it", async () => {
+  const lines: string[] = [];
+  const reporter = createReporter(
+    { json: true, watch: false },
+    (l) => lines.push(l),
+    () => {},
+    () => NOW + 3_600_000,
+  );
+  const sent = (seq: number) => ({ event: "sent" as const, to: "127.0.0.1:5006", seq, bytes: 79 });
+  // Held, then written by its timer with the time it was given.
+  reporter.emitSoon(sent(1), NOW);
+  reporter.emitSoon(sent(2), NOW + 1);
+  assert.deepEqual(lines, []);
+  await new Promise((resolve) => setTimeout(resolve, SOON_MS + 20));
+  assert.deepEqual(lines.map((l) => [JSON.parse(l).seq, JSON.parse(l).time]), [
+    [1, "2026-12-02T01:02:03.456Z"],
+    [2, "2026-12-02T01:02:03.457Z"],
+  ]);
+  // An event reported meanwhile writes the held one first.
+  lines.length = 0;
+  reporter.emitSoon(sent(3), NOW + 2);
+  reporter.emit({ event: "paused", pausedMs: 1500 }, NOW + 3);
+  assert.deepEqual(lines.map((l) => JSON.parse(l).event), ["sent", "paused"]);
+  await new Promise((resolve) => setTimeout(resolve, SOON_MS + 20));
+  assert.equal(lines.length, 2);
+});
+
+Deno.test("emitSoon() in human mode holds nothing back: a send prints no line there", () => {
+  const lines: string[] = [];
+  const reporter = createReporter(
+    { json: false, watch: false },
+    (l) => lines.push(l),
+    () => {},
+    () => NOW,
+  );
+  reporter.emitSoon({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 }, NOW);
+  reporter.emit({ event: "paused", pausedMs: 1500 }, NOW);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /paused/);
 });

@@ -152,8 +152,14 @@ function createSendStep(peer: Peer): (target: Target) => Promise<void> {
     });
     try {
       await conn.send(datagram, { transport: "udp", hostname: target.address, port: target.port });
-      const seq = monitor.recordSent(target, wallClockMs());
-      if (peer.verbose) emit({ event: "sent", to: target.to, seq, bytes: datagram.length });
+      const sentAtMs = wallClockMs();
+      const seq = monitor.recordSent(target, sentAtMs);
+      if (peer.verbose) {
+        peer.reporter.emitSoon(
+          { event: "sent", to: target.to, seq, bytes: datagram.length },
+          sentAtMs,
+        );
+      }
     } catch (error) {
       if (peer.stopping) return;
       monitor.recordSendError(target);
