@@ -14,6 +14,8 @@
  * @module
  */
 
+import { memoLast } from "./memo.ts";
+
 /**
  * Matches any raw C0 control, DEL or C1 control: what must never reach a terminal. Tests and
  * callers use it to check output.
@@ -59,21 +61,17 @@ function escapeOne(char: string): string {
  * ```
  */
 export function escapeForTerminal(text: string): string {
-  if (text === lastTerminalIn) return lastTerminalOut;
-  unsafe.lastIndex = 0;
-  const escaped = unsafe.test(text) ? text.replace(unsafe, escapeOne) : text;
-  lastTerminalIn = text;
-  lastTerminalOut = escaped;
-  return escaped;
+  return lastEscaped(text);
 }
 
 // A peer prints the same text in every line of a stream (the decoder hands out the same
 // string while the bytes repeat): the last one escaped, for the terminal and for JSON, is
 // kept, so the regular-expression scan runs once per new text instead of once per datagram.
-let lastTerminalIn = "";
-let lastTerminalOut = "";
-let lastJsonIn = "";
-let lastJsonOut = '""';
+const lastEscaped = memoLast((text): string => {
+  unsafe.lastIndex = 0;
+  return unsafe.test(text) ? text.replace(unsafe, escapeOne) : text;
+});
+const lastJsonString = memoLast((text): string => escapeJson(JSON.stringify(text)));
 
 const jsonUnsafe = new RegExp(`[\\x7f-\\x9f${LAYOUT_CONTROLS}]`, "g");
 
@@ -94,16 +92,13 @@ const jsonUnsafe = new RegExp(`[\\x7f-\\x9f${LAYOUT_CONTROLS}]`, "g");
  * ```
  */
 export function jsonLine(value: unknown): string {
-  const isString = typeof value === "string";
-  if (isString && value === lastJsonIn) return lastJsonOut;
-  const json = JSON.stringify(value);
+  return typeof value === "string" ? lastJsonString(value) : escapeJson(JSON.stringify(value));
+}
+
+/** JSON text with DEL, C1 and the layout controls written as `\\uXXXX`. */
+function escapeJson(json: string): string {
   jsonUnsafe.lastIndex = 0;
-  const line = jsonUnsafe.test(json)
+  return jsonUnsafe.test(json)
     ? json.replace(jsonUnsafe, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
     : json;
-  if (isString) {
-    lastJsonIn = value;
-    lastJsonOut = line;
-  }
-  return line;
 }

@@ -62,9 +62,9 @@ const decoder = new TextDecoder();
 
 // Called for every heartbeat printed: a flood comes from one source, with one text.
 const joinSource = joinHostPortMemo();
-const nameBytes = memoLast((name: string) => encoder.encode(name));
-const advertisedBytes = memoLast((address: string) => encoder.encode(address));
-const textBytes = memoLast((text: string) => encoder.encode(escapeForTerminal(text)));
+const nameBytes = memoLast((name) => encoder.encode(name));
+const advertisedBytes = memoLast((address) => encoder.encode(address));
+const textBytes = memoLast((text) => encoder.encode(escapeForTerminal(text)));
 
 const COUNT = encoder.encode(" count=");
 const TIME = encoder.encode(" time=");
@@ -73,7 +73,7 @@ const REORDERED = encoder.encode(" (reordered)");
 const WHOLE_SECONDS = encoder.encode(" (sender's clock in whole seconds)");
 const NEGATIVE = encoder.encode(" (negative: the clocks disagree)");
 const ADVERTISED = encoder.encode(" advertised=");
-const TEXT = encoder.encode(" | ");
+const BEFORE_TEXT = encoder.encode(" | ");
 
 /**
  * Writes the human line of a `message` event ({@linkcode formatMessage}) as bytes, with
@@ -98,7 +98,7 @@ export function writeMessageHuman(queue: ByteQueue, event: MessageEvent): void {
     queue.put(ADVERTISED);
     queue.put(advertisedBytes(event.advertised));
   }
-  queue.put(TEXT);
+  queue.put(BEFORE_TEXT);
   queue.put(textBytes(event.text));
 }
 

@@ -23,13 +23,23 @@ import type { MessageEvent, PeerEvent } from "./types.ts";
 
 const encoder = new TextEncoder();
 
-// The emit time as ISO 8601, kept per millisecond like the send time (a flood emits many
-// events in one millisecond).
-const isoTime = memoLast((ms: number) => new Date(ms).toISOString());
+// The emit time as ISO 8601, as text and as bytes, kept per millisecond like the send time
+// (a flood emits many events in one millisecond). A number: memoLast() keeps strings only.
+let timeMs = NaN;
+let timeText = "";
+let timeBytes = new Uint8Array(0);
+
+function keepTime(nowMs: number): void {
+  const ms = Math.trunc(nowMs);
+  if (ms === timeMs) return;
+  timeMs = ms;
+  timeText = new Date(ms).toISOString();
+  timeBytes = encoder.encode(timeText);
+}
 
 /** A string field's JSON bytes, as `jsonLine` writes it, kept while the field repeats. */
 const jsonFieldBytes = (): (value: string) => Uint8Array =>
-  memoLast((value: string) => encoder.encode(jsonLine(value)));
+  memoLast((value) => encoder.encode(jsonLine(value)));
 
 // One memo per field: a flood's lines repeat each on its own (the source, the text, the
 // advertised address, the send time for a millisecond, the peer's name).
@@ -38,7 +48,6 @@ const textBytes = jsonFieldBytes();
 const sentAtBytes = jsonFieldBytes();
 const advertisedBytes = jsonFieldBytes();
 const peerBytes = jsonFieldBytes();
-const timeBytes = memoLast((ms: number) => encoder.encode(isoTime(ms)));
 
 // The fixed pieces of the line, keys in the order jsonEventLine() gives every event: event,
 // time, then the event's own as messageEvent() makes them.
@@ -85,8 +94,9 @@ const END = encoder.encode("}");
  * ```
  */
 export function writeMessageJson(queue: ByteQueue, event: MessageEvent, nowMs: number): void {
+  keepTime(nowMs);
   queue.put(START);
-  queue.put(timeBytes(Math.trunc(nowMs)));
+  queue.put(timeBytes);
   queue.put(FROM);
   queue.put(fromBytes(event.from));
   // Numbers and the unit's name are ASCII; a finite number prints as JSON prints it.
@@ -135,5 +145,6 @@ export function writeMessageJson(queue: ByteQueue, event: MessageEvent, nowMs: n
  */
 export function jsonEventLine(event: PeerEvent, nowMs: number): string {
   const { event: name, ...fields } = event;
-  return jsonLine({ event: name, time: isoTime(Math.trunc(nowMs)), ...fields });
+  keepTime(nowMs);
+  return jsonLine({ event: name, time: timeText, ...fields });
 }
