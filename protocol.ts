@@ -161,8 +161,8 @@ const LANE_WORDS = 16;
 
 /**
  * Adler-32 of data[start..end) read 4 bytes at a time, two bytes per 32-bit add (SIMD within
- * a register): about 1.5× the byte loop over 64 KiB (bench/adler.ts: 2.34 → 3.3–3.5 GB/s). For m words whose bytes
- * b(t,k) sit at 4t + k, s1 gains Σ A_k and s2 gains 4m·s1 + Σ_k (4·B_k − k·A_k), where
+ * a register): about 1.5× the byte loop over 64 KiB (bench/adler.ts: 2.34 → 3.3–3.5 GB/s).
+ * For m words whose bytes b(t,k) sit at 4t + k, s1 gains Σ A_k and s2 gains 4m·s1 + Σ_k (4·B_k − k·A_k), where
  * A_k = Σ_t b(t,k) and B_k = Σ_t (m − t)·b(t,k), the sum of A_k's running values. The words'
  * even bytes (k = 0, 2) are summed in the two 16-bit halves of one int, the odd bytes in
  * another, and the running sums likewise; after LANE_WORDS words the halves are moved into
@@ -231,9 +231,10 @@ function adler32Bytes(data: Uint8Array, start: number, end: number): number {
     // sum of `bytes` before each block, which is what the blocks' s1 gained in between.
     // After n blocks s2 has gained 8·n·s1 + 8·earlier + weighted, exactly. No sum waits on
     // the one before it, where s2 += 8·s1 … did on every block: 8% faster over 64 KiB in
-    // bench/adler.ts (0.60 → 0.65 of zlib), 20% in a loop within one process. `earlier` ≤ 694 × 1,415,760 < 2^31; 8·earlier may pass 2^32, but
-    // the whole of s2 is bounded by the inequality above, so wrapping each term mod 2^32
-    // (`| 0`) and reading s2 back unsigned gives its exact value.
+    // bench/adler.ts (0.60 → 0.65 of zlib), 20% in a loop within one process. `earlier` ≤
+    // 694 × 1,415,760 < 2^31; 8·earlier may pass 2^32, but the whole of s2 is bounded by the
+    // inequality above, so wrapping each term mod 2^32 (`| 0`) and reading s2 back unsigned
+    // gives its exact value.
     const blocksEnd = chunkEnd - ((chunkEnd - i) % block);
     const blocks = (blocksEnd - i) / block;
     let bytes = 0;

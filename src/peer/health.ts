@@ -217,7 +217,12 @@ export function typicalGap(ring: ArrayLike<number>, count: number): number {
  * typicalGap's does, so both give the same number to the last bit.
  */
 function typicalGapSorted(gaps: Float64Array, count: number): number {
-  return meanAroundMedian(gaps, count, count === 0 ? NaN : gaps[GAP_WINDOW + ((count - 1) >> 1)]!);
+  return meanAroundMedian(gaps, count, windowMedian(gaps, count));
+}
+
+/** The lower median of a window kept with its sorted copy (see typicalGapSorted); NaN for none. */
+function windowMedian(gaps: Float64Array, count: number): number {
+  return count === 0 ? NaN : gaps[GAP_WINDOW + ((count - 1) >> 1)]!;
 }
 
 /** The mean of the first `count` gaps within a tenth of `median`; the median when none is. */
@@ -671,11 +676,9 @@ export class StreamHealth implements StreamStats {
     this.#spanSlots = 0;
     this.#previousTransitMs = NaN;
     this.#shortGaps = this.#shortSpanMs = this.#shortRunExtras = 0;
-    this.#gapCount = this.#gapNext = 0;
+    this.#clearGaps();
     this.#intervalCache = null;
     this.#intervalDirty = false;
-    this.#spanGapSum = this.#spanGapSlots = 0;
-    this.#spanGapUnit = NaN;
     this.#recentCount = this.#recentNext = 0;
     this.#firstSent = NaN;
     this.#firstChecksum = 0;
@@ -693,7 +696,7 @@ export class StreamHealth implements StreamStats {
     // rounding) is no burst's whatever the interval: the interval is computed only for a gap
     // that may be short, not once per datagram.
     const mayBeShort = this.#gapCount >= BURST_MIN_GAPS &&
-      gapMs < this.#gaps![GAP_WINDOW + ((this.#gapCount - 1) >> 1)]! * 0.6;
+      gapMs < windowMedian(this.#gaps!, this.#gapCount) * 0.6;
     const interval = mayBeShort ? this.intervalMs : null;
     if (interval !== null && gapMs < interval * BURST_GAP) {
       this.#shortGaps++;
@@ -710,9 +713,7 @@ export class StreamHealth implements StreamStats {
       if (this.#gapCount < GAP_WINDOW / 2) {
         // A young stream whose first gaps held losses (two or three intervals each): the
         // estimate was too long, the span is right. The true interval takes over the window.
-        this.#gapCount = this.#gapNext = 0;
-        this.#spanGapSum = this.#spanGapSlots = 0;
-        this.#spanGapUnit = NaN;
+        this.#clearGaps();
         this.#pushGap(mean);
         return "slot";
       }
@@ -734,6 +735,13 @@ export class StreamHealth implements StreamStats {
       i = i === 0 ? RECENT_WINDOW - 1 : i - 1;
       extra[i] = 0;
     }
+  }
+
+  /** Empties the interval's window and the span's sum of gaps made with it. */
+  #clearGaps(): void {
+    this.#gapCount = this.#gapNext = 0;
+    this.#spanGapSum = this.#spanGapSlots = 0;
+    this.#spanGapUnit = NaN;
   }
 
   #pushGap(gapMs: number): void {
@@ -764,7 +772,7 @@ export class StreamHealth implements StreamStats {
     // while no gap of the window is under three quarters of its median: under heavy loss
     // the median can be two intervals, and a window holding a gap of one says so.
     if (count + 1 < GAP_WINDOW / 2) return;
-    const median = gaps[GAP_WINDOW + (count >> 1)]!;
+    const median = windowMedian(gaps, count + 1);
     if (gaps[GAP_WINDOW]! < median * 0.75) return;
     // Summed in one unit: a window whose median moved by an eighth (losses at the start, or
     // a young stream's corrected interval) starts the sum again, where a looser unit let a

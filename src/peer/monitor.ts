@@ -485,7 +485,7 @@ export class PeerMonitor {
     this.#emit(event);
   }
 
-  #emitBack(stream: StreamStats, outageMs: number, missed: number, atMs?: number): void {
+  #emitBack(stream: StreamStats, outageMs: number, missed: number, atMs: number): void {
     const peer = this.peerOf(stream);
     const event: BackEvent = {
       event: "back",
