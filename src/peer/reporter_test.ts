@@ -6,15 +6,21 @@ import { encodeHeartbeat } from "../../protocol.ts";
 
 const NOW = Date.UTC(2026, 11, 2, 1, 2, 3, 456);
 
-Deno.test("createReporter() under --watch keeps only state changes as notes, and prints the summary", () => {
+/** A reporter whose stdout and stderr lines are kept, its clock fixed at `nowMs`. */
+function recordingReporter(options: { json: boolean; watch: boolean }, nowMs = NOW) {
   const lines: string[] = [];
   const errors: string[] = [];
   const reporter = createReporter(
-    { json: false, watch: true },
+    options,
     (l) => lines.push(l),
     (l) => errors.push(l),
-    () => NOW,
+    () => nowMs,
   );
+  return { reporter, lines, errors };
+}
+
+Deno.test("createReporter() under --watch keeps only state changes as notes, and prints the summary", () => {
+  const { reporter, lines, errors } = recordingReporter({ json: false, watch: true });
   reporter.emit({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 });
   reporter.emit({
     event: "silent",
@@ -47,13 +53,7 @@ Deno.test("createReporter() under --watch keeps only state changes as notes, and
 });
 
 Deno.test("createReporter() writes every event as one JSON line that starts with event and time", () => {
-  const lines: string[] = [];
-  const reporter = createReporter(
-    { json: true, watch: false },
-    (l) => lines.push(l),
-    () => {},
-    () => NOW,
-  );
+  const { reporter, lines } = recordingReporter({ json: true, watch: false });
   reporter.emit({ event: "back", from: "127.0.0.1", fromPort: 5006, outageMs: 14000, missed: 6 });
   reporter.emit({ event: "paused", pausedMs: 48400 });
   const time = "2026-12-02T01:02:03.456Z";
@@ -67,14 +67,7 @@ Deno.test("createReporter() writes every event as one JSON line that starts with
 });
 
 Deno.test("createReporter() starts human state-change lines with the local date and time", () => {
-  const lines: string[] = [];
-  const errors: string[] = [];
-  const reporter = createReporter(
-    { json: false, watch: false },
-    (l) => lines.push(l),
-    (l) => errors.push(l),
-    () => NOW,
-  );
+  const { reporter, lines, errors } = recordingReporter({ json: false, watch: false });
   reporter.emit({ event: "paused", pausedMs: 48400 });
   reporter.emit({ event: "back", from: "127.0.0.1", fromPort: 5006, outageMs: 14000, missed: 6 });
   reporter.emit({
@@ -97,14 +90,8 @@ Deno.test("createReporter() starts human state-change lines with the local date 
 });
 
 Deno.test("a received datagram's events carry its arrival as their time, not a later clock read", () => {
-  const lines: string[] = [];
   // The reporter's clock is an hour later: a datagram's lines must not read it.
-  const reporter = createReporter(
-    { json: true, watch: false },
-    (l) => lines.push(l),
-    () => {},
-    () => NOW + 3_600_000,
-  );
+  const { reporter, lines } = recordingReporter({ json: true, watch: false }, NOW + 3_600_000);
   const monitor = new PeerMonitor({
     targets: [],
     ownIntervalMs: 1000,
@@ -168,13 +155,7 @@ Deno.test("createReporter() given the line writer writes the lines, in order, th
 });
 
 Deno.test("emitSoon() holds a send's --json line briefly, keeps its time, and lets no later line pass it", async () => {
-  const lines: string[] = [];
-  const reporter = createReporter(
-    { json: true, watch: false },
-    (l) => lines.push(l),
-    () => {},
-    () => NOW + 3_600_000,
-  );
+  const { reporter, lines } = recordingReporter({ json: true, watch: false }, NOW + 3_600_000);
   const sent = (seq: number) => ({ event: "sent" as const, to: "127.0.0.1:5006", seq, bytes: 79 });
   // Held, then written by its timer with the time it was given.
   reporter.emitSoon(sent(1), NOW);
@@ -195,13 +176,7 @@ Deno.test("emitSoon() holds a send's --json line briefly, keeps its time, and le
 });
 
 Deno.test("emitSoon() in human mode holds nothing back: a send prints no line there", () => {
-  const lines: string[] = [];
-  const reporter = createReporter(
-    { json: false, watch: false },
-    (l) => lines.push(l),
-    () => {},
-    () => NOW,
-  );
+  const { reporter, lines } = recordingReporter({ json: false, watch: false });
   reporter.emitSoon({ event: "sent", to: "127.0.0.1:5006", seq: 1, bytes: 79 }, NOW);
   reporter.emit({ event: "paused", pausedMs: 1500 }, NOW);
   assert.equal(lines.length, 1);
