@@ -208,6 +208,17 @@ export function udpCounters(): UdpCounters {
   };
 }
 
+/** The fields of the /proc/net/udp line of the socket bound to `port`, or undefined. */
+function udpSocketLine(port: number): string[] | undefined {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n")) {
+    // sl, local_address (0100007F:1F90), rem_address, st, tx_queue:rx_queue, …, drops last.
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(local)) return fields;
+  }
+  return undefined;
+}
+
 /**
  * Datagrams the kernel dropped for the UDP socket bound to `port` on 127.0.0.1 or 0.0.0.0,
  * because its receive buffer was full: the last column of /proc/net/udp, counted from the
@@ -217,13 +228,19 @@ export function udpCounters(): UdpCounters {
  * @returns The count, or NaN if no such socket is listed.
  */
 export function socketDrops(port: number): number {
-  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  for (const line of Deno.readTextFileSync("/proc/net/udp").split("\n")) {
-    // sl, local_address (0100007F:1F90), rem_address, …, drops last.
-    const fields = line.trim().split(/\s+/);
-    if (fields[1]?.endsWith(local)) return Number(fields.at(-1));
-  }
-  return NaN;
+  return Number(udpSocketLine(port)?.at(-1) ?? NaN);
+}
+
+/**
+ * Bytes waiting in the receive buffer of the UDP socket bound to `port` (the `rx_queue` of
+ * /proc/net/udp): 0 once its program has read everything.
+ *
+ * @param port The socket's local port.
+ * @returns The bytes, or NaN if no such socket is listed.
+ */
+export function socketQueuedBytes(port: number): number {
+  const queues = udpSocketLine(port)?.[4];
+  return queues === undefined ? NaN : parseInt(queues.split(":")[1]!, 16);
 }
 
 /**

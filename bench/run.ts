@@ -1,11 +1,11 @@
 /**
- * The `bench` task: every benchmark in one run of about four minutes (under one with
+ * The `bench` task: every benchmark in one run of about six minutes (under one with
  * `--quick`), printed as Markdown tables and checked against the targets, each figure a
  * ratio to a baseline measured in the same run where one exists. A target that does not
  * hold is named on stderr and the exit code is 1.
  *
  * ```sh
- * deno task bench                    # deno run -A bench/run.ts (~5 minutes)
+ * deno task bench                    # deno run -A bench/run.ts (~6 minutes)
  * deno task bench --quick            # 1 round of 1 s floods, 5 sender rounds … (~1 minute)
  * ```
  *
@@ -37,7 +37,14 @@ import { type DelayResult, delayTable, measureDelay } from "./delay.ts";
 import { type IrttResult, irttTable, measureIrtt } from "./irtt.ts";
 import type { MemoryResult } from "./memory.ts";
 import { measureSender, type SenderResult, senderTable } from "./sender.ts";
-import { measureThroughput, type ThroughputResult, throughputTable } from "./throughput.ts";
+import {
+  DEFAULT_FLOOD_SECONDS,
+  DEFAULT_ROUNDS,
+  measureThroughput,
+  type ThroughputResult,
+  throughputTable,
+  WARM_UP_SECONDS,
+} from "./throughput.ts";
 
 /** One benchmark of `deno bench --json`. */
 interface BenchEntry {
@@ -49,8 +56,8 @@ interface BenchEntry {
 
 const args = Deno.args;
 const quick = args.includes("--quick");
-const rounds = numberFlag(args, "--rounds", quick ? 1 : 3);
-const floodSeconds = numberFlag(args, "--seconds", quick ? 1 : 2);
+const rounds = numberFlag(args, "--rounds", quick ? 1 : DEFAULT_ROUNDS);
+const floodSeconds = numberFlag(args, "--seconds", quick ? 1 : DEFAULT_FLOOD_SECONDS);
 const idleSeconds = numberFlag(args, "--idle", quick ? 5 : 20);
 const heartbeats = numberFlag(args, "--count", quick ? 200 : 1000);
 // The speed V8 gives adler32() varies from one process to the next (~1.9 to ~2.8 GB/s here,
@@ -209,6 +216,14 @@ function targets(
       holds: throughput.every((r) => r.runs.every((run) => run.outputComplete !== false)),
     },
     {
+      measure: "each receiver's own count = datagrams sent − kernel drops",
+      target: "every run",
+      measured: throughput.every((r) => r.runs.every((run) => run.countAgrees))
+        ? "every run"
+        : "counts differ",
+      holds: throughput.every((r) => r.runs.every((run) => run.countAgrees)),
+    },
+    {
       measure: "median one-way delay, udpeer receiving µs stamps ÷ a blocking Python receiver",
       target: "≤ 1.5×",
       measured: `${formatNumber(delayRatio("udpeer"), 2)}×`,
@@ -294,7 +309,9 @@ const dir = await Deno.makeTempDir({ prefix: "udpeer-bench-" });
 try {
   log(`load average ${loadBefore} on ${navigator.hardwareConcurrency} cores`);
   if (loadBefore > 1) log(`the machine is busy (load ${loadBefore}): figures will be noisy`);
-  log(`throughput: ${rounds} rounds of a ${floodSeconds} s flood into each of 5 receivers`);
+  log(
+    `throughput: ${rounds} rounds of a ${WARM_UP_SECONDS} s warm-up and a ${floodSeconds} s flood into each of 5 receivers`,
+  );
   const throughput = await measureThroughput({ rounds, seconds: floodSeconds, dir, log });
 
   log(`per-datagram work without the socket: ${formatNumber(pipelineCount)} datagrams per mode`);
@@ -374,7 +391,7 @@ try {
       `| ${c.measure} | ${c.target} | ${c.measured} | ${c.holds ? "yes" : "NO"} | ${cpu} |`
     ),
     "",
-    `### Receive throughput (${rounds} rounds × ${floodSeconds} s flood of 79-byte heartbeats, medians over saturated rounds)`,
+    `### Receive throughput (${rounds} rounds × ${floodSeconds} s flood of 79-byte heartbeats after a ${WARM_UP_SECONDS} s warm-up, medians and ranges over saturated rounds)`,
     "",
     ...throughputTable(throughput),
     "",
