@@ -103,7 +103,14 @@ async function runJson(command: string, args: string[]): Promise<{ gbps: number;
  * @throws {Error} If python3 is missing or the checksums differ.
  */
 export async function measureAdler(rounds: number): Promise<AdlerResult> {
-  const file = await Deno.makeTempFile({ prefix: "udpeer-adler-" });
+  // The child may read only this file, and Deno grants a read under /dev (TMPDIR=/dev/shm,
+  // as for the throughput floods) only with all permissions: 64 KiB read once a process
+  // gains nothing from memory, so such a TMPDIR is replaced with /tmp here.
+  const underDev = Deno.env.get("TMPDIR")?.startsWith("/dev/") ?? false;
+  const file = await Deno.makeTempFile({
+    prefix: "udpeer-adler-",
+    ...(underDev ? { dir: "/tmp" } : {}),
+  });
   try {
     await Deno.writeFile(file, pseudoRandomBytes(ADLER_BYTES));
     const results: AdlerRound[] = [];
