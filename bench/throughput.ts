@@ -101,9 +101,9 @@ const humanCount = (tail: string): number =>
 const bareCount = (tail: string): number => Number(tail.match(/\{"count":(\d+)\}/)?.[1] ?? NaN);
 
 /**
- * Rounds by default: the level of this 2-core VM moves by a fifth from one flood to the
- * next, and a median of 3 rounds moved with it (docs/performance.md); 7 is the fewest that
- * read within a few percent from one run to the next there.
+ * Rounds by default: on a shared 2-core VM one flood reads a fifth off the next, and a
+ * median of 3 rounds moved with it (docs/performance.md); 7 rounds of 1 s take about as long
+ * as 3 of 2 s with the warm-ups, and their smallest and largest ratios show the spread.
  */
 export const DEFAULT_ROUNDS = 7;
 
@@ -326,7 +326,7 @@ async function runOnce(
     const port = Number((await waitForFirstLine(path, receiver.ready))[1]);
     await sleep(200);
     // Warm-up, not counted: V8 compiles the hot path while the first datagrams arrive, on the
-    // same two cores, and a first flood read up to a third lower than the later ones into
+    // same two cores, and a first flood read up to a quarter lower than the later ones into
     // the same process (docs/performance.md). A peer runs for days: its steady state counts.
     const warmUp = await floodPort(port, WARM_UP_SECONDS, floods);
     await drain(port);
