@@ -226,10 +226,7 @@ export class LineWriter {
    */
   beginLine(): ByteQueue {
     // The string lines queued so far go first.
-    if (this.#queue.length > 0) {
-      this.#bytes.putText(this.#queue);
-      this.#queue = "";
-    }
+    this.#moveStringLines();
     return this.#bytes;
   }
 
@@ -238,6 +235,13 @@ export class LineWriter {
     if (this.#closed) return this.#bytes.clear();
     this.#bytes.put(NEWLINE);
     this.#schedule();
+  }
+
+  /** Encodes the string lines queued into the byte queue, after the lines already there. */
+  #moveStringLines(): void {
+    if (this.#queue.length === 0) return;
+    this.#bytes.putText(this.#queue);
+    this.#queue = "";
   }
 
   #schedule(): void {
@@ -287,10 +291,7 @@ export class LineWriter {
     this.#scheduled = false;
     if (this.#writing !== undefined || this.#closed) return;
     // The string lines go after any written as bytes, encoded once for the whole batch.
-    if (this.#queue.length > 0) {
-      this.#bytes.putText(this.#queue);
-      this.#queue = "";
-    }
+    this.#moveStringLines();
     if (this.#bytes.length === 0) return;
     if (this.#sink.writeSync !== undefined) {
       // A synchronous write where the sink has one (Deno.stdout): an asynchronous write
