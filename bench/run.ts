@@ -42,6 +42,7 @@ import {
   DEFAULT_ROUNDS,
   measureThroughput,
   type ThroughputResult,
+  type ThroughputRun,
   throughputTable,
   WARM_UP_SECONDS,
 } from "./throughput.ts";
@@ -140,6 +141,10 @@ function targets(
   const throughput = throughputResult.receivers;
   const ratio = (name: string) => throughput.find((r) => r.name === name)!.ratioToBare;
   const saturated = throughputResult.rounds.filter((r) => r.saturated).length;
+  const everyRun = (test: (run: ThroughputRun) => boolean) =>
+    throughput.every((r) => r.runs.every(test));
+  const outputComplete = everyRun((run) => run.outputComplete !== false);
+  const countsAgree = everyRun((run) => run.countAgrees);
   const encode = avgOf(codec, "encode 79 B into a reused buffer");
   const encodeNew = avgOf(codec, "encode 79 B");
   const allocate = avgOf(codec, "allocate 79 B");
@@ -210,18 +215,14 @@ function targets(
     {
       measure: "output complete at exit, (c) and (d)",
       target: "every line",
-      measured: throughput.every((r) => r.runs.every((run) => run.outputComplete !== false))
-        ? "every line"
-        : "lines lost",
-      holds: throughput.every((r) => r.runs.every((run) => run.outputComplete !== false)),
+      measured: outputComplete ? "every line" : "lines lost",
+      holds: outputComplete,
     },
     {
       measure: "each receiver's own count = datagrams sent − kernel drops",
       target: "every run",
-      measured: throughput.every((r) => r.runs.every((run) => run.countAgrees))
-        ? "every run"
-        : "counts differ",
-      holds: throughput.every((r) => r.runs.every((run) => run.countAgrees)),
+      measured: countsAgree ? "every run" : "counts differ",
+      holds: countsAgree,
     },
     {
       measure: "median one-way delay, udpeer receiving µs stamps ÷ a blocking Python receiver",

@@ -331,8 +331,8 @@ async function runOnce(
     const warmUp = await floodPort(port, WARM_UP_SECONDS, floods);
     await drain(port);
     // The socket is new: its drops so far are the warm-up's.
-    const warmUpProcessed = warmUp.sent - socketDrops(port);
     const dropsBefore = socketDrops(port);
+    const warmUpProcessed = warmUp.sent - dropsBefore;
     const cpuBefore = cpuTimeMs(child.pid);
     const machineBefore = machineBusyMs();
     const ownBefore = process.cpuUsage();
