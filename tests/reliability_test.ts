@@ -91,16 +91,32 @@ async function eventually(
 const FLOOD = 200_000;
 
 /**
+ * The `deno run` flag that lets udpeer read its socket with recvmmsg batches on Linux
+ * (src/common/batch_receive.ts); the tests that pass it run the same checks as without.
+ */
+const BATCHED = ["--allow-ffi"];
+
+/** The human listening line says when udpeer reads in batches, and only then. */
+function assertBatching(listening: string, denoFlags: readonly string[]): void {
+  const batched = denoFlags.includes("--allow-ffi") && Deno.build.os === "linux";
+  assert.equal(/reading up to 32 datagrams per system call/.test(listening), batched, listening);
+}
+
+/**
  * Floods a peer with hostile datagrams and checks that it reported every one the kernel
  * handed over. In a namespace the UDP counters are ours alone: InDatagrams is exactly what
  * udpeer read from its socket. Without one, the host's counters are shared, so the socket's
  * own drop counter (`/proc/net/udp`) stands in: a weaker check, run as a test of its own.
  */
-async function flood(netns: Netns | undefined): Promise<void> {
+async function flood(netns: Netns | undefined, denoFlags: string[] = []): Promise<void> {
   const prefix = netns?.exec ?? [];
   const port = netns === undefined ? freePort() : 5005;
-  await using peer = startUdpeer(["--port", String(port), "--bind", "127.0.0.1"], { prefix });
+  await using peer = startUdpeer(["--port", String(port), "--bind", "127.0.0.1"], {
+    prefix,
+    denoFlags,
+  });
   await peer.waitUntil(() => peer.lines.length > 0, 15_000, "the listening line");
+  assertBatching(peer.lines[0]!, denoFlags);
   const before = await netns?.udpCounters();
 
   const sender = await run([
@@ -178,6 +194,13 @@ Deno.test(
   `on the host's loopback, the peer accounts for a ${FLOOD}-datagram hostile flood less its socket's drops`,
   async () => {
     await flood(undefined);
+  },
+);
+
+Deno.test(
+  `with --allow-ffi (recvmmsg batches), the peer accounts for a ${FLOOD}-datagram hostile flood less its socket's drops`,
+  async () => {
+    await flood(undefined, BATCHED);
   },
 );
 
@@ -355,7 +378,7 @@ Deno.test(
  * unreachable) while peer B sends to A. In a namespace the NoPorts counter proves the ICMP
  * errors happened; on the host's loopback it is shared, so that check is left out.
  */
-async function icmp(netns: Netns | undefined): Promise<void> {
+async function icmp(netns: Netns | undefined, denoFlags: string[] = []): Promise<void> {
   const prefix = netns?.exec ?? [];
   const [portA, portB, closed] = netns === undefined
     ? [freePort(), freePort(), freePort()]
@@ -363,8 +386,11 @@ async function icmp(netns: Netns | undefined): Promise<void> {
   const fast = ["--interval", "0.02", "--json"];
   await using a = startUdpeer(["--port", `${portA}`, "--to", `127.0.0.1:${closed}`, ...fast], {
     prefix,
+    denoFlags,
   });
-  await a.waitForEvent((event) => event.event === "listening");
+  const listening = await a.waitForEvent((event) => event.event === "listening");
+  const batched = denoFlags.includes("--allow-ffi") && Deno.build.os === "linux";
+  assert.equal(listening.receiveBatch, batched ? 32 : undefined);
   await using _b = startUdpeer(
     ["--port", `${portB}`, "--to", `127.0.0.1:${portA}`, "--quiet", ...fast],
     { prefix },
@@ -383,6 +409,8 @@ async function icmp(netns: Netns | undefined): Promise<void> {
   assert.equal(summary.event, "summary");
   const target = (summary.targets as { sent: number }[])[0];
   assert.ok(target !== undefined && target.sent >= 20);
+  // The ICMP errors are harmless: neither path reports them, nor gives up batching for them.
+  assert.deepEqual(a.events.filter((e) => e.event === "error" && e.op === "receive"), []);
 }
 
 Deno.test({
@@ -399,6 +427,10 @@ if (noNetns !== undefined) {
 
 Deno.test("on the host's loopback, the peer keeps receiving after ICMP port unreachables", async () => {
   await icmp(undefined);
+});
+
+Deno.test("with --allow-ffi (recvmmsg batches), the peer keeps receiving after ICMP port unreachables", async () => {
+  await icmp(undefined, BATCHED);
 });
 
 Deno.test(

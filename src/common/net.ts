@@ -250,8 +250,19 @@ const timeOrigin = performance.timeOrigin;
  * The source as udpeer shows and counts it: on a socket listening on `::`, an IPv4 sender
  * arrives as `::ffff:a.b.c.d`, and is made the plain IPv4 address. A reply sent to the plain
  * address from that socket reaches the sender all the same.
+ *
+ * @param addr The source as the runtime reported it.
+ * @returns The same object, or a copy with the plain IPv4 address.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shownAddr } from "./net.ts";
+ * const addr: Deno.NetAddr = { transport: "udp", hostname: "::ffff:10.0.0.1", port: 5005 };
+ * assert.equal(shownAddr(addr).hostname, "10.0.0.1");
+ * ```
  */
-function shownAddr(addr: Deno.NetAddr): Deno.NetAddr {
+export function shownAddr(addr: Deno.NetAddr): Deno.NetAddr {
   // 58 is ":": an IPv4 source costs one character test.
   if (addr.hostname.charCodeAt(0) !== 58) return addr;
   const hostname = unmapAddress(addr.hostname);

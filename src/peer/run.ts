@@ -20,7 +20,14 @@ import { chooseAdvertisedAddress, type InterfaceAddress, needsInterfaces } from 
 import { describeError, UsageError } from "../common/errors.ts";
 import type { PeerOptions } from "./flags.ts";
 import { type Family, familyOf, joinHostPort } from "../common/endpoint.ts";
-import { datagramReceiver, listenError, resolveAddress, resolveTo } from "../common/net.ts";
+import { BATCH_DATAGRAMS, batchReceiver } from "../common/batch_receive.ts";
+import {
+  type DatagramReceiver,
+  datagramReceiver,
+  listenError,
+  resolveAddress,
+  resolveTo,
+} from "../common/net.ts";
 import { LineWriter } from "../common/output.ts";
 import { onStopSignals } from "../common/signals.ts";
 import { encodeHeartbeat, NO_IPV4_ADDRESS, timestampFromMs } from "../../protocol.ts";
@@ -238,28 +245,47 @@ function listenToSignals(
 }
 
 /**
- * The receive step: reads datagrams, several receives in flight, and hands each to the
- * monitor (the account step) until the socket closes or `isStopping()` turns true.
+ * The reader of the peer's socket: with `--allow-ffi` on Linux, one that reads the datagrams
+ * queued behind each `receive()` with `recvmmsg` (batch_receive.ts); else several
+ * `receive()` calls in flight, since with one nobody reads the socket during each call's
+ * round trip through the runtime, and under a burst the kernel's buffer overflows
+ * (docs/performance.md).
  *
  * @param conn The socket.
+ * @param isStopping True once the run is stopping; the socket is closed only after.
+ * @param onError Told about unexpected receive errors.
+ * @returns The receiver, and how many datagrams it reads per system call at most.
+ */
+export function openReceiver(
+  conn: Deno.DatagramConn,
+  isStopping: () => boolean,
+  onError: (error: unknown) => void,
+): { receiver: DatagramReceiver; batch: number } {
+  const options = { isClosed: isStopping, onError };
+  const batched = batchReceiver(conn, options);
+  return batched === undefined
+    ? { receiver: datagramReceiver(conn, options), batch: 1 }
+    : { receiver: batched, batch: BATCH_DATAGRAMS };
+}
+
+/**
+ * The receive step: reads datagrams and hands each to the monitor (the account step) until
+ * the socket closes or `isStopping()` turns true.
+ *
+ * @param receiver The socket's reader ({@linkcode openReceiver}).
  * @param monitor The accounting.
  * @param isStopping True once the run is stopping: a datagram read then is not counted,
  * since the summary that closes the run may already be out.
- * @param onError Told about unexpected receive errors.
  * @param waitForOutput Resolves when the output can take more (back-pressure), or
  * undefined when it can already.
  */
 export async function receiveAll(
-  conn: Deno.DatagramConn,
+  receiver: DatagramReceiver,
   monitor: PeerMonitor,
   isStopping: () => boolean,
-  onError: (error: unknown) => void,
   waitForOutput: () => Promise<void> | undefined,
 ): Promise<void> {
-  // Several receive() calls in flight: with one, nobody reads the socket during each call's
-  // round trip through the runtime, and under a burst the kernel's buffer overflows
-  // (docs/performance.md). Each datagram is a view valid until the next next().
-  const receiver = datagramReceiver(conn, { isClosed: isStopping, onError });
+  // Each datagram is a view valid until the next poll() or next().
   while (!isStopping()) {
     const received = receiver.poll() ?? await receiver.next();
     if (received === undefined || isStopping()) return;
@@ -324,7 +350,8 @@ export async function runPeer(options: PeerOptions): Promise<number> {
     stopping: false,
   };
   const metrics = recorder === undefined ? undefined : startMetricsOrClose(peer, recorder);
-  const listening = listeningEvent(peer, identity().name, advertised(), metrics);
+  const { receiver, batch } = openReceiver(conn, () => peer.stopping, receiveErrorReporter(peer));
+  const listening = listeningEvent(peer, identity().name, advertised(), metrics, batch);
   reporter.emit(listening);
   const schedule = startSchedule(peer, () => stop());
   const reloader = createReloader({
@@ -354,7 +381,12 @@ export async function runPeer(options: PeerOptions): Promise<number> {
   // As ping does on Ctrl-\: the statistics so far, and the run goes on.
   const onQuit = () => !peer.stopping && !options.watch && summarise(false);
   const removeSignals = listenToSignals(stop, onQuit, reloader.onHangup);
-  const receiving = startReceiving(peer);
+  const receiving = receiveAll(
+    receiver,
+    monitor,
+    () => peer.stopping,
+    () => out.full ? out.drained() : undefined,
+  );
   await done;
   removeSignals();
   await reloader.settled();
@@ -411,23 +443,15 @@ async function resolveTargets(
   );
 }
 
-/** The receive step of the run, its unexpected errors reported as `error` events. */
-function startReceiving(peer: Peer): Promise<void> {
-  const { port, reporter, out } = peer;
-  const onError = (error: unknown): void =>
-    reporter.emit({
+/** The receive step's unexpected errors, reported as `error` events. */
+function receiveErrorReporter(peer: Peer): (error: unknown) => void {
+  return (error) =>
+    peer.reporter.emit({
       event: "error",
       op: "receive",
-      address: joinHostPort(peer.bind, port),
+      address: joinHostPort(peer.bind, peer.port),
       message: describeError(error),
     });
-  return receiveAll(
-    peer.conn,
-    peer.monitor,
-    () => peer.stopping,
-    onError,
-    () => out.full ? out.drained() : undefined,
-  );
 }
 
 /** Starts the metrics server; a failure to bind closes the socket and ends the start. */
@@ -449,6 +473,7 @@ function listeningEvent(
   name: string,
   advertise: string,
   metrics: MetricsServer | undefined,
+  receiveBatch: number,
 ): ListeningEvent {
   return {
     event: "listening",
@@ -465,6 +490,7 @@ function listeningEvent(
     intervalS: peer.options.intervalSeconds,
     name,
     ...(metrics === undefined ? {} : { metrics: joinHostPort(metrics.hostname, metrics.port) }),
+    ...(receiveBatch === 1 ? {} : { receiveBatch }),
   };
 }
 

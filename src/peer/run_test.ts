@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { encodeHeartbeat } from "../../protocol.ts";
 import type { PeerEvent } from "./events.ts";
 import { PeerMonitor } from "./monitor.ts";
-import { receiveAll } from "./run.ts";
+import { openReceiver, receiveAll } from "./run.ts";
 
 Deno.test("receiveAll() hands every datagram of a real socket to the monitor until it closes", async () => {
   const events: PeerEvent[] = [];
@@ -17,7 +17,8 @@ Deno.test("receiveAll() hands every datagram of a real socket to the monitor unt
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const sender = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   let stopping = false;
-  const receiving = receiveAll(conn, monitor, () => stopping, () => {}, () => undefined);
+  const { receiver } = openReceiver(conn, () => stopping, () => {});
+  const receiving = receiveAll(receiver, monitor, () => stopping, () => undefined);
   const now = Date.now();
   for (let k = 0; k < 3; k++) {
     const datagram = encodeHeartbeat({ timestamp: now + k, ipv4: "127.0.0.1", port: 1, text: "x" });

@@ -127,7 +127,10 @@ export function formatInvalid(event: InvalidEvent): string {
  */
 export function formatListening(event: ListeningEvent): string {
   const metrics = event.metrics === undefined ? "" : `, metrics on http://${event.metrics}/metrics`;
-  const listen = `udpeer listening on ${joinHostPort(event.address, event.port)}${metrics}`;
+  const batch = event.receiveBatch === undefined
+    ? ""
+    : ` (reading up to ${event.receiveBatch} datagrams per system call)`;
+  const listen = `udpeer listening on ${joinHostPort(event.address, event.port)}${batch}${metrics}`;
   if (event.targets.length === 0) return `${listen}, not sending (no --to); Ctrl-C to stop`;
   const targets = event.targets.map((target) => {
     const named = target.peer === undefined

@@ -43,6 +43,11 @@ export interface ListeningEvent {
   intervalS: number;
   /** Where `--metrics` serves `GET /metrics`, `ADDR:PORT`, when it is on. */
   metrics?: string;
+  /**
+   * Datagrams read per system call at most, when more than one: with `--allow-ffi` on Linux
+   * udpeer reads the socket with `recvmmsg` (src/common/batch_receive.ts).
+   */
+  receiveBatch?: number;
   /** This peer's name: `--name`, its own line in the peers file, or the host (src/peer/fleet.ts). */
   name?: string;
 }
