@@ -5,16 +5,20 @@
  * ```sh
  * deno run --config=deno.json --allow-net bench/bare_receiver.ts --port 0
  * deno run --config=deno.json --allow-net bench/bare_receiver.ts --port 0 --depth 4
+ * deno run --config=deno.json --allow-net --allow-ffi bench/bare_receiver.ts --port 0 --batch
  * ```
  *
  * It reads into one reused buffer as udpeer does, one `receive()` at a time. `--depth N`
  * counts through `datagramReceiver()` of src/common/net.ts instead, N receives in flight;
- * `--default-buffer` lets `receive()` allocate its own 65,507 bytes for each datagram.
+ * `--batch` through `batchReceiver()` of src/common/batch_receive.ts (recvmmsg batches, with
+ * `--allow-ffi` on Linux; else it says so and exits 1); `--default-buffer` lets `receive()`
+ * allocate its own 65,507 bytes for each datagram.
  *
  * @module
  */
 
 import { MAX_DATAGRAM_BYTES } from "../protocol.ts";
+import { batchReceiver } from "../src/common/batch_receive.ts";
 import { datagramReceiver } from "../src/common/net.ts";
 import { numberFlag } from "./lib.ts";
 
@@ -32,7 +36,14 @@ Deno.addSignalListener("SIGTERM", () => {
 });
 console.log(JSON.stringify({ event: "listening", port: (conn.addr as Deno.NetAddr).port }));
 
-if (depth > 0) {
+if (Deno.args.includes("--batch")) {
+  const receiver = batchReceiver(conn, { isClosed: () => false, onError: () => {} });
+  if (receiver === undefined) {
+    console.error("bare_receiver.ts: --batch needs --allow-ffi on 64-bit Linux");
+    Deno.exit(1);
+  }
+  while (receiver.poll() !== undefined || await receiver.next() !== undefined) count++;
+} else if (depth > 0) {
   const receiver = datagramReceiver(conn, { depth, isClosed: () => false, onError: () => {} });
   while (await receiver.next() !== undefined) count++;
 } else {

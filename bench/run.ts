@@ -125,7 +125,8 @@ interface Target {
   measure: string;
   target: string;
   measured: string;
-  holds: boolean;
+  /** Undefined for a figure shown beside a target for comparison, not held to it. */
+  holds: boolean | undefined;
 }
 
 function targets(
@@ -154,7 +155,42 @@ function targets(
   const after = hundred!.heapUsed - memory.empty.heapUsed;
   const mb = (bytes: number) => `${formatNumber(bytes / 1e6, 1)} MB`;
   const percent = (value: number) => `${formatNumber(value * 100)}%`;
-  const cpuRatio = throughput.find((r) => r.name === "quiet")!.cpuRatioToBare;
+  // The receivers run with --allow-ffi (recvmmsg batches) are held to the targets; those
+  // without it are shown beside them. A run of only the latter is held to them instead.
+  const batched = throughput.some((r) => r.name === "quiet+");
+  const held = (name: "quiet" | "json" | "human") => batched ? `${name}+` : name;
+  const cpuRatio = (name: string) => throughput.find((r) => r.name === name)!.cpuRatioToBare;
+  const throughputTargets = (
+    mark: string,
+    note: string,
+    holds: (test: boolean) => boolean | undefined,
+    name: (base: "quiet" | "json" | "human") => string,
+  ): Target[] => [
+    {
+      measure: `(b${mark}) udpeer --quiet${note} ÷ (a) bare loop`,
+      target: "≥ 90%",
+      measured: percent(ratio(name("quiet"))),
+      holds: holds(ratio(name("quiet")) >= 0.9),
+    },
+    {
+      measure: `(b${mark}) CPU per datagram ÷ (a)'s`,
+      target: "≤ 1.15×",
+      measured: `${formatNumber(cpuRatio(name("quiet")), 2)}×`,
+      holds: holds(cpuRatio(name("quiet")) <= 1.15),
+    },
+    {
+      measure: `(c${mark}) udpeer --json > file${note} ÷ (a)`,
+      target: "≥ 60%",
+      measured: percent(ratio(name("json"))),
+      holds: holds(ratio(name("json")) >= 0.6),
+    },
+    {
+      measure: `(d${mark}) udpeer > file${note} ÷ (a)`,
+      target: "≥ 70%",
+      measured: percent(ratio(name("human"))),
+      holds: holds(ratio(name("human")) >= 0.7),
+    },
+  ];
   const delayRatio = (name: "udpeer" | "defaults") =>
     median(delay.samples[name]) / median(delay.samples.python);
   return [
@@ -188,30 +224,10 @@ function targets(
       measured: `${saturated} of ${throughputResult.rounds.length}`,
       holds: saturated === throughputResult.rounds.length && saturated > 0,
     },
-    {
-      measure: "(b) udpeer --quiet ÷ (a) bare loop",
-      target: "≥ 90%",
-      measured: percent(ratio("quiet")),
-      holds: ratio("quiet") >= 0.9,
-    },
-    {
-      measure: "(b) CPU per datagram ÷ (a)'s",
-      target: "≤ 1.15×",
-      measured: `${formatNumber(cpuRatio, 2)}×`,
-      holds: cpuRatio <= 1.15,
-    },
-    {
-      measure: "(c) udpeer --json > file ÷ (a)",
-      target: "≥ 60%",
-      measured: percent(ratio("json")),
-      holds: ratio("json") >= 0.6,
-    },
-    {
-      measure: "(d) udpeer > file ÷ (a)",
-      target: "≥ 70%",
-      measured: percent(ratio("human")),
-      holds: ratio("human") >= 0.7,
-    },
+    ...throughputTargets(batched ? "+" : "", batched ? ", --allow-ffi" : "", (test) => test, held),
+    ...(batched
+      ? throughputTargets(", for comparison", " without --allow-ffi", () => undefined, (n) => n)
+      : []),
     {
       measure: "output complete at exit, (c) and (d)",
       target: "every line",
@@ -389,7 +405,9 @@ try {
     "| measure | target | measured | holds | CPU |",
     "| --- | --- | ---: | --- | --- |",
     ...checks.map((c) =>
-      `| ${c.measure} | ${c.target} | ${c.measured} | ${c.holds ? "yes" : "NO"} | ${cpu} |`
+      `| ${c.measure} | ${c.target} | ${c.measured} | ${
+        c.holds === undefined ? "(not held)" : c.holds ? "yes" : "NO"
+      } | ${cpu} |`
     ),
     "",
     `### Receive throughput (${rounds} rounds × ${floodSeconds} s flood of 79-byte heartbeats after a ${WARM_UP_SECONDS} s warm-up, medians and ranges over saturated rounds)`,
@@ -449,7 +467,7 @@ try {
   console.log(report);
   await Deno.mkdir(`${repoDir}.bench-out`, { recursive: true });
   await Deno.writeTextFile(`${repoDir}.bench-out/latest.md`, `${report}\n`);
-  const failed = checks.filter((check) => !check.holds);
+  const failed = checks.filter((check) => check.holds === false);
   for (const check of failed) {
     log(`TARGET NOT MET: ${check.measure}: ${check.measured}, target ${check.target}`);
   }

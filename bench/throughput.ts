@@ -9,7 +9,10 @@
  *   receives in flight, to show what that mechanism is worth (not a target);
  * - (b) `quiet`: `udpeer peer --quiet`;
  * - (c) `json`: `udpeer peer --json`, stdout to a file;
- * - (d) `human`: `udpeer peer`, human lines, stdout to a file.
+ * - (d) `human`: `udpeer peer`, human lines, stdout to a file;
+ * - (a+) `bare+`, (b+) `quiet+`, (c+) `json+`, (d+) `human+`: the same with `--allow-ffi`, so
+ *   that on Linux they read with `recvmmsg` batches (src/common/batch_receive.ts); the bare
+ *   loop through `batchReceiver()`. Where batching is not possible they read as without.
  *
  * Each run starts the receiver afresh and warms it up with a 0.5 s flood that is not
  * counted (V8 compiles the hot path meanwhile, on the same two cores), then measures one
@@ -71,7 +74,8 @@ import {
 
 /**
  * The receivers, in the order of the issue, and the bare loop with receives in flight;
- * names ending in `*` run a candidate checkout's main.ts (`--candidate DIR`).
+ * names ending in `+` run with `--allow-ffi` (recvmmsg batches), names ending in `*` a
+ * candidate checkout's main.ts (`--candidate DIR`).
  */
 export type ReceiverName =
   | "bare"
@@ -79,6 +83,10 @@ export type ReceiverName =
   | "quiet"
   | "json"
   | "human"
+  | "bare+"
+  | "quiet+"
+  | "json+"
+  | "human+"
   | "quiet*"
   | "json*"
   | "human*";
@@ -119,10 +127,11 @@ const DRAIN_TIMEOUT_MS = 2_000;
 /** Share of the datagrams sent that (a) must have lost for a round to count as saturated. */
 export const SATURATION_DROP_SHARE = 0.01;
 
-const udpeerReceivers = (main: string, mark: "" | "*", v8Flags = ""): Receiver[] => {
+const udpeerReceivers = (main: string, mark: "" | "*" | "+", v8Flags = ""): Receiver[] => {
   const command = (args: string[]) => {
     const full = udpeerCommand(args, main);
     if (v8Flags !== "") full.splice(1, 0, `--v8-flags=${v8Flags}`);
+    if (mark === "+") full.splice(1, 0, "--allow-ffi");
     return full;
   };
   return udpeerReceiverList(command, mark);
@@ -130,18 +139,18 @@ const udpeerReceivers = (main: string, mark: "" | "*", v8Flags = ""): Receiver[]
 
 const udpeerReceiverList = (
   command: (args: string[]) => string[],
-  mark: "" | "*",
+  mark: "" | "*" | "+",
 ): Receiver[] => [
   {
     name: `quiet${mark}`,
-    label: `(b${mark}) udpeer --quiet`,
+    label: `(b${mark}) udpeer --quiet${mark === "+" ? ", --allow-ffi" : ""}`,
     args: command([...listenArgs, "--quiet"]),
     ready: /listening on [\d.]+:(\d+)/,
     count: humanCount,
   },
   {
     name: `json${mark}`,
-    label: `(c${mark}) udpeer --json > file`,
+    label: `(c${mark}) udpeer --json > file${mark === "+" ? ", --allow-ffi" : ""}`,
     args: command([...listenArgs, "--json"]),
     ready: /"port":(\d+)/,
     count: (tail) => {
@@ -152,7 +161,7 @@ const udpeerReceiverList = (
   },
   {
     name: `human${mark}`,
-    label: `(d${mark}) udpeer > file`,
+    label: `(d${mark}) udpeer > file${mark === "+" ? ", --allow-ffi" : ""}`,
     args: command(listenArgs),
     ready: /listening on [\d.]+:(\d+)/,
     count: humanCount,
@@ -176,6 +185,18 @@ const receivers: Receiver[] = [
     count: bareCount,
   },
   ...udpeerReceivers(`${repoDir}main.ts`, ""),
+  {
+    name: "bare+",
+    label: "(a+) bare loop, recvmmsg batches",
+    args: scriptCommand("bare_receiver.ts", ["--allow-net", "--allow-ffi"], [
+      "--port",
+      "0",
+      "--batch",
+    ]),
+    ready: /"port":(\d+)/,
+    count: bareCount,
+  },
+  ...udpeerReceivers(`${repoDir}main.ts`, "+"),
 ];
 
 /** One flood into one receiver. */
