@@ -1,11 +1,11 @@
 /**
- * The `bench` task: every benchmark in one run of about six minutes (under one with
+ * The `bench` task: every benchmark in one run of about seven and a half minutes (under one with
  * `--quick`), printed as Markdown tables and checked against the targets, each figure a
  * ratio to a baseline measured in the same run where one exists. A target that does not
  * hold is named on stderr and the exit code is 1.
  *
  * ```sh
- * deno task bench                    # deno run -A bench/run.ts (~6 minutes)
+ * deno task bench                    # deno run -A bench/run.ts (~7.5 minutes)
  * deno task bench --quick            # 1 round of 1 s floods, 5 sender rounds … (~1 minute)
  * ```
  *
@@ -23,7 +23,8 @@
  *
  * It needs `-A`: Deno grants reads of /proc/<pid>/stat and /proc/net/snmp only with all
  * permissions, and the run starts `deno` subprocesses anyway (udpeer with exactly the
- * permissions of the `start` task, flood.ts with `--allow-net --allow-ffi`).
+ * permissions of the `start` task, and again with `--allow-ffi` added; flood.ts with
+ * `--allow-net --allow-ffi`).
  *
  * @module
  */
@@ -41,6 +42,7 @@ import {
   DEFAULT_FLOOD_SECONDS,
   DEFAULT_ROUNDS,
   measureThroughput,
+  RECEIVER_COUNT,
   type ThroughputResult,
   type ThroughputRun,
   throughputTable,
@@ -327,7 +329,7 @@ try {
   log(`load average ${loadBefore} on ${navigator.hardwareConcurrency} cores`);
   if (loadBefore > 1) log(`the machine is busy (load ${loadBefore}): figures will be noisy`);
   log(
-    `throughput: ${rounds} rounds of a ${WARM_UP_SECONDS} s warm-up and a ${floodSeconds} s flood into each of 5 receivers`,
+    `throughput: ${rounds} rounds of a ${WARM_UP_SECONDS} s warm-up and a ${floodSeconds} s flood into each of ${RECEIVER_COUNT} receivers`,
   );
   const throughput = await measureThroughput({ rounds, seconds: floodSeconds, dir, log });
 

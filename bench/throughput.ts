@@ -199,6 +199,9 @@ const receivers: Receiver[] = [
   ...udpeerReceivers(`${repoDir}main.ts`, "+"),
 ];
 
+/** How many receivers a full run floods. */
+export const RECEIVER_COUNT: number = receivers.length;
+
 /** One flood into one receiver. */
 export interface ThroughputRun {
   /** Flood processes sending at once. */

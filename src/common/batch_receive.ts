@@ -204,7 +204,7 @@ function createBatchReceiver(
   fd: number,
   conn: Deno.DatagramConn,
   options: DatagramReceiverOptions,
-): DatagramReceiver & { readonly batched: boolean } {
+): DatagramReceiver {
   const single = new Uint8Array(RECEIVE_BUFFER_BYTES);
   const data = new Uint8Array(BATCH_DATAGRAMS * RECEIVE_BUFFER_BYTES);
   const names = new Uint8Array(BATCH_DATAGRAMS * SOCKADDR_BYTES);
@@ -343,14 +343,7 @@ function createBatchReceiver(
     return undefined;
   }
 
-  const receiver = {
-    receivedAtMs: NaN,
-    next,
-    poll,
-    get batched() {
-      return batched;
-    },
-    kept,
-  };
+  // `kept` holds the buffers lent to the kernel for as long as the receiver lives.
+  const receiver = { receivedAtMs: NaN, next, poll, kept };
   return receiver;
 }
