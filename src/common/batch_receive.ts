@@ -33,8 +33,8 @@ import { formatIpv6, unmapAddress } from "./endpoint.ts";
 import {
   type DatagramReceiver,
   type DatagramReceiverOptions,
-  isHarmlessSocketError,
   RECEIVE_BUFFER_BYTES,
+  receiveErrorEnds,
   shownAddr,
 } from "./net.ts";
 
@@ -193,9 +193,6 @@ export function batchReceiver(
   return fd === undefined ? undefined : createBatchReceiver(c, fd, conn, options);
 }
 
-/** How long to wait after an unexpected receive error, so one that persists is no busy spin. */
-const RETRY_AFTER_ERROR_MS = 100;
-
 // performance.timeOrigin is a getter with a brand check: read it once.
 const timeOrigin = performance.timeOrigin;
 
@@ -323,13 +320,9 @@ function createBatchReceiver(
       try {
         received = await conn.receive(single);
       } catch (error) {
-        if (options.isClosed() || error instanceof Deno.errors.BadResource) {
+        if (await receiveErrorEnds(error, options)) {
           ended = true;
           break;
-        }
-        if (!isHarmlessSocketError(error)) {
-          options.onError(error);
-          await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
         }
         continue;
       }

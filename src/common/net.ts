@@ -231,6 +231,38 @@ export interface DatagramReceiver {
   readonly receivedAtMs: number;
 }
 
+/**
+ * What a receiver does after a `receive()` failed: receiving ends once the caller is
+ * stopping or the socket is gone (`BadResource`); a harmless error
+ * ({@linkcode isHarmlessSocketError}) is skipped; any other is reported through `onError`,
+ * and the receiver waits 100 ms before it tries again, so that one that persists is no busy
+ * spin.
+ *
+ * @param error What the receive threw.
+ * @param options The receiver's closing test and error callback.
+ * @returns True when receiving ends; false when the receiver should try again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { receiveErrorEnds } from "./net.ts";
+ * const options = { isClosed: () => false, onError: () => assert.fail("harmless") };
+ * assert.equal(await receiveErrorEnds(new Deno.errors.ConnectionRefused("icmp"), options), false);
+ * assert.equal(await receiveErrorEnds(new Deno.errors.BadResource("closed"), options), true);
+ * ```
+ */
+export async function receiveErrorEnds(
+  error: unknown,
+  options: DatagramReceiverOptions,
+): Promise<boolean> {
+  if (options.isClosed() || error instanceof Deno.errors.BadResource) return true;
+  if (!isHarmlessSocketError(error)) {
+    options.onError(error);
+    await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
+  }
+  return false;
+}
+
 /** One receive in flight, with its own buffer and what it settled to. */
 interface Slot {
   buffer: Uint8Array;
@@ -418,13 +450,9 @@ export function datagramReceiver(
         held = slot;
         return received;
       }
-      if (options.isClosed() || error instanceof Deno.errors.BadResource) {
+      if (await receiveErrorEnds(error, options)) {
         ended = true;
         break;
-      }
-      if (!isHarmlessSocketError(error)) {
-        options.onError(error);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
       }
       slot.arm();
     }
