@@ -4,20 +4,11 @@
 import assert from "node:assert/strict";
 import { BATCH_DATAGRAMS, batchReceiver, sockaddrHost } from "./batch_receive.ts";
 import type { DatagramReceiver } from "./net.ts";
+import { assertArrivalTimes, numbered, numberOf } from "../../tests/_helpers/datagrams.ts";
 
 const batchable = Deno.build.os === "linux" &&
   (Deno.build.arch === "x86_64" || Deno.build.arch === "aarch64") &&
   Deno.permissions.querySync({ name: "ffi" }).state === "granted";
-
-function numbered(n: number, length = 4): Uint8Array {
-  const bytes = new Uint8Array(length);
-  new DataView(bytes.buffer).setUint32(0, n);
-  return bytes;
-}
-
-function numberOf(data: Uint8Array): number {
-  return new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
-}
 
 function open(conn: Deno.DatagramConn, closed = () => false): DatagramReceiver {
   const receiver = batchReceiver(conn, {
@@ -84,10 +75,7 @@ Deno.test({
       // Each receive() is followed by a batch of at most BATCH_DATAGRAMS: at least 300 less
       // one receive() per batch came by poll().
       assert.ok(polled >= 300 - Math.ceil(300 / (BATCH_DATAGRAMS + 1)) - 2, `${polled} polled`);
-      for (let i = 0; i < times.length; i++) {
-        assert.ok(times[i]! >= startedAt && times[i]! <= endedAt, `time ${i} within the run`);
-        if (i > 0) assert.ok(times[i]! >= times[i - 1]!, `times in arrival order at ${i}`);
-      }
+      assertArrivalTimes(times, startedAt, endedAt);
     } finally {
       conn.close();
       sender.close();

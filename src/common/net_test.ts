@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { StartupError } from "./errors.ts";
 import { ipv6Unavailable } from "../../tests/_helpers/ipv6.ts";
+import { assertArrivalTimes, numbered, numberOf } from "../../tests/_helpers/datagrams.ts";
 import {
   anyAddress,
   datagramReceiver,
@@ -55,13 +56,6 @@ Deno.test("listenError() names the problem and the fix for each kind of failure"
   }
 });
 
-/** A datagram carrying `n` as 4 bytes, big-endian. */
-function numbered(n: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, n);
-  return bytes;
-}
-
 Deno.test("datagramReceiver() yields every datagram in the order it was sent, 8 receives in flight", async () => {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const sender = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -82,7 +76,7 @@ Deno.test("datagramReceiver() yields every datagram in the order it was sent, 8 
         assert.ok(received, `datagram ${seen.length} arrived`);
         const [data, addr] = received;
         assert.equal(addr.port, (sender.addr as Deno.NetAddr).port);
-        seen.push(new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0));
+        seen.push(numberOf(data));
       }
     };
     await receive(100);
@@ -116,16 +110,13 @@ Deno.test("datagramReceiver() poll() takes what has arrived without waiting, in 
       else received = await receiver.next();
       assert.ok(received);
       const [data] = received;
-      seen.push(new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0));
+      seen.push(numberOf(data));
       times.push(receiver.receivedAtMs);
     }
     const endedAt = performance.timeOrigin + performance.now();
     assert.deepEqual(seen, Array.from({ length: 100 }, (_, n) => n));
     assert.ok(polled > 0, "some datagrams were already there when asked");
-    for (let i = 0; i < times.length; i++) {
-      assert.ok(times[i]! >= startedAt && times[i]! <= endedAt, `time ${i} within the run`);
-      if (i > 0) assert.ok(times[i]! >= times[i - 1]!, `times in arrival order at ${i}`);
-    }
+    assertArrivalTimes(times, startedAt, endedAt);
   } finally {
     conn.close();
     sender.close();
