@@ -139,22 +139,21 @@ function sockaddrPort(bytes: Uint8Array, at: number): number {
  * and port. Deno does not give it out, so the descriptors of the process are asked in turn.
  */
 function findSocketFd(c: Libc, addr: Deno.NetAddr): number | undefined {
+  const hostname = unmapAddress(addr.hostname);
   const name = new Uint8Array(128);
   const length = new Uint32Array(1);
+  const lengthBytes = new Uint8Array(length.buffer);
   const type = new Int32Array(1);
+  const typeBytes = new Uint8Array(type.buffer);
   const typeLength = new Uint32Array(1);
+  const typeLengthBytes = new Uint8Array(typeLength.buffer);
   let found: number | undefined;
   for (let fd = 0; fd < MAX_FD_SCANNED; fd++) {
     length[0] = name.length;
-    if (c.getsockname(fd, name, new Uint8Array(length.buffer)) !== 0) continue;
-    if (sockaddrPort(name, 0) !== addr.port) continue;
-    const host = sockaddrHost(name, 0);
-    if (host === undefined || host !== unmapAddress(addr.hostname)) continue;
+    if (c.getsockname(fd, name, lengthBytes) !== 0) continue;
+    if (sockaddrPort(name, 0) !== addr.port || sockaddrHost(name, 0) !== hostname) continue;
     typeLength[0] = 4;
-    const typeBytes = new Uint8Array(type.buffer);
-    if (c.getsockopt(fd, SOL_SOCKET, SO_TYPE, typeBytes, new Uint8Array(typeLength.buffer)) !== 0) {
-      continue;
-    }
+    if (c.getsockopt(fd, SOL_SOCKET, SO_TYPE, typeBytes, typeLengthBytes) !== 0) continue;
     if (type[0] !== SOCK_DGRAM) continue;
     // Two datagram sockets on one address and port (SO_REUSEPORT): which is ours is unknown.
     if (found !== undefined) return undefined;
