@@ -140,34 +140,37 @@ const udpeerReceivers = (main: string, mark: "" | "*" | "+", v8Flags = ""): Rece
 const udpeerReceiverList = (
   command: (args: string[]) => string[],
   mark: "" | "*" | "+",
-): Receiver[] => [
-  {
-    name: `quiet${mark}`,
-    label: `(b${mark}) udpeer --quiet${mark === "+" ? ", --allow-ffi" : ""}`,
-    args: command([...listenArgs, "--quiet"]),
-    ready: /listening on [\d.]+:(\d+)/,
-    count: humanCount,
-  },
-  {
-    name: `json${mark}`,
-    label: `(c${mark}) udpeer --json > file${mark === "+" ? ", --allow-ffi" : ""}`,
-    args: command([...listenArgs, "--json"]),
-    ready: /"port":(\d+)/,
-    count: (tail) => {
-      const summary = tail.trimEnd().split("\n").at(-1) ?? "";
-      return JSON.parse(summary).sources?.[0]?.messages ?? NaN;
+): Receiver[] => {
+  const ffi = mark === "+" ? ", --allow-ffi" : "";
+  return [
+    {
+      name: `quiet${mark}`,
+      label: `(b${mark}) udpeer --quiet${ffi}`,
+      args: command([...listenArgs, "--quiet"]),
+      ready: /listening on [\d.]+:(\d+)/,
+      count: humanCount,
     },
-    isMessageLine: (line) => line.startsWith('{"event":"message"'),
-  },
-  {
-    name: `human${mark}`,
-    label: `(d${mark}) udpeer > file${mark === "+" ? ", --allow-ffi" : ""}`,
-    args: command(listenArgs),
-    ready: /listening on [\d.]+:(\d+)/,
-    count: humanCount,
-    isMessageLine: (line) => line.includes(" count="),
-  },
-];
+    {
+      name: `json${mark}`,
+      label: `(c${mark}) udpeer --json > file${ffi}`,
+      args: command([...listenArgs, "--json"]),
+      ready: /"port":(\d+)/,
+      count: (tail) => {
+        const summary = tail.trimEnd().split("\n").at(-1) ?? "";
+        return JSON.parse(summary).sources?.[0]?.messages ?? NaN;
+      },
+      isMessageLine: (line) => line.startsWith('{"event":"message"'),
+    },
+    {
+      name: `human${mark}`,
+      label: `(d${mark}) udpeer > file${ffi}`,
+      args: command(listenArgs),
+      ready: /listening on [\d.]+:(\d+)/,
+      count: humanCount,
+      isMessageLine: (line) => line.includes(" count="),
+    },
+  ];
+};
 
 const receivers: Receiver[] = [
   {
