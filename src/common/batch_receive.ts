@@ -33,6 +33,7 @@ import { formatIpv6, unmapAddress } from "./endpoint.ts";
 import {
   type DatagramReceiver,
   type DatagramReceiverOptions,
+  isHarmlessErrno,
   RECEIVE_BUFFER_BYTES,
   receiveErrorEnds,
   shownAddr,
@@ -67,13 +68,8 @@ const MSG_DONTWAIT = 0x40;
 /** Socket file descriptors looked at to find the runtime's socket (a fresh process has few). */
 const MAX_FD_SCANNED = 1024;
 
-/**
- * errno values after which a drain just ends and the runtime's next `receive()` takes over:
- * nothing queued (EAGAIN), a signal (EINTR), or an ICMP error reported for an earlier send
- * (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ECONNRESET, EMSGSIZE, EPROTO,
- * ENOPROTOOPT, ENONET), which the runtime's receive would skip as harmless too.
- */
-const ENDS_DRAIN = new Set([11, 4, 111, 113, 101, 112, 104, 90, 71, 92, 64]);
+/** errno of a non-blocking call that found nothing queued. */
+const EAGAIN = 11;
 
 const SYMBOLS = {
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
@@ -268,7 +264,9 @@ function createBatchReceiver(
       return read;
     }
     const code = errno(c);
-    if (!ENDS_DRAIN.has(code)) {
+    // Nothing queued, or an error the runtime's receive would skip as harmless too (an ICMP
+    // error for an earlier send): the drain ends and the runtime's next receive() takes over.
+    if (code !== EAGAIN && !isHarmlessErrno(code)) {
       batched = false;
       options.onError(
         new Error(

@@ -118,10 +118,38 @@ export async function resolveTo(host: string, prefer: Family = "ipv4"): Promise<
 }
 
 /**
+ * The socket errors that only say that the other side went away or that one earlier datagram
+ * failed (an ICMP error reported on a later call): Deno's error class where it has one, the
+ * errno's name (Deno's `error.code`) and its Linux number (for a system call made through FFI).
+ * One list for both, so the runtime's receive and a batched one skip the same errors.
+ */
+const HARMLESS_SOCKET_ERRORS: readonly {
+  errorClass?: new (message: string) => Error;
+  code: string;
+  errno: number;
+}[] = [
+  { errorClass: Deno.errors.ConnectionReset, code: "ECONNRESET", errno: 104 },
+  { errorClass: Deno.errors.ConnectionAborted, code: "ECONNABORTED", errno: 103 },
+  { errorClass: Deno.errors.ConnectionRefused, code: "ECONNREFUSED", errno: 111 },
+  { errorClass: Deno.errors.BrokenPipe, code: "EPIPE", errno: 32 },
+  { errorClass: Deno.errors.Interrupted, code: "EINTR", errno: 4 },
+  { errorClass: Deno.errors.NetworkUnreachable, code: "ENETUNREACH", errno: 101 },
+  { code: "EHOSTUNREACH", errno: 113 },
+  { code: "EHOSTDOWN", errno: 112 },
+  // A receive reports EMSGSIZE only for an ICMP "fragmentation needed" of an earlier send.
+  { code: "EMSGSIZE", errno: 90 },
+  { code: "EPROTO", errno: 71 },
+  { code: "ENOPROTOOPT", errno: 92 },
+  { code: "ENONET", errno: 64 },
+];
+const HARMLESS_CODES = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.code));
+const HARMLESS_ERRNOS = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.errno));
+
+/**
  * Tells whether a socket error only says that the other side went away or the socket was
- * closed (reset, aborted, refused, broken pipe, interrupted, closed resource): it ends one
- * connection or concerns one earlier datagram, is not worth a line on stderr, and the
- * program goes on serving the others.
+ * closed (reset, aborted, refused, broken pipe, interrupted, unreachable, closed resource): it
+ * ends one connection or concerns one earlier datagram, is not worth a line on stderr, and
+ * the program goes on serving the others.
  *
  * @param error What a socket call threw.
  * @returns True for those errors.
@@ -135,12 +163,32 @@ export async function resolveTo(host: string, prefer: Family = "ipv4"): Promise<
  * ```
  */
 export function isHarmlessSocketError(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.ConnectionRefused ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.BadResource;
+  if (!(error instanceof Error)) return false;
+  if (error instanceof Deno.errors.BadResource) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && HARMLESS_CODES.has(code)) return true;
+  return HARMLESS_SOCKET_ERRORS.some((entry) =>
+    entry.errorClass !== undefined && error instanceof entry.errorClass
+  );
+}
+
+/**
+ * The same test for an errno that a system call made through FFI left (Linux numbering):
+ * true for exactly the errors {@linkcode isHarmlessSocketError} skips.
+ *
+ * @param errno The errno value.
+ * @returns True for a harmless socket error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isHarmlessErrno } from "./net.ts";
+ * assert.ok(isHarmlessErrno(111)); // ECONNREFUSED
+ * assert.ok(!isHarmlessErrno(9)); // EBADF
+ * ```
+ */
+export function isHarmlessErrno(errno: number): boolean {
+  return HARMLESS_ERRNOS.has(errno);
 }
 
 /**

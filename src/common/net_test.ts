@@ -5,6 +5,8 @@ import { assertArrivalTimes, numbered, numberOf } from "../../tests/_helpers/dat
 import {
   anyAddress,
   datagramReceiver,
+  isHarmlessErrno,
+  isHarmlessSocketError,
   listenError,
   RECEIVE_BUFFER_BYTES,
   resolveAddress,
@@ -224,4 +226,41 @@ Deno.test("resolveAddress() and resolveTo(): literals as they are, a name by the
     listenError("UDP", "::1", 5005, new Deno.errors.AddrInUse("x")).message,
     /^Cannot listen on UDP \[::1\]:5005: the port is in use/,
   );
+});
+
+Deno.test("isHarmlessSocketError() and isHarmlessErrno() skip the same errors: a peer gone, an ICMP error for an earlier datagram", () => {
+  // Linux's numbers, from errno.h: an oracle apart from the table in net.ts.
+  const harmless: [string, number][] = [
+    ["ECONNRESET", 104],
+    ["ECONNABORTED", 103],
+    ["ECONNREFUSED", 111],
+    ["EPIPE", 32],
+    ["EINTR", 4],
+    ["ENETUNREACH", 101],
+    ["EHOSTUNREACH", 113],
+    ["EHOSTDOWN", 112],
+    ["EMSGSIZE", 90],
+    ["EPROTO", 71],
+    ["ENOPROTOOPT", 92],
+    ["ENONET", 64],
+  ];
+  for (const [code, errno] of harmless) {
+    const error = Object.assign(new Error(`${code} (os error ${errno})`), { code });
+    assert.ok(isHarmlessSocketError(error), code);
+    assert.ok(isHarmlessErrno(errno), `${code} = ${errno}`);
+  }
+  // The runtime's own classes, as it throws them, with or without a code.
+  assert.ok(isHarmlessSocketError(new Deno.errors.ConnectionRefused("refused")));
+  assert.ok(isHarmlessSocketError(new Deno.errors.BadResource("closed")));
+  // Errors that say something is wrong here: reported, never skipped.
+  for (
+    const [code, errno] of [["EBADF", 9], ["EFAULT", 14], ["EACCES", 13], ["ENOBUFS", 105]] as const
+  ) {
+    assert.ok(!isHarmlessSocketError(Object.assign(new Error(code), { code })), code);
+    assert.ok(!isHarmlessErrno(errno), code);
+  }
+  assert.ok(!isHarmlessSocketError(new Deno.errors.PermissionDenied("no")));
+  assert.ok(!isHarmlessSocketError("ECONNRESET"));
+  // EAGAIN only says nothing is queued: the batched reader handles it apart.
+  assert.ok(!isHarmlessErrno(11));
 });
