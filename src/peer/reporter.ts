@@ -96,7 +96,12 @@ export function createReporter(
   };
   // Events of a send round waiting for emitSoon()'s timer: [event, time] pairs in order.
   const soon: [PeerEvent, number][] = [];
+  // The timer of the events held now. An event that writes them early clears it: left
+  // running, it would write the next round's events before their SOON_MS.
+  let soonTimer: ReturnType<typeof setTimeout> | undefined;
   const emitWaiting = (): void => {
+    clearTimeout(soonTimer);
+    soonTimer = undefined;
     for (let i = 0; i < soon.length; i++) write(soon[i]![0], soon[i]![1]);
     soon.length = 0;
   };
@@ -107,7 +112,7 @@ export function createReporter(
   const emitSoon = (event: PeerEvent, atMs: number): void => {
     // Only --json prints a send; elsewhere there is nothing to hold back.
     if (!options.json) return emit(event, atMs);
-    if (soon.push([event, atMs]) === 1) setTimeout(emitWaiting, SOON_MS);
+    if (soon.push([event, atMs]) === 1) soonTimer = setTimeout(emitWaiting, SOON_MS);
   };
   const write = (event: PeerEvent, atMs?: number): void => {
     if (options.json) {
