@@ -586,7 +586,44 @@ export function throughputTable(result: ThroughputResult): string[] {
       } | ${complete} |`,
     );
   }
+  const likeForLike = batchedToBatchedBare(result);
+  if (likeForLike.length > 0) {
+    lines.push(
+      "",
+      `Like for like, each batched receiver to the bare loop that batches too, (a+), in the same rounds (medians): ${
+        likeForLike.map(({ label, ratio, cpuRatio }) =>
+          `${label} ${formatNumber(ratio * 100)}% (CPU ${formatNumber(cpuRatio, 2)}×)`
+        ).join("; ")
+      }.`,
+    );
+  }
   return lines;
+}
+
+/**
+ * Each `+` receiver against (a+), the bare loop that reads with `recvmmsg` too: the median of
+ * the per-round ratios of rate and of CPU per datagram. The targets are against (a); this
+ * shows what udpeer's own work costs on the faster receive path.
+ *
+ * @param result From {@linkcode measureThroughput}.
+ * @returns One entry per batched udpeer receiver measured, none without (a+).
+ */
+function batchedToBatchedBare(
+  result: ThroughputResult,
+): { label: string; ratio: number; cpuRatio: number }[] {
+  const bare = result.receivers.find((receiver) => receiver.name === "bare+");
+  if (bare === undefined) return [];
+  return result.receivers
+    .filter((receiver) => receiver.name.endsWith("+") && receiver !== bare)
+    .map((receiver) => ({
+      label: receiver.label.slice(0, receiver.label.indexOf(")") + 1),
+      ratio: median(receiver.runs.map((run, i) => run.perSecond / bare.runs[i]!.perSecond)),
+      cpuRatio: median(
+        receiver.runs.map((run, i) =>
+          run.cpuMicrosPerDatagram / bare.runs[i]!.cpuMicrosPerDatagram
+        ),
+      ),
+    }));
 }
 
 if (import.meta.main) {
