@@ -33,7 +33,7 @@ import { formatIpv6, unmapAddress } from "./endpoint.ts";
 import {
   type DatagramReceiver,
   type DatagramReceiverOptions,
-  isHarmlessErrno,
+  isHarmlessDatagramErrno,
   RECEIVE_BUFFER_BYTES,
   receiveErrorEnds,
   shownAddr,
@@ -266,7 +266,7 @@ function createBatchReceiver(
     const code = errno(c);
     // Nothing queued, or an error the runtime's receive would skip as harmless too (an ICMP
     // error for an earlier send): the drain ends and the runtime's next receive() takes over.
-    if (code !== EAGAIN && !isHarmlessErrno(code)) {
+    if (code !== EAGAIN && !isHarmlessDatagramErrno(code)) {
       batched = false;
       options.onError(
         new Error(

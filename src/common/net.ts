@@ -118,38 +118,62 @@ export async function resolveTo(host: string, prefer: Family = "ipv4"): Promise<
 }
 
 /**
- * The socket errors that only say that the other side went away or that one earlier datagram
- * failed (an ICMP error reported on a later call): Deno's error class where it has one, the
- * errno's name (Deno's `error.code`) and its Linux number (for a system call made through FFI).
- * One list for both, so the runtime's receive and a batched one skip the same errors.
+ * The socket errors that only say that the other side went away, or (`datagramOnly`) that one
+ * earlier datagram failed, an ICMP error reported on a later call: Deno's error class where it
+ * has one, the errno's name (Deno's `error.code`) and its Linux number (for a system call made
+ * through FFI). One list, so the runtime's receive and a batched one skip the same errors. On a
+ * connection the ICMP ones end it for a reason worth showing ("No route to host").
  */
 const HARMLESS_SOCKET_ERRORS: readonly {
   errorClass?: new (message: string) => Error;
   code: string;
   errno: number;
+  datagramOnly?: true;
 }[] = [
   { errorClass: Deno.errors.ConnectionReset, code: "ECONNRESET", errno: 104 },
   { errorClass: Deno.errors.ConnectionAborted, code: "ECONNABORTED", errno: 103 },
   { errorClass: Deno.errors.ConnectionRefused, code: "ECONNREFUSED", errno: 111 },
   { errorClass: Deno.errors.BrokenPipe, code: "EPIPE", errno: 32 },
   { errorClass: Deno.errors.Interrupted, code: "EINTR", errno: 4 },
-  { errorClass: Deno.errors.NetworkUnreachable, code: "ENETUNREACH", errno: 101 },
-  { code: "EHOSTUNREACH", errno: 113 },
-  { code: "EHOSTDOWN", errno: 112 },
+  {
+    errorClass: Deno.errors.NetworkUnreachable,
+    code: "ENETUNREACH",
+    errno: 101,
+    datagramOnly: true,
+  },
+  { code: "EHOSTUNREACH", errno: 113, datagramOnly: true },
+  { code: "EHOSTDOWN", errno: 112, datagramOnly: true },
   // A receive reports EMSGSIZE only for an ICMP "fragmentation needed" of an earlier send.
-  { code: "EMSGSIZE", errno: 90 },
-  { code: "EPROTO", errno: 71 },
-  { code: "ENOPROTOOPT", errno: 92 },
-  { code: "ENONET", errno: 64 },
+  { code: "EMSGSIZE", errno: 90, datagramOnly: true },
+  { code: "EPROTO", errno: 71, datagramOnly: true },
+  { code: "ENOPROTOOPT", errno: 92, datagramOnly: true },
+  { code: "ENONET", errno: 64, datagramOnly: true },
 ];
-const HARMLESS_CODES = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.code));
-const HARMLESS_ERRNOS = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.errno));
+const CONNECTION_HARMLESS = HARMLESS_SOCKET_ERRORS.filter((entry) => !entry.datagramOnly);
+const CONNECTION_CODES = new Set(CONNECTION_HARMLESS.map((entry) => entry.code));
+const DATAGRAM_CODES = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.code));
+const DATAGRAM_ERRNOS = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.errno));
+
+// Whether `error` is BadResource, has one of `codes`, or is an instance of a listed class.
+function isListedError(
+  error: unknown,
+  codes: ReadonlySet<string>,
+  entries: typeof HARMLESS_SOCKET_ERRORS,
+): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof Deno.errors.BadResource) return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && codes.has(code)) return true;
+  return entries.some((entry) =>
+    entry.errorClass !== undefined && error instanceof entry.errorClass
+  );
+}
 
 /**
- * Tells whether a socket error only says that the other side went away or the socket was
- * closed (reset, aborted, refused, broken pipe, interrupted, unreachable, closed resource): it
- * ends one connection or concerns one earlier datagram, is not worth a line on stderr, and
- * the program goes on serving the others.
+ * Tells whether an error of a connection only says that the other side went away or the
+ * socket was closed (reset, aborted, refused, broken pipe, interrupted, closed resource): it
+ * ends one connection, is not worth a line on stderr, and the program goes on serving the
+ * others.
  *
  * @param error What a socket call threw.
  * @returns True for those errors.
@@ -163,32 +187,46 @@ const HARMLESS_ERRNOS = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.errn
  * ```
  */
 export function isHarmlessSocketError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error instanceof Deno.errors.BadResource) return true;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && HARMLESS_CODES.has(code)) return true;
-  return HARMLESS_SOCKET_ERRORS.some((entry) =>
-    entry.errorClass !== undefined && error instanceof entry.errorClass
-  );
+  return isListedError(error, CONNECTION_CODES, CONNECTION_HARMLESS);
 }
 
 /**
- * The same test for an errno that a system call made through FFI left (Linux numbering):
- * true for exactly the errors {@linkcode isHarmlessSocketError} skips.
+ * The same test for a datagram socket's receive, which also skips the ICMP errors that Linux
+ * reports for one earlier datagram (unreachable, fragmentation needed …): each concerns one
+ * send, and the socket goes on receiving.
  *
- * @param errno The errno value.
- * @returns True for a harmless socket error.
+ * @param error What a receive threw.
+ * @returns True for those errors.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { isHarmlessErrno } from "./net.ts";
- * assert.ok(isHarmlessErrno(111)); // ECONNREFUSED
- * assert.ok(!isHarmlessErrno(9)); // EBADF
+ * import { isHarmlessDatagramError } from "./net.ts";
+ * const unreachable = Object.assign(new Error("No route to host"), { code: "EHOSTUNREACH" });
+ * assert.ok(isHarmlessDatagramError(unreachable));
  * ```
  */
-export function isHarmlessErrno(errno: number): boolean {
-  return HARMLESS_ERRNOS.has(errno);
+export function isHarmlessDatagramError(error: unknown): boolean {
+  return isListedError(error, DATAGRAM_CODES, HARMLESS_SOCKET_ERRORS);
+}
+
+/**
+ * The same test for an errno that a receive made through FFI left (Linux numbering): true for
+ * exactly the errors {@linkcode isHarmlessDatagramError} skips.
+ *
+ * @param errno The errno value.
+ * @returns True for a harmless error of a datagram socket.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isHarmlessDatagramErrno } from "./net.ts";
+ * assert.ok(isHarmlessDatagramErrno(111)); // ECONNREFUSED
+ * assert.ok(!isHarmlessDatagramErrno(9)); // EBADF
+ * ```
+ */
+export function isHarmlessDatagramErrno(errno: number): boolean {
+  return DATAGRAM_ERRNOS.has(errno);
 }
 
 /**
@@ -282,7 +320,7 @@ export interface DatagramReceiver {
 /**
  * What a receiver does after a `receive()` failed: receiving ends once the caller is
  * stopping or the socket is gone (`BadResource`); a harmless error
- * ({@linkcode isHarmlessSocketError}) is skipped; any other is reported through `onError`,
+ * ({@linkcode isHarmlessDatagramError}) is skipped; any other is reported through `onError`,
  * and the receiver waits 100 ms before it tries again, so that one that persists is no busy
  * spin.
  *
@@ -304,7 +342,7 @@ export async function receiveErrorEnds(
   options: DatagramReceiverOptions,
 ): Promise<boolean> {
   if (options.isClosed() || error instanceof Deno.errors.BadResource) return true;
-  if (!isHarmlessSocketError(error)) {
+  if (!isHarmlessDatagramError(error)) {
     options.onError(error);
     await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_ERROR_MS));
   }
@@ -361,7 +399,7 @@ export function shownAddr(addr: Deno.NetAddr): Deno.NetAddr {
  * receive issued last, here (net_test.ts checks the order). Each one's arrival time is read
  * as its receive settles ({@linkcode DatagramReceiver.receivedAtMs}). An error while
  * `isClosed()` is true, or `BadResource`, ends it; the harmless ones
- * ({@linkcode isHarmlessSocketError}: ICMP errors reported on receive) are skipped; any
+ * ({@linkcode isHarmlessDatagramError}: ICMP errors reported on receive) are skipped; any
  * other is reported through `onError` and the receive tried again after 100 ms. A receive
  * in flight when the socket closes settles with `Interrupted`, and the next one with
  * `BadResource`, which ends it. An IPv4-mapped source (`::ffff:a.b.c.d`, on a socket

@@ -5,7 +5,8 @@ import { assertArrivalTimes, numbered, numberOf } from "../../tests/_helpers/dat
 import {
   anyAddress,
   datagramReceiver,
-  isHarmlessErrno,
+  isHarmlessDatagramErrno,
+  isHarmlessDatagramError,
   isHarmlessSocketError,
   listenError,
   RECEIVE_BUFFER_BYTES,
@@ -228,14 +229,16 @@ Deno.test("resolveAddress() and resolveTo(): literals as they are, a name by the
   );
 });
 
-Deno.test("isHarmlessSocketError() and isHarmlessErrno() skip the same errors: a peer gone, an ICMP error for an earlier datagram", () => {
+Deno.test("a datagram receive skips the same errors by class, name and number: a peer gone, an ICMP error for an earlier datagram", () => {
   // Linux's numbers, from errno.h: an oracle apart from the table in net.ts.
-  const harmless: [string, number][] = [
+  const peerGone: [string, number][] = [
     ["ECONNRESET", 104],
     ["ECONNABORTED", 103],
     ["ECONNREFUSED", 111],
     ["EPIPE", 32],
     ["EINTR", 4],
+  ];
+  const icmp: [string, number][] = [
     ["ENETUNREACH", 101],
     ["EHOSTUNREACH", 113],
     ["EHOSTDOWN", 112],
@@ -244,23 +247,30 @@ Deno.test("isHarmlessSocketError() and isHarmlessErrno() skip the same errors: a
     ["ENOPROTOOPT", 92],
     ["ENONET", 64],
   ];
-  for (const [code, errno] of harmless) {
-    const error = Object.assign(new Error(`${code} (os error ${errno})`), { code });
-    assert.ok(isHarmlessSocketError(error), code);
-    assert.ok(isHarmlessErrno(errno), `${code} = ${errno}`);
+  const withCode = (code: string) => Object.assign(new Error(code), { code });
+  for (const [code, errno] of [...peerGone, ...icmp]) {
+    assert.ok(isHarmlessDatagramError(withCode(code)), code);
+    assert.ok(isHarmlessDatagramErrno(errno), `${code} = ${errno}`);
   }
+  // On a connection only a peer gone is harmless: "No route to host" is worth a line.
+  for (const [code] of peerGone) assert.ok(isHarmlessSocketError(withCode(code)), code);
+  for (const [code] of icmp) assert.ok(!isHarmlessSocketError(withCode(code)), code);
   // The runtime's own classes, as it throws them, with or without a code.
-  assert.ok(isHarmlessSocketError(new Deno.errors.ConnectionRefused("refused")));
-  assert.ok(isHarmlessSocketError(new Deno.errors.BadResource("closed")));
+  for (const harmless of [isHarmlessSocketError, isHarmlessDatagramError]) {
+    assert.ok(harmless(new Deno.errors.ConnectionRefused("refused")));
+    assert.ok(harmless(new Deno.errors.BadResource("closed")));
+    assert.ok(!harmless(new Deno.errors.PermissionDenied("no")));
+    assert.ok(!harmless("ECONNRESET"));
+  }
+  assert.ok(isHarmlessDatagramError(new Deno.errors.NetworkUnreachable("unreachable")));
+  assert.ok(!isHarmlessSocketError(new Deno.errors.NetworkUnreachable("unreachable")));
   // Errors that say something is wrong here: reported, never skipped.
   for (
     const [code, errno] of [["EBADF", 9], ["EFAULT", 14], ["EACCES", 13], ["ENOBUFS", 105]] as const
   ) {
-    assert.ok(!isHarmlessSocketError(Object.assign(new Error(code), { code })), code);
-    assert.ok(!isHarmlessErrno(errno), code);
+    assert.ok(!isHarmlessDatagramError(withCode(code)), code);
+    assert.ok(!isHarmlessDatagramErrno(errno), code);
   }
-  assert.ok(!isHarmlessSocketError(new Deno.errors.PermissionDenied("no")));
-  assert.ok(!isHarmlessSocketError("ECONNRESET"));
   // EAGAIN only says nothing is queued: the batched reader handles it apart.
-  assert.ok(!isHarmlessErrno(11));
+  assert.ok(!isHarmlessDatagramErrno(11));
 });
