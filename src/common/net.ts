@@ -150,22 +150,14 @@ const HARMLESS_SOCKET_ERRORS: readonly {
   { code: "ENONET", errno: 64, datagramOnly: true },
 ];
 const CONNECTION_HARMLESS = HARMLESS_SOCKET_ERRORS.filter((entry) => !entry.datagramOnly);
-const CONNECTION_CODES = new Set(CONNECTION_HARMLESS.map((entry) => entry.code));
-const DATAGRAM_CODES = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.code));
-const DATAGRAM_ERRNOS = new Set(HARMLESS_SOCKET_ERRORS.map((entry) => entry.errno));
 
-// Whether `error` is BadResource, has one of `codes`, or is an instance of a listed class.
-function isListedError(
-  error: unknown,
-  codes: ReadonlySet<string>,
-  entries: typeof HARMLESS_SOCKET_ERRORS,
-): boolean {
+// Whether `error` is BadResource, or one of `entries` by its code or its class.
+function isListedError(error: unknown, entries: typeof HARMLESS_SOCKET_ERRORS): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof Deno.errors.BadResource) return true;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && codes.has(code)) return true;
   return entries.some((entry) =>
-    entry.errorClass !== undefined && error instanceof entry.errorClass
+    entry.code === code || (entry.errorClass !== undefined && error instanceof entry.errorClass)
   );
 }
 
@@ -187,7 +179,7 @@ function isListedError(
  * ```
  */
 export function isHarmlessSocketError(error: unknown): boolean {
-  return isListedError(error, CONNECTION_CODES, CONNECTION_HARMLESS);
+  return isListedError(error, CONNECTION_HARMLESS);
 }
 
 /**
@@ -207,7 +199,7 @@ export function isHarmlessSocketError(error: unknown): boolean {
  * ```
  */
 export function isHarmlessDatagramError(error: unknown): boolean {
-  return isListedError(error, DATAGRAM_CODES, HARMLESS_SOCKET_ERRORS);
+  return isListedError(error, HARMLESS_SOCKET_ERRORS);
 }
 
 /**
@@ -226,7 +218,7 @@ export function isHarmlessDatagramError(error: unknown): boolean {
  * ```
  */
 export function isHarmlessDatagramErrno(errno: number): boolean {
-  return DATAGRAM_ERRNOS.has(errno);
+  return HARMLESS_SOCKET_ERRORS.some((entry) => entry.errno === errno);
 }
 
 /**
