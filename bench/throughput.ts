@@ -523,21 +523,18 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
   return {
     rounds,
     receivers: [bare!, ...others].map((receiver) => {
-      const pairs = counted.map((r) => [r.runs[receiver.name]!, r.runs.bare!] as const);
-      const ratios = pairs.map(([run, base]) => run.perSecond / base.perSecond);
-      const cpuRatios = pairs.map(([run, base]) =>
-        run.cpuMicrosPerDatagram / base.cpuMicrosPerDatagram
-      );
+      const runs = counted.map((r) => r.runs[receiver.name]!);
+      const { rate, cpu } = roundRatios(runs, counted.map((r) => r.runs.bare!));
       return {
         name: receiver.name,
         label: receiver.label,
-        runs: pairs.map(([run]) => run),
-        perSecond: median(pairs.map(([run]) => run.perSecond)),
-        ratioToBare: median(ratios),
-        ratiosToBare: ratios.toSorted((a, b) => a - b),
-        cpuMicrosPerDatagram: median(pairs.map(([run]) => run.cpuMicrosPerDatagram)),
-        cpuRatioToBare: median(cpuRatios),
-        cpuRatiosToBare: cpuRatios.toSorted((a, b) => a - b),
+        runs,
+        perSecond: median(runs.map((run) => run.perSecond)),
+        ratioToBare: median(rate),
+        ratiosToBare: rate.toSorted((a, b) => a - b),
+        cpuMicrosPerDatagram: median(runs.map((run) => run.cpuMicrosPerDatagram)),
+        cpuRatioToBare: median(cpu),
+        cpuRatiosToBare: cpu.toSorted((a, b) => a - b),
       };
     }),
   };
@@ -615,15 +612,32 @@ function batchedToBatchedBare(
   if (bare === undefined) return [];
   return result.receivers
     .filter((receiver) => receiver.name.endsWith("+") && receiver !== bare)
-    .map((receiver) => ({
-      label: receiver.label.slice(0, receiver.label.indexOf(")") + 1),
-      ratio: median(receiver.runs.map((run, i) => run.perSecond / bare.runs[i]!.perSecond)),
-      cpuRatio: median(
-        receiver.runs.map((run, i) =>
-          run.cpuMicrosPerDatagram / bare.runs[i]!.cpuMicrosPerDatagram
-        ),
-      ),
-    }));
+    .map((receiver) => {
+      const { rate, cpu } = roundRatios(receiver.runs, bare.runs);
+      return {
+        label: receiver.label.slice(0, receiver.label.indexOf(")") + 1),
+        ratio: median(rate),
+        cpuRatio: median(cpu),
+      };
+    });
+}
+
+/**
+ * Round by round, a receiver's processed/s and CPU per datagram divided by a baseline's in
+ * the same round.
+ *
+ * @param runs The receiver's runs, one per counted round.
+ * @param base The baseline's runs of the same rounds, in the same order.
+ * @returns The ratios, one per round, in round order.
+ */
+function roundRatios(
+  runs: readonly ThroughputRun[],
+  base: readonly ThroughputRun[],
+): { rate: number[]; cpu: number[] } {
+  return {
+    rate: runs.map((run, i) => run.perSecond / base[i]!.perSecond),
+    cpu: runs.map((run, i) => run.cpuMicrosPerDatagram / base[i]!.cpuMicrosPerDatagram),
+  };
 }
 
 if (import.meta.main) {

@@ -96,9 +96,14 @@ const FLOOD = 200_000;
  */
 const BATCHED = ["--allow-ffi"];
 
+/** Whether udpeer started with these `deno run` flags reads its socket in batches. */
+function readsInBatches(denoFlags: readonly string[]): boolean {
+  return denoFlags.includes("--allow-ffi") && Deno.build.os === "linux";
+}
+
 /** The human listening line says when udpeer reads in batches, and only then. */
 function assertBatching(listening: string, denoFlags: readonly string[]): void {
-  const batched = denoFlags.includes("--allow-ffi") && Deno.build.os === "linux";
+  const batched = readsInBatches(denoFlags);
   assert.equal(/reading up to 32 datagrams per system call/.test(listening), batched, listening);
 }
 
@@ -389,8 +394,7 @@ async function icmp(netns: Netns | undefined, denoFlags: string[] = []): Promise
     denoFlags,
   });
   const listening = await a.waitForEvent((event) => event.event === "listening");
-  const batched = denoFlags.includes("--allow-ffi") && Deno.build.os === "linux";
-  assert.equal(listening.receiveBatch, batched ? 32 : undefined);
+  assert.equal(listening.receiveBatch, readsInBatches(denoFlags) ? 32 : undefined);
   await using _b = startUdpeer(
     ["--port", `${portB}`, "--to", `127.0.0.1:${portA}`, "--quiet", ...fast],
     { prefix },
